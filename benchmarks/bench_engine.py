@@ -1,0 +1,104 @@
+"""Engine speed: the mlp-sequential protocol (5 tasks x 5 epochs, batch 64, validation every epoch).
+
+Measured side by side in one process, data loading excluded from every timing:
+  baseline   the usual way: torchvision MNIST with ToTensor+Normalize, a DataLoader per task,
+             nn.Module MLP, torch.optim.SGD, validation through a DataLoader
+  forgetlab  resident tensors, 1 seed, and 5 seeds as one batched ensemble
+
+Prints the times and the ratios (targets on the 2-core CPU: baseline / forgetlab-1 >= 10,
+forgetlab-5 / forgetlab-1 <= 3).
+
+    python benchmarks/bench_engine.py --data-dir ../shared/data [--epochs 5] [--repeat 1]
+"""
+from __future__ import annotations
+
+import argparse
+import time
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+from torch.utils.data import DataLoader, Subset
+from torchvision import datasets, transforms
+
+import forgetlab
+from forgetlab import api
+from forgetlab.config import SPLIT_MNIST
+from forgetlab.training import train
+
+
+class MLP(nn.Module):  # the study's model, exactly as written there
+    def __init__(self):
+        super().__init__()
+        self.fc1, self.fc2, self.fc3 = nn.Linear(784, 120), nn.Linear(120, 84), nn.Linear(84, 10)
+
+    def forward(self, x):
+        x = F.relu(self.fc1(x.flatten(1)))
+        z = F.relu(self.fc2(x))
+        return self.fc3(z), z
+
+
+def baseline(root: str, epochs: int) -> float:
+    tf = transforms.Compose([transforms.ToTensor(), transforms.Normalize((0.1307,), (0.3081,))])
+    train_set = datasets.MNIST(root, train=True, transform=tf)
+    test_set = datasets.MNIST(root, train=False, transform=tf)
+    # label masks computed up front, as anyone would (not timed)
+    tr_idx = {c: (train_set.targets == c).nonzero().squeeze(1).tolist() for c in range(10)}
+    te_idx = {c: (test_set.targets == c).nonzero().squeeze(1).tolist() for c in range(10)}
+    torch.manual_seed(0)
+    model = MLP()
+    opt = torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9)
+    t0 = time.perf_counter()
+    seen: list[int] = []
+    for task in SPLIT_MNIST:
+        seen += task
+        loader = DataLoader(Subset(train_set, [i for c in task for i in tr_idx[c]]), batch_size=64, shuffle=True)
+        val = DataLoader(Subset(test_set, [i for c in seen for i in te_idx[c]]), batch_size=1000)
+        for _ in range(epochs):
+            model.train()
+            for x, y in loader:
+                opt.zero_grad()
+                logits, _ = model(x)
+                F.cross_entropy(logits, y).backward()
+                opt.step()
+            model.eval()
+            correct = zeros = n = 0
+            with torch.no_grad():
+                for x, y in val:
+                    logits, z = model(x)
+                    correct += (logits.argmax(1) == y).sum().item()
+                    zeros += (z == 0).sum().item()
+                    n += len(y)
+    return time.perf_counter() - t0
+
+
+def ours(root: str, epochs: int, seeds: list[int]) -> float:
+    config = api.make_config("mlp-sequential", seeds=seeds, epochs=epochs, data_dir=root, device="cpu")
+    data = api.load_data(config, torch.device("cpu"))  # cached: not timed
+    t0 = time.perf_counter()
+    train(config, data)
+    return time.perf_counter() - t0
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--data-dir", default="../shared/data")
+    p.add_argument("--epochs", type=int, default=5)
+    p.add_argument("--repeat", type=int, default=1, help="take the best of this many runs of each")
+    a = p.parse_args()
+    print(f"forgetlab {forgetlab.__version__}, torch {torch.__version__}, {torch.get_num_threads()} threads")
+    ours(a.data_dir, 1, [0])  # warm-up: data into memory, kernels initialised
+    t_base = min(baseline(a.data_dir, a.epochs) for _ in range(a.repeat))
+    t_one = min(ours(a.data_dir, a.epochs, [0]) for _ in range(a.repeat))
+    t_five = min(ours(a.data_dir, a.epochs, [0, 1, 2, 3, 4]) for _ in range(a.repeat))
+    print(f"mlp-sequential, 5 tasks x {a.epochs} epochs, batch 64, validation every epoch")
+    print(f"  DataLoader baseline, 1 seed     {t_base:7.2f} s")
+    print(f"  forgetlab, 1 seed               {t_one:7.2f} s")
+    print(f"  forgetlab, 5 seeds (ensemble)   {t_five:7.2f} s")
+    print(f"speed-up over the DataLoader loop: {t_base / t_one:.1f}x (target >= 10x)")
+    print(f"5 seeds / 1 seed:                  {t_five / t_one:.2f}x (target <= 3x)")
+    print(f"5 seeds vs 5 DataLoader runs:      {5 * t_base / t_five:.1f}x")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,128 @@
+"""The Python API: what the CLI does, one call away in a notebook.
+
+    import forgetlab
+    res = forgetlab.run("mlp-sequential", seeds=[0, 1, 2], data_dir="../shared/data")
+    print(res.table())
+"""
+from __future__ import annotations
+
+import io
+import os
+import time
+from pathlib import Path
+from typing import Sequence
+
+import torch
+
+from . import config as cfg
+from . import data as data_mod
+from . import presets
+from .errors import ConfigError, DataError, ForgetlabError
+from .hooks import Hook
+from .results import Results, atomic_write
+from .training import train
+
+_DATA_CACHE: dict[tuple, data_mod.Dataset] = {}
+
+
+def resolve_device(name: str) -> torch.device:
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if name == "cuda" and not torch.cuda.is_available():
+        raise ConfigError("device 'cuda' requested but torch.cuda.is_available() is False; use --device cpu or auto")
+    return torch.device(name)
+
+
+def make_config(base: str | cfg.RunConfig = "mlp-sequential", *, config_file: str | Path | None = None,
+                seeds: Sequence[int] | None = None, epochs: int | None = None, batch_size: int | None = None,
+                lr: float | None = None, device: str | None = None, data_dir: str | Path | None = None,
+                set: dict | Sequence[str] | None = None, grid: dict | None = None) -> cfg.RunConfig:
+    """Resolve a preset name (or a config), then a config file, then the options, then ``set`` values."""
+    config = presets.get(base) if isinstance(base, str) else base
+    if config_file is not None:
+        config = cfg.load_file(config_file, config)
+    shortcuts = {"seeds": seeds, "train.epochs": epochs, "train.batch_size": batch_size, "train.lr": lr,
+                 "device": device, "data.root": None if data_dir is None else str(data_dir)}
+    for key, value in shortcuts.items():
+        if value is not None:
+            config = cfg.override(config, key, list(value) if key == "seeds" else value)
+    pairs = set.items() if isinstance(set, dict) else [cfg.parse_assignment(s) for s in (set or [])]
+    for key, value in pairs:
+        config = cfg.override(config, key, value)
+    for key, values in (grid or {}).items():
+        config = cfg.with_grid(config, key, values)
+    return cfg.validate(config)
+
+
+def load_data(config: cfg.RunConfig, device: torch.device) -> data_mod.Dataset:
+    root = cfg.data_root(config)
+    if (config.data.root or os.environ.get("FORGETLAB_DATA")) and not root.is_dir():
+        raise DataError(f"data directory {root} does not exist; pass --data-dir (or FORGETLAB_DATA) pointing at "
+                        f"a folder with MNIST/raw, or leave both unset to download into ./data")
+    d = config.data
+    key = (d.dataset, str(root.resolve()), str(device), d.eval_split, d.holdout_fraction)
+    if key not in _DATA_CACHE:
+        _DATA_CACHE[key] = data_mod.load(d.dataset, root, device, eval_split=d.eval_split,
+                                         holdout_fraction=d.holdout_fraction, download=d.download)
+    return _DATA_CACHE[key]
+
+
+def prepare_out(out: str | Path | None, name: str) -> Path:
+    """Create (or reuse) the run directory and prove it is writable before any training starts."""
+    if out is None:
+        stamp = time.strftime("%Y%m%d-%H%M%S")
+        out = Path("runs") / f"{name}-{stamp}"
+        i = 1
+        while out.exists():
+            out, i = Path("runs") / f"{name}-{stamp}-{i}", i + 1
+    out = Path(out)
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        probe = out / ".write-test"
+        probe.write_text("")
+        probe.unlink()
+    except OSError as e:
+        raise ForgetlabError(f"cannot write to output directory {out} ({e.strerror}); choose another with --out") from None
+    return out
+
+
+def _tqdm_progress(desc: str):
+    from tqdm.auto import tqdm
+
+    bar = None
+
+    def update(done: int, total: int, status: str) -> None:
+        nonlocal bar
+        if bar is None:
+            bar = tqdm(total=total, desc=desc, unit="step", dynamic_ncols=True, leave=False, disable=None)
+        bar.update(done - bar.n)
+        if status:
+            bar.set_postfix_str(status)
+        if done >= total and status:
+            bar.close()
+
+    return update
+
+
+def run(base: str | cfg.RunConfig = "mlp-sequential", *, out: str | Path | None = None, save: bool = True,
+        progress: bool = True, hooks: Sequence[Hook] = (), **options) -> Results:
+    """Train a preset (or a config) and return its Results; with ``save``, also write the run directory.
+
+    ``options`` are those of ``make_config``: seeds, epochs, batch_size, lr, device, data_dir, config_file,
+    set (dict of dotted keys) and grid (dict of member-level key -> values).
+    On Ctrl-C the finished epochs are saved (status "interrupted") and KeyboardInterrupt is raised again.
+    """
+    config = make_config(base, **options)
+    run_dir = prepare_out(out, config.name) if save else None
+    device = resolve_device(config.device)
+    dataset = load_data(config, device)
+    results = train(config, dataset, hooks, _tqdm_progress(config.name) if progress else None)
+    if run_dir is not None:
+        results.save(run_dir)
+        buf = io.BytesIO()
+        members = [{"seed": m.seed, "hparams": m.hparams} for m in results.members]
+        torch.save({"members": members, "state_dict": results.model.state_dict()}, buf)
+        atomic_write(run_dir / "weights.pt", buf.getvalue())
+    if results.status == "interrupted":
+        raise KeyboardInterrupt(f"interrupted; finished epochs saved in {run_dir}")
+    return results

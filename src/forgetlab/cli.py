@@ -1,0 +1,115 @@
+"""forgetlab's command line: a thin layer over forgetlab.api.
+
+Every error the user can cause ends as one line on stderr and exit status 2 (130 after Ctrl-C).
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+from typing import Sequence
+
+from .errors import ForgetlabError
+
+EPILOG = """examples:
+  forgetlab run mlp-sequential --seeds 0 1 2 3 4 --data-dir ../shared/data
+  forgetlab run mlp-concurrent --epochs 3 --set model.hidden=256,128 --set train.l1=0.1
+  forgetlab run mlp-sequential --grid train.lr=0.01,0.05 --seeds 0 1
+"""
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str):  # one line instead of usage + message
+        raise ForgetlabError(f"{message} (see '{self.prog} --help')")
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = _Parser(prog="forgetlab", description="Study catastrophic forgetting, fast: batched ensembles on "
+                "resident tensors.", formatter_class=argparse.RawDescriptionHelpFormatter, epilog=EPILOG)
+    sub = p.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+    sub.required = True
+
+    r = sub.add_parser("run", help="train a preset and write a run directory",
+                       formatter_class=argparse.RawDescriptionHelpFormatter, epilog=EPILOG,
+                       description="Train every member (seeds x grid values) of PRESET as one batched program.")
+    r.add_argument("preset", metavar="PRESET", help="a preset name; 'forgetlab presets' lists them")
+    r.add_argument("--seeds", type=int, nargs="+", metavar="S", help="seeds of the ensemble (default: 0 1 2 3 4)")
+    r.add_argument("--epochs", type=int, help="epochs per task (default 5)")
+    r.add_argument("--batch-size", type=int, help="examples per step (default 64)")
+    r.add_argument("--lr", type=float, help="learning rate (default 0.01)")
+    r.add_argument("--device", choices=("auto", "cpu", "cuda"), help="where tensors live (default auto)")
+    r.add_argument("--data-dir", metavar="DIR", help="folder holding MNIST/raw (default $FORGETLAB_DATA or ./data)")
+    r.add_argument("--out", metavar="DIR", help="run directory (default runs/PRESET-TIMESTAMP)")
+    r.add_argument("--config", metavar="FILE", help="JSON or TOML file of settings, applied before --set")
+    r.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                   help="any config value, e.g. train.l1=0.1, model.norm=batch, protocol.tasks=[[0,1],[2,3]]")
+    r.add_argument("--grid", action="append", default=[], metavar="KEY=V1,V2",
+                   help="train several values of a member-level key in the same program, e.g. train.l1=0,1")
+    r.add_argument("--table", choices=("full", "last", "none"), default="full",
+                   help="print every epoch (full), each task's last epoch, or nothing")
+    r.add_argument("--no-progress", action="store_true", help="no progress bar")
+
+    sub.add_parser("presets", help="list the presets, one line each")
+    s = sub.add_parser("show", help="print the table of an existing run directory")
+    s.add_argument("run_dir", metavar="RUN_DIR")
+    s.add_argument("--table", choices=("full", "last"), default="full")
+    return p
+
+
+def _cmd_run(a) -> int:
+    from . import api, config as cfg
+
+    grid = {}
+    for text in a.grid:
+        key, values = cfg.parse_assignment(text)
+        grid[key] = values
+    options = dict(seeds=a.seeds, epochs=a.epochs, batch_size=a.batch_size, lr=a.lr, device=a.device,
+                   data_dir=a.data_dir, config_file=a.config, set=a.set, grid=grid)
+    config = api.make_config(a.preset, **options)
+    n = len(cfg.members(config))
+    print(f"{config.name}: {n} member{'s' * (n > 1)} ({len(config.seeds)} seeds"
+          f"{''.join(f' x {len(v)} {k}' for k, v in config.grid)}), {len(config.tasks)} task(s) x "
+          f"{config.train.epochs} epochs", file=sys.stderr)
+    try:
+        res = api.run(config, out=a.out, progress=not a.no_progress)
+    except KeyboardInterrupt as e:
+        print(f"interrupted: {e.args[0] if e.args else 'nothing was saved'}", file=sys.stderr)
+        return 130
+    if a.table != "none":
+        print(res.table(last_epoch_only=a.table == "last"))
+    print(f"{res.elapsed_s:.1f} s of training on {res.device}; results in {res.run_dir}/results.json", file=sys.stderr)
+    return 0
+
+
+def _cmd_presets(a) -> int:
+    from .presets import PRESETS
+
+    width = max(map(len, PRESETS))
+    for name, p in PRESETS.items():
+        print(f"{name:<{width}}  {p.description}")
+    return 0
+
+
+def _cmd_show(a) -> int:
+    from .results import load
+
+    print(load(a.run_dir).table(last_epoch_only=a.table == "last"))
+    return 0
+
+
+COMMANDS = {"run": _cmd_run, "presets": _cmd_presets, "show": _cmd_show}
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    try:
+        args = _parser().parse_args(argv)
+        return COMMANDS[args.command](args)
+    except ForgetlabError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+
+
+def entry() -> None:
+    sys.exit(main())

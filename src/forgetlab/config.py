@@ -1,0 +1,323 @@
+"""Typed, frozen run configuration, validated before any work starts.
+
+A run is an *ensemble*: the cross product of ``grid`` (values of member-level hyperparameters)
+and ``seeds``. Every member shares the tensor shapes of the network, so the whole ensemble trains
+as one batched program; members differ only in the values listed in ``MEMBER_KEYS``.
+"""
+from __future__ import annotations
+
+import dataclasses
+import itertools
+import json
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, get_type_hints
+
+from .errors import ConfigError
+
+SPLIT_MNIST: tuple[tuple[int, ...], ...] = ((1, 2), (3, 4), (5, 6), (7, 8), (9, 0))
+N_CLASSES = 10
+
+DATASETS = ("mnist", "fashion-mnist")
+ARCHS = ("mlp", "lenet5")
+NORMS = ("none", "batch", "layer")
+PROTOCOLS = ("concurrent", "sequential")
+OPTIMIZERS = ("sgd", "adam")
+EVAL_SPLITS = ("test", "holdout")
+DEVICES = ("auto", "cpu", "cuda")
+
+
+@dataclass(frozen=True)
+class DataConfig:
+    dataset: str = "mnist"
+    root: str = ""  # "" -> $FORGETLAB_DATA, else ./data
+    eval_split: str = "test"  # "test": the study's validation; "holdout": held out from train
+    holdout_fraction: float = 0.1  # of each class's training examples, when eval_split=holdout
+    download: bool = True  # fetch through torchvision when the files are missing
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    arch: str = "mlp"
+    hidden: tuple[int, ...] = (120, 84)  # units per hidden layer (LeNet-5: its fully connected part)
+    norm: str = "none"  # none | batch | layer, after each hidden linear layer, before ReLU
+    dropout: float = 0.0  # probability of zeroing a hidden unit during training
+
+
+@dataclass(frozen=True)
+class ProtocolConfig:
+    kind: str = "sequential"  # concurrent: one task with every class; sequential: tasks in order
+    tasks: tuple[tuple[int, ...], ...] = SPLIT_MNIST
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    epochs: int = 5  # per task
+    batch_size: int = 64
+    optimizer: str = "sgd"
+    lr: float = 0.01
+    momentum: float = 0.9  # SGD momentum; Adam's beta1
+    weight_decay: float = 0.0
+    l1: float = 0.0  # lambda of the L1 penalty: lambda * sum over hidden layers of mean |h|
+
+
+@dataclass(frozen=True)
+class RunConfig:
+    name: str = "custom"
+    data: DataConfig = field(default_factory=DataConfig)
+    model: ModelConfig = field(default_factory=ModelConfig)
+    protocol: ProtocolConfig = field(default_factory=ProtocolConfig)
+    train: TrainConfig = field(default_factory=TrainConfig)
+    seeds: tuple[int, ...] = (0,)
+    # member-level axes: ((key, (v1, v2, ...)), ...); crossed with each other and with the seeds
+    grid: tuple[tuple[str, tuple[float, ...]], ...] = ()
+    device: str = "auto"
+
+    @property
+    def tasks(self) -> tuple[tuple[int, ...], ...]:
+        """The tasks actually trained: concurrent training is one task holding every class."""
+        if self.protocol.kind == "concurrent":
+            return (tuple(sorted({c for t in self.protocol.tasks for c in t})),)
+        return self.protocol.tasks
+
+
+# Keys whose values may differ between members of one batched program (no shape depends on them).
+MEMBER_KEYS = ("train.lr", "train.momentum", "train.weight_decay", "train.l1", "model.dropout")
+
+SECTIONS = {"data": DataConfig, "model": ModelConfig, "protocol": ProtocolConfig, "train": TrainConfig}
+
+
+@dataclass(frozen=True)
+class Member:
+    """One ensemble member: a seed and its values of the member-level keys."""
+
+    seed: int
+    hparams: dict[str, float]
+
+    @property
+    def label(self) -> str:
+        parts = [f"{k.split('.')[-1]}={v:g}" for k, v in self.hparams.items()]
+        return " ".join(parts + [f"seed={self.seed}"])
+
+
+def members(config: RunConfig) -> list[Member]:
+    """Members in a fixed order: grid values outermost (in the order given), seeds innermost."""
+    base = {k: float(get(config, k)) for k in MEMBER_KEYS}
+    keys = [k for k, _ in config.grid]
+    out = []
+    for values in itertools.product(*(vs for _, vs in config.grid)):
+        hp = dict(base) | dict(zip(keys, map(float, values)))
+        out.extend(Member(seed, hp) for seed in config.seeds)
+    return out
+
+
+# ---------------------------------------------------------------------------------------------
+# Reading values: dotted keys, strings from the command line, JSON/TOML files
+# ---------------------------------------------------------------------------------------------
+
+
+def get(config: RunConfig, key: str) -> Any:
+    obj: Any = config
+    for part in key.split("."):
+        obj = getattr(obj, part)
+    return obj
+
+
+def _field_types(cls) -> dict[str, Any]:
+    return get_type_hints(cls)
+
+
+def valid_keys() -> list[str]:
+    keys = [f"{s}.{f}" for s, cls in SECTIONS.items() for f in _field_types(cls)]
+    return keys + ["name", "seeds", "device"]
+
+
+def _key_type(key: str):
+    if key in ("name", "device"):
+        return str
+    if key == "seeds":
+        return tuple[int, ...]
+    section, _, name = key.partition(".")
+    cls = SECTIONS.get(section)
+    types = _field_types(cls) if cls else {}
+    if name not in types:
+        raise ConfigError(f"unknown config key {key!r}; valid keys: {', '.join(valid_keys())}")
+    return types[name]
+
+
+def _convert(key: str, value: Any, typ) -> Any:
+    """Turn a CLI string (or a JSON value) into the field's type, or say what was expected."""
+    try:
+        if typ is bool:
+            if isinstance(value, bool):
+                return value
+            if str(value).lower() in ("1", "true", "yes", "on"):
+                return True
+            if str(value).lower() in ("0", "false", "no", "off"):
+                return False
+            raise ValueError
+        if typ in (int, float, str):
+            if typ is int and isinstance(value, float) and not value.is_integer():
+                raise ValueError
+            if typ is int and isinstance(value, str):
+                return int(value)
+            return typ(value)
+        # tuples: "120,84", "[120, 84]" or [[1,2],[3,4]] (JSON) for nested ones
+        if isinstance(value, str):
+            text = value.strip()
+            value = json.loads(text) if text.startswith("[") else [v for v in text.split(",") if v]
+        inner = typ.__args__[0]
+        return tuple(_convert(key, v, inner) for v in value)
+    except (ValueError, TypeError, json.JSONDecodeError):
+        name = getattr(typ, "__name__", str(typ)).replace("typing.", "")
+        raise ConfigError(f"{key}={value!r} is not a valid {name}") from None
+
+
+def override(config: RunConfig, key: str, value: Any) -> RunConfig:
+    """A copy of ``config`` with one dotted key set; ``value`` may be a string from the CLI."""
+    typ = _key_type(key)
+    value = _convert(key, value, typ)
+    if "." not in key:
+        return dataclasses.replace(config, **{key: value})
+    section, _, name = key.partition(".")
+    sub = dataclasses.replace(getattr(config, section), **{name: value})
+    return dataclasses.replace(config, **{section: sub})
+
+
+def parse_assignment(text: str) -> tuple[str, str]:
+    key, sep, value = text.partition("=")
+    if not sep or not key.strip():
+        raise ConfigError(f"expected key=value, got {text!r} (for example train.lr=0.05)")
+    return key.strip(), value.strip()
+
+
+def with_grid(config: RunConfig, key: str, values: str | list) -> RunConfig:
+    """Add (or replace) one member-level grid axis."""
+    if key not in MEMBER_KEYS:
+        raise ConfigError(
+            f"cannot vary {key!r} inside one batched run; member-level keys: {', '.join(MEMBER_KEYS)}"
+        )
+    vals = _convert(key, values, tuple[float, ...])
+    if not vals:
+        raise ConfigError(f"grid {key} has no values; give at least one, e.g. {key}=0,1")
+    grid = tuple((k, v) for k, v in config.grid if k != key) + ((key, vals),)
+    return dataclasses.replace(config, grid=grid)
+
+
+def from_dict(data: dict, base: RunConfig | None = None) -> RunConfig:
+    """Apply a nested dict (as in a JSON/TOML config file or results.json) on top of ``base``."""
+    config = base or RunConfig()
+    for key, value in data.items():
+        if key == "grid":
+            items = value.items() if isinstance(value, dict) else value
+            config = dataclasses.replace(config, grid=())
+            for k, vs in items:
+                config = with_grid(config, k, list(vs))
+        elif key in SECTIONS and isinstance(value, dict):
+            for name, v in value.items():
+                config = override(config, f"{key}.{name}", v)
+        else:
+            config = override(config, key, value)
+    return config
+
+
+def load_file(path: str | Path, base: RunConfig | None = None) -> RunConfig:
+    path = Path(path)
+    try:
+        text = path.read_text()
+    except OSError as e:
+        raise ConfigError(f"cannot read config file {path}: {e.strerror}") from None
+    try:
+        if path.suffix == ".toml":
+            import tomllib
+
+            data = tomllib.loads(text)
+        else:
+            data = json.loads(text)
+    except Exception as e:  # noqa: BLE001 - any parse error is the user's file
+        raise ConfigError(f"config file {path} is not valid {path.suffix[1:] or 'JSON'}: {e}") from None
+    if not isinstance(data, dict):
+        raise ConfigError(f"config file {path} must hold a table/object of settings")
+    return from_dict(data, base)
+
+
+def to_dict(config: RunConfig) -> dict:
+    d = dataclasses.asdict(config)
+    d["grid"] = {k: list(v) for k, v in config.grid}
+    d["protocol"]["tasks"] = [list(t) for t in config.protocol.tasks]
+    d["model"]["hidden"] = list(config.model.hidden)
+    d["seeds"] = list(config.seeds)
+    return d
+
+
+def data_root(config: RunConfig) -> Path:
+    return Path(config.data.root or os.environ.get("FORGETLAB_DATA") or "data").expanduser()
+
+
+# ---------------------------------------------------------------------------------------------
+# Validation: every impossible value, named, with what would be valid
+# ---------------------------------------------------------------------------------------------
+
+
+def _check_member_value(key: str, v: float) -> None:
+    if key == "train.lr" and not v > 0:
+        raise ConfigError(f"train.lr={v:g} must be > 0")
+    if key == "train.momentum" and not 0 <= v < 1:
+        raise ConfigError(f"train.momentum={v:g} must be in [0, 1)")
+    if key == "train.weight_decay" and v < 0:
+        raise ConfigError(f"train.weight_decay={v:g} must be >= 0")
+    if key == "train.l1" and v < 0:
+        raise ConfigError(f"train.l1={v:g}: the L1 lambda must be >= 0")
+    if key == "model.dropout" and not 0 <= v < 1:
+        raise ConfigError(f"model.dropout={v:g}: a dropout probability must be in [0, 1)")
+
+
+def _one_of(key: str, value: str, valid: tuple[str, ...]) -> None:
+    if value not in valid:
+        raise ConfigError(f"{key}={value!r} is not valid; choose one of: {', '.join(valid)}")
+
+
+def validate(config: RunConfig) -> RunConfig:
+    d, m, p, t = config.data, config.model, config.protocol, config.train
+    _one_of("data.dataset", d.dataset, DATASETS)
+    _one_of("data.eval_split", d.eval_split, EVAL_SPLITS)
+    if not 0 < d.holdout_fraction < 1:
+        raise ConfigError(f"data.holdout_fraction={d.holdout_fraction:g} must be in (0, 1)")
+    _one_of("model.arch", m.arch, ARCHS)
+    _one_of("model.norm", m.norm, NORMS)
+    if not m.hidden or any(h < 1 for h in m.hidden):
+        raise ConfigError(f"model.hidden={list(m.hidden)} needs at least one layer of >= 1 unit")
+    if m.arch == "lenet5" and len(m.hidden) != 2:
+        raise ConfigError(f"model.hidden={list(m.hidden)}: LeNet-5 has exactly two hidden layers")
+    _one_of("protocol.kind", p.kind, PROTOCOLS)
+    _one_of("train.optimizer", t.optimizer, OPTIMIZERS)
+    _one_of("device", config.device, DEVICES)
+    if not p.tasks or any(not task for task in p.tasks):
+        raise ConfigError(f"protocol.tasks={[list(x) for x in p.tasks]}: every task needs a class")
+    seen: set[int] = set()
+    for task in p.tasks:
+        for c in task:
+            if not 0 <= c < N_CLASSES:
+                raise ConfigError(
+                    f"protocol.tasks: class {c} is out of range; {d.dataset} has classes 0-{N_CLASSES - 1}"
+                )
+            if c in seen:
+                raise ConfigError(f"protocol.tasks: class {c} appears in more than one task")
+            seen.add(c)
+    if t.epochs < 1:
+        raise ConfigError(f"train.epochs={t.epochs} must be >= 1")
+    if t.batch_size < 2:
+        raise ConfigError(f"train.batch_size={t.batch_size} must be >= 2")
+    if not config.seeds:
+        raise ConfigError("seeds: give at least one seed")
+    if any(s < 0 for s in config.seeds) or len(set(config.seeds)) != len(config.seeds):
+        raise ConfigError(f"seeds={list(config.seeds)} must be distinct non-negative integers")
+    for key in MEMBER_KEYS:
+        _check_member_value(key, float(get(config, key)))
+    for key, values in config.grid:
+        if key not in MEMBER_KEYS:
+            raise ConfigError(f"grid key {key!r} is not member-level; valid: {', '.join(MEMBER_KEYS)}")
+        for v in values:
+            _check_member_value(key, v)
+    return config

@@ -1,0 +1,64 @@
+"""Per-class evaluation statistics of every member in one pass over the evaluation data.
+
+Everything the study reports on validation data (accuracy and loss on the seen classes, population
+sparsity, accuracy on each task's classes) is a sum over classes of these per-class totals.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+
+from .data import Split
+from .models import EnsembleNet
+
+
+@dataclass
+class ClassStats:
+    count: torch.Tensor  # [C] examples per class
+    correct: torch.Tensor  # [E, C]
+    loss: torch.Tensor  # [E, C] summed cross-entropy
+    zeros: torch.Tensor  # [E, L, C] exact zeros in hidden layer l over that class's examples
+    units: tuple[int, ...]  # hidden units per layer
+
+    def select(self, classes) -> "ClassStats":
+        idx = list(classes)
+        return ClassStats(self.count[idx], self.correct[:, idx], self.loss[:, idx], self.zeros[..., idx], self.units)
+
+    def accuracy(self) -> torch.Tensor:  # [E]
+        return self.correct.sum(-1) / self.count.sum()
+
+    def mean_loss(self) -> torch.Tensor:  # [E]
+        return self.loss.sum(-1) / self.count.sum()
+
+    def sparsity(self) -> torch.Tensor:  # [E, L] fraction of zeros over examples x units, per layer
+        units = torch.tensor(self.units, dtype=self.zeros.dtype, device=self.zeros.device)
+        return self.zeros.sum(-1) / (self.count.sum() * units)
+
+    def sparsity_all(self) -> torch.Tensor:  # [E] over every hidden unit at once (the study's number)
+        return self.zeros.sum((-1, -2)) / (self.count.sum() * sum(self.units))
+
+
+@torch.no_grad()
+def class_stats(model: EnsembleNet, split: Split, n_classes: int = 10, chunk: int = 4096) -> ClassStats:
+    was_training = model.training
+    model.eval()
+    E = model.n_members
+    dev = split.x.device
+    correct = torch.zeros(E, n_classes, device=dev)
+    loss = torch.zeros(E, n_classes, device=dev)
+    zeros = None
+    for s in range(0, len(split), chunk):
+        x, y = split.x[s:s + chunk], split.y[s:s + chunk]
+        out = model(x)  # one shared batch -> [E, N, C]
+        onehot = F.one_hot(y, n_classes).float()  # [N, C]: per-class sums are one matmul
+        ce = F.cross_entropy(out.logits.flatten(0, 1), y.repeat(E), reduction="none").view(E, -1)
+        correct += (out.logits.argmax(-1) == y).float() @ onehot
+        loss += ce @ onehot
+        z = torch.stack([(h == 0).sum(-1).float() for h in out.hidden], 1) @ onehot  # [E, L, C]
+        zeros = z if zeros is None else zeros + z
+    model.train(was_training)
+    count = torch.bincount(split.y, minlength=n_classes).float()
+    units = tuple(h.shape[-1] for h in out.hidden)
+    return ClassStats(count, correct, loss, zeros, units)

@@ -1,0 +1,67 @@
+"""The plug-in points of the training loop.
+
+A continual-learning strategy or a probe is a ``Hook`` that overrides a few of these methods; the
+loop calls them in this order. Everything a hook sees is batched over the member axis E.
+
+    before_task(ctx)                   a new task starts (ctx.task, ctx.classes are set)
+      batch(ctx, x, y) -> (x, y)       may extend the batch (replay); x [E, B, 784], y [E, B]
+      loss(ctx, out, x, y) -> [E]|None a penalty added to each member's loss (EWC, LwF, ...)
+      after_backward(ctx)              gradients are in p.grad (A-GEM projects them here)
+      after_step(ctx)                  parameters were updated (probes read them here)
+    after_epoch(ctx, stats)            per-epoch metrics of this epoch, on the host
+    after_task(ctx)                    the task's last epoch was evaluated
+
+Hooks must not synchronise with the host per step: accumulate on the device and read back in
+``after_epoch``/``after_task``.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+import torch
+
+if TYPE_CHECKING:
+    from .config import Member, RunConfig
+    from .data import Dataset
+    from .models import EnsembleNet, Output
+    from .optim import BatchedOptimizer
+
+
+@dataclass
+class Context:
+    config: "RunConfig"
+    members: list["Member"]
+    data: "Dataset"
+    model: "EnsembleNet"
+    optimizer: "BatchedOptimizer"
+    hparams: dict[str, torch.Tensor]  # member-level values, each [E] on the device
+    task: int = 0
+    classes: tuple[int, ...] = ()
+    seen: tuple[int, ...] = ()  # classes of every task so far, this one included
+    epoch: int = 0
+    step: int = 0  # global step counter
+    task_step: int = 0  # steps since the start of the current task
+    extras: dict[str, Any] = field(default_factory=dict)  # hooks' own per-run state, by name
+
+    @property
+    def n_members(self) -> int:
+        return len(self.members)
+
+
+class Hook:
+    def before_task(self, ctx: Context) -> None: ...
+
+    def batch(self, ctx: Context, x: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        return x, y
+
+    def loss(self, ctx: Context, out: "Output", x: torch.Tensor, y: torch.Tensor) -> torch.Tensor | None:
+        return None
+
+    def after_backward(self, ctx: Context) -> None: ...
+
+    def after_step(self, ctx: Context) -> None: ...
+
+    def after_epoch(self, ctx: Context, stats: dict) -> None: ...
+
+    def after_task(self, ctx: Context) -> None: ...

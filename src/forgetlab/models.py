@@ -1,0 +1,175 @@
+"""Ensemble networks: every parameter carries a leading member axis E.
+
+Activations are ``[E, B, features]``. Evaluation may pass one shared ``[B, 784]`` batch, which is
+broadcast to every member. Each member is initialised from its own generator exactly as
+``nn.Linear``/``nn.Conv2d`` would be (uniform in +-1/sqrt(fan_in)), and draws its own dropout masks,
+so a member's numbers do not depend on which other members train beside it.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from . import seeding
+from .config import ModelConfig
+from .registry import Registry
+
+MODELS: Registry[type["EnsembleNet"]] = Registry("model")
+
+
+@dataclass
+class Output:
+    logits: torch.Tensor  # [E, B, C]
+    hidden: list[torch.Tensor]  # per hidden layer, [E, B, H], after the nonlinearity (and dropout)
+
+
+def _uniform(shape, bound: float, gens: list[torch.Generator], device) -> torch.Tensor:
+    """Drawn on the CPU from each member's generator, so a seed means the same weights on any device."""
+    draws = torch.stack([torch.rand(shape, generator=g) for g in gens])
+    return draws.mul_(2 * bound).sub_(bound).to(device)
+
+
+class _LinearFn(torch.autograd.Function):
+    """out = x @ W + b per member, with a backward of plain bmm calls (no copies, no scaling by 1)."""
+
+    @staticmethod
+    def forward(ctx, x, weight, bias):
+        ctx.save_for_backward(x, weight)
+        return torch.baddbmm(bias, x, weight)
+
+    @staticmethod
+    def backward(ctx, g):
+        x, weight = ctx.saved_tensors
+        gx = torch.bmm(g, weight.transpose(1, 2)) if ctx.needs_input_grad[0] else None
+        return gx, torch.bmm(x.transpose(1, 2), g), g.sum(1, keepdim=True)
+
+
+class Linear(nn.Module):
+    """E independent affine maps: weight [E, in, out], bias [E, 1, out]."""
+
+    def __init__(self, fan_in: int, fan_out: int, gens: list[torch.Generator], device):
+        super().__init__()
+        bound = 1 / math.sqrt(fan_in)
+        self.weight = nn.Parameter(_uniform((fan_in, fan_out), bound, gens, device))
+        self.bias = nn.Parameter(_uniform((1, fan_out), bound, gens, device))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if x.dim() == 2:  # one batch shared by every member: a single [N, in] x [in, E*out] product
+            E, fan_in, fan_out = self.weight.shape
+            w = self.weight.transpose(0, 1).reshape(fan_in, E * fan_out)
+            return torch.addmm(self.bias.view(E * fan_out), x, w).view(-1, E, fan_out).transpose(0, 1)
+        return _LinearFn.apply(x, self.weight, self.bias)
+
+
+class Norm(nn.Module):
+    """Batch norm (nn.BatchNorm1d's maths, per member) or layer norm, with a per-member affine."""
+
+    def __init__(self, kind: str, n_members: int, units: int, device):
+        super().__init__()
+        self.kind = kind
+        self.weight = nn.Parameter(torch.ones(n_members, 1, units, device=device))
+        self.bias = nn.Parameter(torch.zeros(n_members, 1, units, device=device))
+        if kind == "batch":
+            self.register_buffer("running_mean", torch.zeros(n_members, units, device=device))
+            self.register_buffer("running_var", torch.ones(n_members, units, device=device))
+
+    def forward(self, h: torch.Tensor) -> torch.Tensor:
+        if self.kind == "layer":
+            return F.layer_norm(h, h.shape[-1:]) * self.weight + self.bias
+        # [E, B, H] -> [B, E*H]: one fused batch-norm call normalises every member over its own batch
+        E, B, H = h.shape
+        flat = h.transpose(0, 1).reshape(B, E * H)
+        out = F.batch_norm(flat, self.running_mean.view(-1), self.running_var.view(-1),
+                           self.weight.view(-1), self.bias.view(-1), self.training, 0.1, 1e-5)
+        return out.view(B, E, H).transpose(0, 1)
+
+
+class EnsembleNet(nn.Module):
+    """Base: hidden fully connected stack with optional norm and dropout, then a linear head."""
+
+    def __init__(self, cfg: ModelConfig, seeds: list[int], dropout: torch.Tensor,
+                 in_features: int, n_classes: int, device):
+        super().__init__()
+        gens = seeding.generators(seeds, seeding.INIT)
+        self.n_members = len(seeds)
+        sizes = (in_features, *cfg.hidden)
+        self.fcs = nn.ModuleList(Linear(a, b, gens, device) for a, b in zip(sizes, sizes[1:]))
+        self.norms = nn.ModuleList(
+            Norm(cfg.norm, self.n_members, h, device) for h in cfg.hidden) if cfg.norm != "none" else None
+        self.head = Linear(sizes[-1], n_classes, gens, device)
+        # dropout: per-member probability and generator; a member with p = 0 draws nothing
+        self.register_buffer("dropout", dropout.to(device).view(-1, 1, 1))
+        self._drop_gens = seeding.generators(seeds, seeding.DROPOUT, device)
+        self._drop_active = [float(p) > 0 for p in dropout]
+        self._init_extra(gens, device)
+
+    def _init_extra(self, gens: list[torch.Generator], device) -> None:
+        """Parameters of a subclass, drawn after the fully connected ones."""
+
+    def features(self, x: torch.Tensor) -> torch.Tensor:
+        return x
+
+    def _dropout(self, h: torch.Tensor) -> torch.Tensor:
+        if not self.training or not any(self._drop_active):
+            return h
+        keep = 1 - self.dropout
+        masks = [torch.empty(h.shape[1:], device=h.device).bernoulli_(float(keep[e]), generator=g)
+                 if on else torch.ones(h.shape[1:], device=h.device)
+                 for e, (g, on) in enumerate(zip(self._drop_gens, self._drop_active))]
+        return h * torch.stack(masks) / keep
+
+    def forward(self, x: torch.Tensor) -> Output:
+        h = self.features(x)
+        hidden = []
+        for i, fc in enumerate(self.fcs):
+            h = fc(h)
+            if self.norms is not None:
+                h = self.norms[i](h if h.dim() == 3 else h.expand(self.n_members, *h.shape))
+            h = self._dropout(F.relu(h))
+            hidden.append(h)
+        return Output(self.head(h), hidden)
+
+
+@MODELS.register("mlp")
+class MLP(EnsembleNet):
+    """The study's MLP: 784-120-84-10 with ReLU (hidden sizes configurable)."""
+
+    def __init__(self, cfg, seeds, dropout, n_classes=10, device="cpu"):
+        super().__init__(cfg, seeds, dropout, 784, n_classes, device)
+
+
+@MODELS.register("lenet5")
+class LeNet5(EnsembleNet):
+    """LeNet-5: conv(6, 5x5, pad 2) - pool - conv(16, 5x5) - pool - 400-120-84-10.
+
+    The E members' convolutions run as one grouped convolution (groups = E).
+    """
+
+    def __init__(self, cfg, seeds, dropout, n_classes=10, device="cpu"):
+        super().__init__(cfg, seeds, dropout, 16 * 5 * 5, n_classes, device)
+
+    def _init_extra(self, gens, device) -> None:
+        self.conv_w = nn.ParameterList()
+        self.conv_b = nn.ParameterList()
+        for cin, cout in ((1, 6), (6, 16)):
+            bound = 1 / math.sqrt(cin * 25)
+            self.conv_w.append(nn.Parameter(_uniform((cout, cin, 5, 5), bound, gens, device)))
+            self.conv_b.append(nn.Parameter(_uniform((cout,), bound, gens, device)))
+
+    def features(self, x: torch.Tensor) -> torch.Tensor:
+        E = self.n_members
+        if x.dim() == 2:  # shared batch: every member sees the same images
+            h = x.view(-1, 1, 28, 28).expand(-1, E, 28, 28)
+        else:  # [E, B, 784] -> [B, E, 28, 28]: member e's images are channel e
+            h = x.view(E, -1, 28, 28).transpose(0, 1)
+        for (w, b), pad in zip(zip(self.conv_w, self.conv_b), (2, 0)):
+            h = F.max_pool2d(F.relu(F.conv2d(h, w.flatten(0, 1), b.flatten(), padding=pad, groups=E)), 2)
+        return h.reshape(h.shape[0], E, -1).transpose(0, 1)  # [E, B, 400]
+
+
+def build(cfg: ModelConfig, seeds: list[int], dropout: torch.Tensor, device, n_classes: int = 10) -> EnsembleNet:
+    return MODELS[cfg.arch](cfg, seeds, dropout, n_classes=n_classes, device=device)

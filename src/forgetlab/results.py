@@ -1,0 +1,176 @@
+"""What a run produced, how it is saved (atomically) and how it is shown (table, CSV, JSON)."""
+from __future__ import annotations
+
+import csv
+import io
+import json
+import os
+import statistics
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from . import config as cfg
+from .errors import ForgetlabError
+
+SCHEMA_VERSION = 1
+EPOCH_METRICS = ("train_loss", "train_acc", "val_loss", "val_acc", "sparsity", "sparsity_all")
+
+
+@dataclass
+class TaskRecord:
+    classes: list[int]
+    train_loss: list[float] = field(default_factory=list)  # per epoch: mean objective (CE + penalties)
+    train_acc: list[float] = field(default_factory=list)  # per epoch, in training mode, over the epoch
+    val_loss: list[float] = field(default_factory=list)  # cross-entropy on the seen classes' eval data
+    val_acc: list[float] = field(default_factory=list)
+    sparsity: list[list[float]] = field(default_factory=list)  # per epoch, one value per hidden layer
+    sparsity_all: list[float] = field(default_factory=list)  # per epoch, all hidden units pooled
+
+
+@dataclass
+class MemberResult:
+    seed: int
+    hparams: dict[str, float]
+    tasks: list[TaskRecord] = field(default_factory=list)
+    acc_matrix: list[list[float]] = field(default_factory=list)  # R[t][k]: after task t, on task k
+
+    @property
+    def group(self) -> tuple:
+        """Members of one configuration (they differ only in seed)."""
+        return tuple(sorted(self.hparams.items()))
+
+
+@dataclass
+class Results:
+    config: cfg.RunConfig
+    members: list[MemberResult]
+    status: str = "complete"  # or "interrupted": only finished epochs are recorded
+    elapsed_s: float = 0.0
+    device: str = "cpu"
+    run_dir: Path | None = None
+    model: Any = field(default=None, repr=False, compare=False)  # the trained ensemble (not serialised)
+
+    # --- views -------------------------------------------------------------------------------
+
+    def rows(self) -> list[dict]:
+        """One row per member, task and epoch: the tidy table behind the CSV."""
+        out = []
+        for i, m in enumerate(self.members):
+            for t, task in enumerate(m.tasks):
+                for e in range(len(task.train_loss)):
+                    row = {"member": i, "seed": m.seed, **{k.split(".")[-1]: v for k, v in m.hparams.items()},
+                           "task": t + 1, "classes": " ".join(map(str, task.classes)), "epoch": e + 1}
+                    for k in ("train_loss", "train_acc", "val_loss", "val_acc", "sparsity_all"):
+                        row[k] = getattr(task, k)[e]
+                    for layer, s in enumerate(task.sparsity[e], 1):
+                        row[f"sparsity_h{layer}"] = s
+                    out.append(row)
+        return out
+
+    def to_pandas(self):
+        import pandas as pd  # optional: only for notebook users who have it
+
+        return pd.DataFrame(self.rows())
+
+    def groups(self) -> dict[tuple, list[MemberResult]]:
+        out: dict[tuple, list[MemberResult]] = {}
+        for m in self.members:
+            out.setdefault(m.group, []).append(m)
+        return out
+
+    def final_val_acc(self) -> dict[tuple, list[float]]:
+        """Per configuration: each seed's validation accuracy at the end of the last finished task."""
+        return {g: [m.tasks[-1].val_acc[-1] for m in ms if m.tasks and m.tasks[-1].val_acc]
+                for g, ms in self.groups().items()}
+
+    def table(self, last_epoch_only: bool = False) -> str:
+        """The study's per-task, per-epoch table, mean +- std over seeds, one block per configuration."""
+        varied = {k for k, _ in self.config.grid}
+        lines = []
+        for group, ms in self.groups().items():
+            title = " ".join(f"{k.split('.')[-1]}={v:g}" for k, v in group if k in varied)
+            n = len(ms)
+            lines.append(f"{self.config.name} {title}".rstrip() + f"  ({n} seed{'s' * (n > 1)}, mean ± std)")
+            lines.append(f"{'task':>4} {'classes':<9}{'ep':>3} {'train loss':>17} {'train acc':>17} "
+                         f"{'val loss':>17} {'val acc':>17} {'sparsity':>17}")
+            for t, task in enumerate(ms[0].tasks):
+                n_ep = min(len(m.tasks[t].train_loss) for m in ms if len(m.tasks) > t)
+                epochs = [n_ep - 1] if last_epoch_only and n_ep else range(n_ep)
+                for e in epochs:
+                    def cell(key: str) -> str:
+                        vals = [getattr(m.tasks[t], key)[e] for m in ms]
+                        sd = statistics.stdev(vals) if len(vals) > 1 else 0.0
+                        return f"{statistics.fmean(vals):.4f} ± {sd:.4f}"
+
+                    classes = ",".join(map(str, task.classes))
+                    lines.append(f"{t + 1:>4} {classes:<9}{e + 1:>3} {cell('train_loss'):>17} {cell('train_acc'):>17} "
+                                 f"{cell('val_loss'):>17} {cell('val_acc'):>17} {cell('sparsity_all'):>17}")
+            lines.append("")
+        return "\n".join(lines)
+
+    def csv(self) -> str:
+        rows = self.rows()
+        buf = io.StringIO()
+        if rows:
+            w = csv.DictWriter(buf, fieldnames=list(rows[0]))
+            w.writeheader()
+            w.writerows(rows)
+        return buf.getvalue()
+
+    # --- persistence -------------------------------------------------------------------------
+
+    def to_json(self) -> dict:
+        return {
+            "schema": SCHEMA_VERSION,
+            "status": self.status,
+            "elapsed_s": round(self.elapsed_s, 3),
+            "device": self.device,
+            "config": cfg.to_dict(self.config),
+            "members": [
+                {"seed": m.seed, "hparams": m.hparams, "acc_matrix": m.acc_matrix,
+                 "tasks": [vars(t) for t in m.tasks]}
+                for m in self.members
+            ],
+        }
+
+    @classmethod
+    def from_json(cls, data: dict, run_dir: Path | None = None) -> "Results":
+        members = [MemberResult(m["seed"], m["hparams"], [TaskRecord(**t) for t in m["tasks"]], m["acc_matrix"])
+                   for m in data["members"]]
+        return cls(cfg.from_dict(data["config"]), members, data["status"], data["elapsed_s"], data["device"], run_dir)
+
+    def save(self, run_dir: Path) -> None:
+        run_dir.mkdir(parents=True, exist_ok=True)
+        atomic_write(run_dir / "metrics.csv", self.csv())
+        # results.json last: its presence with status "complete" marks a finished run
+        atomic_write(run_dir / "results.json", json.dumps(self.to_json(), indent=1))
+        self.run_dir = run_dir
+
+
+def atomic_write(path: Path, data: str | bytes) -> None:
+    """Write to a temporary file beside ``path``, then rename: readers see all or nothing."""
+    mode = "wb" if isinstance(data, bytes) else "w"
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, mode) as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def load(run_dir: str | Path) -> Results:
+    run_dir = Path(run_dir)
+    path = run_dir / "results.json"
+    try:
+        data = json.loads(path.read_text())
+    except FileNotFoundError:
+        raise ForgetlabError(f"{path} does not exist; give a run directory written by 'forgetlab run'") from None
+    except (json.JSONDecodeError, UnicodeDecodeError):
+        raise ForgetlabError(f"{path} is not valid JSON; the run may have been written by another tool") from None
+    return Results.from_json(data, run_dir)

@@ -1,0 +1,138 @@
+"""The training loop: every member of the ensemble trains in one batched program.
+
+Per step: gather each member's batch from the resident data by index, one forward and backward over
+the ensemble, one optimizer step. No host synchronisation inside an epoch: loss and accuracy are
+accumulated on the device and read back once per epoch, together with the evaluation statistics.
+"""
+from __future__ import annotations
+
+import time
+from typing import Callable, Sequence
+
+import torch
+import torch.nn.functional as F
+
+from . import seeding
+from .config import MEMBER_KEYS, RunConfig, members as make_members
+from .data import Dataset, Split
+from .evaluation import class_stats
+from .hooks import Context, Hook
+from .models import build
+from .optim import OPTIMIZERS
+from .results import MemberResult, Results, TaskRecord
+
+# progress(done_steps, total_steps, status_text); called at most once per 25 steps and per epoch
+Progress = Callable[[int, int, str], None]
+
+
+def steps_per_epoch(n: int, batch_size: int) -> int:
+    return -(-n // batch_size)
+
+
+def train(config: RunConfig, data: Dataset, hooks: Sequence[Hook] = (), progress: Progress | None = None) -> Results:
+    """Train every member of ``config`` on ``data``; on Ctrl-C, return what finished (status "interrupted")."""
+    device = data.train.x.device
+    members = make_members(config)
+    E, B = len(members), config.train.batch_size
+    hp = {k: torch.tensor([m.hparams[k] for m in members], device=device) for k in MEMBER_KEYS}
+    seeds = [m.seed for m in members]
+    model = build(config.model, seeds, hp["model.dropout"], device, data.n_classes)
+    opt = OPTIMIZERS[config.train.optimizer](model.parameters(), hp["train.lr"], hp["train.momentum"],
+                                             hp["train.weight_decay"])
+    l1 = hp["train.l1"] if bool((hp["train.l1"] > 0).any()) else None
+    shuffle_gens = seeding.generators(seeds, seeding.SHUFFLE)
+    skip_single = config.model.norm == "batch"  # batch norm cannot normalise a batch of one
+
+    results = Results(config, [MemberResult(m.seed, m.hparams) for m in members], device=str(device))
+    ctx = Context(config, members, data, model, opt, hp)
+    tasks = config.tasks
+    task_train = [data.train.indices_of(c) for c in tasks]
+    total = sum(steps_per_epoch(len(ix), B) for ix in task_train) * config.train.epochs
+    t0 = time.perf_counter()
+    try:
+        for t, (classes, train_idx) in enumerate(zip(tasks, task_train)):
+            ctx.task, ctx.classes, ctx.task_step = t, classes, 0
+            ctx.seen = tuple(c for task in tasks[: t + 1] for c in task)
+            seen_idx = data.eval.indices_of(ctx.seen)
+            seen_eval = Split(data.eval.x[seen_idx], data.eval.y[seen_idx])
+            for r in results.members:
+                r.tasks.append(TaskRecord(list(classes)))
+            for h in hooks:
+                h.before_task(ctx)
+            n = len(train_idx)
+            for epoch in range(config.train.epochs):
+                ctx.epoch = epoch
+                # each member its own order; [E, n] indices into the resident training set
+                order = torch.stack([torch.randperm(n, generator=g) for g in shuffle_gens]).to(device)
+                order = train_idx[order]
+                loss_sum = torch.zeros(E, device=device)  # sum over steps of loss * batch size
+                correct = torch.zeros(E, device=device, dtype=torch.long)
+                seen_examples = 0
+                model.train()
+                for start in range(0, n, B):
+                    idx = order[:, start:start + B]
+                    if skip_single and idx.shape[1] < 2:
+                        continue
+                    x, y = data.train.x[idx], data.train.y[idx]
+                    for h in hooks:
+                        x, y = h.batch(ctx, x, y)
+                    out = model(x)
+                    loss = F.cross_entropy(out.logits.flatten(0, 1), y.flatten(), reduction="none").view(E, -1).mean(1)
+                    if l1 is not None:
+                        loss = loss + l1 * sum(h.abs().mean((1, 2)) for h in out.hidden)
+                    for h in hooks:
+                        extra = h.loss(ctx, out, x, y)
+                        if extra is not None:
+                            loss = loss + extra
+                    opt.zero_grad()
+                    loss.sum().backward()  # members are independent: d(sum)/d(theta_e) = d(loss_e)/d(theta_e)
+                    for h in hooks:
+                        h.after_backward(ctx)
+                    opt.step()
+                    ctx.step += 1
+                    ctx.task_step += 1
+                    for h in hooks:
+                        h.after_step(ctx)
+                    with torch.no_grad():
+                        loss_sum.add_(loss.detach(), alpha=y.shape[1])
+                        correct += (out.logits.argmax(-1) == y).sum(1)
+                        seen_examples += y.shape[1]
+                    if progress is not None and ctx.step % 25 == 0:
+                        progress(ctx.step, total, "")
+                # evaluation: the seen classes every epoch; every class after the task's last epoch
+                last = epoch == config.train.epochs - 1
+                stats = class_stats(model, data.eval if last else seen_eval, data.n_classes)
+                seen = stats.select(ctx.seen)
+                host = torch.cat([loss_sum / seen_examples, correct / seen_examples, seen.mean_loss(), seen.accuracy(),
+                                  seen.sparsity_all(), seen.sparsity().flatten()]).tolist()  # sync: once per epoch
+                L = len(stats.units)
+                cols = [host[i * E:(i + 1) * E] for i in range(5)]
+                layer = host[5 * E:]
+                epoch_stats = {}
+                for e, r in enumerate(results.members):
+                    rec = r.tasks[-1]
+                    rec.train_loss.append(cols[0][e])
+                    rec.train_acc.append(cols[1][e])
+                    rec.val_loss.append(cols[2][e])
+                    rec.val_acc.append(cols[3][e])
+                    rec.sparsity_all.append(cols[4][e])
+                    rec.sparsity.append(layer[e * L:(e + 1) * L])
+                epoch_stats = {"val_acc": cols[3], "train_loss": cols[0]}
+                for h in hooks:
+                    h.after_epoch(ctx, epoch_stats)
+                if progress is not None:
+                    mean_acc = sum(cols[3]) / E
+                    progress(ctx.step, total, f"task {t + 1}/{len(tasks)} epoch {epoch + 1} val acc {mean_acc:.4f}")
+            acc = torch.stack([stats.select(c).accuracy() for c in tasks], 1).tolist()  # [E, tasks]
+            for r, row in zip(results.members, acc):
+                r.acc_matrix.append(row)
+            for h in hooks:
+                h.after_task(ctx)
+    except KeyboardInterrupt:
+        results.status = "interrupted"
+        for r in results.members:  # drop an unfinished task's empty record
+            if r.tasks and not r.tasks[-1].train_loss:
+                r.tasks.pop()
+    results.elapsed_s = time.perf_counter() - t0
+    results.model = model  # the trained ensemble, for saving and for notebooks
+    return results
