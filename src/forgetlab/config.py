@@ -251,6 +251,37 @@ def to_dict(config: RunConfig) -> dict:
     return d
 
 
+# Settings that do not change what is computed: left out of identities.
+_NOT_IDENTITY = ("name", "device", "seeds", "grid")
+
+
+def _digest(obj) -> str:
+    import hashlib
+
+    return hashlib.sha256(json.dumps(obj, sort_keys=True).encode()).hexdigest()[:16]
+
+
+def identity(config: RunConfig) -> str:
+    """Stable id of everything that determines a run's numbers (seeds and grid values included)."""
+    d = to_dict(config)
+    d.pop("name"), d.pop("device")
+    d["data"].pop("root")
+    return _digest(d)
+
+
+def member_identity(config: RunConfig, member: Member) -> str:
+    """Stable id of one (config, seed) member, independent of which other members train beside it."""
+    d = to_dict(config)
+    for k in _NOT_IDENTITY:
+        d.pop(k)
+    d["data"].pop("root")
+    for key, value in member.hparams.items():
+        section, _, name = key.partition(".")
+        d[section][name] = value
+    d["seed"] = member.seed
+    return _digest(d)
+
+
 def data_root(config: RunConfig) -> Path:
     return Path(config.data.root or os.environ.get("FORGETLAB_DATA") or "data").expanduser()
 

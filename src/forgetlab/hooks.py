@@ -4,6 +4,7 @@ A continual-learning strategy or a probe is a ``Hook`` that overrides a few of t
 loop calls them in this order. Everything a hook sees is batched over the member axis E.
 
     before_task(ctx)                   a new task starts (ctx.task, ctx.classes are set)
+    train_indices(ctx, idx) -> idx     the task's training examples (cumulative training widens them)
       batch(ctx, x, y) -> (x, y)       may extend the batch (replay); x [E, B, 784], y [E, B]
       loss(ctx, out, x, y) -> [E]|None a penalty added to each member's loss (EWC, LwF, ...)
       after_backward(ctx)              gradients are in p.grad (A-GEM projects them here)
@@ -51,6 +52,9 @@ class Context:
 
 class Hook:
     def before_task(self, ctx: Context) -> None: ...
+
+    def train_indices(self, ctx: Context, idx: torch.Tensor) -> torch.Tensor:
+        return idx
 
     def batch(self, ctx: Context, x: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         return x, y

@@ -59,6 +59,8 @@ def train(config: RunConfig, data: Dataset, hooks: Sequence[Hook] = (), progress
                 r.tasks.append(TaskRecord(list(classes)))
             for h in hooks:
                 h.before_task(ctx)
+            for h in hooks:
+                train_idx = h.train_indices(ctx, train_idx)
             n = len(train_idx)
             for epoch in range(config.train.epochs):
                 ctx.epoch = epoch
