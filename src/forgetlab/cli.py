@@ -52,6 +52,7 @@ def _parser() -> argparse.ArgumentParser:
     s = sub.add_parser("show", help="print the table of an existing run directory")
     s.add_argument("run_dir", metavar="RUN_DIR")
     s.add_argument("--table", choices=("full", "last"), default="full")
+    _sweep_parsers(sub)
     return p
 
 
@@ -96,7 +97,98 @@ def _cmd_show(a) -> int:
     return 0
 
 
-COMMANDS = {"run": _cmd_run, "presets": _cmd_presets, "show": _cmd_show}
+# --- sweep and summarize ------------------------------------------------------------------------
+
+SWEEP_EPILOG = """examples:
+  forgetlab sweep mlp-sequential --grid train.l1=0,0.01,0.1,1,2 --seeds 0 1 2 3 --data-dir ../shared/data
+  forgetlab sweep mlp-sequential --grid model.hidden=[120,84],[256,128] --grid train.lr=0.01,0.05 --dry-run
+  forgetlab sweep mlp-l1-concurrent --seeds 0 1 2 --executor ray --address 10.0.0.1:6379
+  forgetlab summarize sweeps/mlp-sequential-0123456789 --metric final_sparsity --x train.l1
+Re-running the same command (or adding --resume) trains only the members not yet stored.
+"""
+
+
+def _sweep_parsers(sub) -> None:
+    fmt = argparse.RawDescriptionHelpFormatter
+    w = sub.add_parser("sweep", help="run a grid of any config values x seeds, cached and resumable",
+                       formatter_class=fmt, epilog=SWEEP_EPILOG,
+                       description="Cross --grid values with --seeds; members differing only in lr, momentum, "
+                       "weight decay, L1 lambda, dropout and seed train as one batched program.")
+    w.add_argument("preset", metavar="PRESET", nargs="?",
+                   help="a preset name (may be left out with --resume: the sweep in --out is resumed)")
+    w.add_argument("--grid", action="append", default=[], metavar="KEY=V1,V2",
+                   help="any config key and its values, e.g. train.l1=0,0.1,1 or model.hidden=[256,128],[120,84]")
+    w.add_argument("--seeds", type=int, nargs="+", metavar="S", help="seeds (default: the preset's, 0 1 2 3 4)")
+    w.add_argument("--epochs", type=int, help="epochs per task (default 5)")
+    w.add_argument("--batch-size", type=int, help="examples per step (default 64)")
+    w.add_argument("--lr", type=float, help="learning rate (default 0.01)")
+    w.add_argument("--device", choices=("auto", "cpu", "cuda"), help="where tensors live (default auto)")
+    w.add_argument("--data-dir", metavar="DIR", help="folder holding MNIST/raw (default $FORGETLAB_DATA or ./data)")
+    w.add_argument("--config", metavar="FILE", help="JSON or TOML file of settings, applied before --set")
+    w.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="any config value, as for run")
+    w.add_argument("--out", metavar="DIR", help="sweep directory (default sweeps/PRESET-PLANHASH)")
+    w.add_argument("--resume", action="store_true", help="continue the sweep recorded in --out (fails if none)")
+    w.add_argument("--dry-run", action="store_true", help="print the plan and stop")
+    w.add_argument("--group-size", type=int, metavar="N", help="at most N members per program (default: no limit)")
+    w.add_argument("--executor", choices=("local", "ray"), default="local", help="where programs run (default local)")
+    w.add_argument("--address", metavar="ADDR", help="Ray cluster address (HOST:PORT, ray://HOST:PORT or auto); "
+                   "default: start a local Ray instance")
+    w.add_argument("--no-progress", action="store_true", help="no progress bar")
+
+    m = sub.add_parser("summarize", help="mean, std and 95%% CI per configuration of a sweep; plots",
+                       formatter_class=fmt, epilog=SWEEP_EPILOG)
+    m.add_argument("sweep_dir", metavar="SWEEP_DIR")
+    m.add_argument("--metric", action="append", metavar="NAME",
+                   help="final_val_acc, final_val_loss, final_train_loss, final_sparsity, avg_acc, forgetting, bwt "
+                   "(repeatable; default final_val_acc, final_sparsity, forgetting)")
+    m.add_argument("--x", action="append", metavar="KEY", help="swept key on the plots' x axis (default: each one)")
+    m.add_argument("--err", choices=("ci", "std"), default="ci", help="error bars: 95%% CI (default) or std")
+    m.add_argument("--no-plots", action="store_true", help="only the table and the CSV/Parquet files")
+
+
+def _cmd_sweep(a) -> int:
+    from . import api, sweep as sw
+
+    if a.preset is None:
+        if not (a.resume and a.out):
+            raise ForgetlabError("give a PRESET, or --resume --out SWEEP_DIR to continue a recorded sweep")
+        plan = sw.plan_from_spec(sw.load_spec(a.out))
+    else:
+        axes = sw.parse_grid(a.grid)
+        config = api.make_config(a.preset, seeds=a.seeds, epochs=a.epochs, batch_size=a.batch_size, lr=a.lr,
+                                 device=a.device, data_dir=a.data_dir, config_file=a.config, set=a.set)
+        plan = sw.make_plan(config, axes)
+    if a.dry_run:
+        done = sw.Store(a.out).done(m.id for m in plan.members) if a.out else set()
+        print(plan.describe(done, a.group_size))
+        print(f"store: {a.out or sw.default_out(plan)} (dry run: nothing trained)")
+        return 0
+    try:
+        res = sw.run_plan(plan, a.out, executor=a.executor, address=a.address, group_size=a.group_size,
+                          resume=a.resume, progress=not a.no_progress)
+    except KeyboardInterrupt:
+        out = a.out or sw.default_out(plan)
+        n = len(sw.Store(out).done(m.id for m in plan.members))
+        print(f"interrupted: {n} of {len(plan.members)} members stored in {out}; run the same command to resume",
+              file=sys.stderr)
+        return 130
+    print(f"{res.trained} trained, {res.reused} reused; 'forgetlab summarize {res.out}' for statistics and plots",
+          file=sys.stderr)
+    return 0
+
+
+def _cmd_summarize(a) -> int:
+    from .summary import summarize
+
+    text, paths = summarize(a.sweep_dir, a.metric, a.x, a.err, plots=not a.no_plots)
+    print(text)
+    if paths:
+        print(f"plots: {len(paths)} files in {paths[0].parent}", file=sys.stderr)
+    return 0
+
+
+COMMANDS = {"run": _cmd_run, "presets": _cmd_presets, "show": _cmd_show, "sweep": _cmd_sweep,
+            "summarize": _cmd_summarize}
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -13,7 +13,7 @@ import torch
 import torch.nn.functional as F
 
 from . import seeding
-from .config import MEMBER_KEYS, RunConfig, members as make_members
+from .config import MEMBER_KEYS, Member, RunConfig, members as make_members
 from .data import Dataset, Split
 from .evaluation import class_stats
 from .hooks import Context, Hook
@@ -29,10 +29,15 @@ def steps_per_epoch(n: int, batch_size: int) -> int:
     return -(-n // batch_size)
 
 
-def train(config: RunConfig, data: Dataset, hooks: Sequence[Hook] = (), progress: Progress | None = None) -> Results:
-    """Train every member of ``config`` on ``data``; on Ctrl-C, return what finished (status "interrupted")."""
+def train(config: RunConfig, data: Dataset, hooks: Sequence[Hook] = (), progress: Progress | None = None,
+          members: Sequence[Member] | None = None) -> Results:
+    """Train every member of ``config`` on ``data``; on Ctrl-C, return what finished (status "interrupted").
+
+    ``members`` trains only these (any subset of ``members(config)``, e.g. a sweep's unfinished ones);
+    a member's numbers do not depend on which others train beside it.
+    """
     device = data.train.x.device
-    members = make_members(config)
+    members = list(members) if members is not None else make_members(config)
     E, B = len(members), config.train.batch_size
     hp = {k: torch.tensor([m.hparams[k] for m in members], device=device) for k in MEMBER_KEYS}
     seeds = [m.seed for m in members]
