@@ -293,6 +293,38 @@ def _check_address(address: str, timeout: float = 3.0) -> None:
                              f"within {timeout:g} s); start the cluster with 'ray start --head' or fix --address") from None
 
 
+def _ray_init(ray, address: str | None, wait_s: int = 3) -> None:
+    """Connect (or start a local instance); a cluster that does not answer fails in a few seconds."""
+    import os
+
+    if address:
+        _check_address(address)
+    # Ray retries a silent GCS for about 20 s, its C++ client logging a line a second to fd 2:
+    # ask for wait_s tries, and keep those lines off the terminal while connecting
+    env = {"RAY_gcs_server_port_wait_time_s": str(wait_s)} if address else {}
+    saved = {k: os.environ.get(k) for k in env}
+    os.environ.update(env)
+    sys.stderr.flush()
+    stderr_fd = os.dup(2)
+    if address:
+        with open(os.devnull, "w") as null:
+            os.dup2(null.fileno(), 2)
+    try:
+        ray.init(address=address, include_dashboard=False, log_to_driver=False, logging_level="ERROR")
+    except Exception as e:  # noqa: BLE001 - Ray raises many kinds for "no cluster there"
+        reason = str(e).splitlines()[0] if str(e) else type(e).__name__
+        raise ForgetlabError(f"cannot connect to Ray at {address or 'a new local instance'} ({reason}); "
+                             f"start one with 'ray start --head' or fix --address") from None
+    finally:
+        os.dup2(stderr_fd, 2)
+        os.close(stderr_fd)
+        for k, v in saved.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
+
+
 def run_ray(groups: list[Group], done: Done, address: str | None = None) -> None:
     """One Ray task per group; results are gathered here, in the order they finish."""
     try:
@@ -300,13 +332,7 @@ def run_ray(groups: list[Group], done: Done, address: str | None = None) -> None
     except ImportError:
         raise ForgetlabError("--executor ray needs Ray: pip install 'forgetlab[ray]'") from None
     if not ray.is_initialized():
-        if address:
-            _check_address(address)
-        try:
-            ray.init(address=address, include_dashboard=False, log_to_driver=False, logging_level="ERROR")
-        except Exception as e:  # noqa: BLE001 - Ray raises many kinds for "no cluster there"
-            raise ForgetlabError(f"cannot connect to Ray at {address or 'a new local instance'}: "
-                                 f"{str(e).splitlines()[0] if str(e) else type(e).__name__}") from None
+        _ray_init(ray, address)
     task = ray.remote(num_cpus=1, max_retries=1)(train_group)
     pending = {task.remote(*_payload(g)): g for g in groups}
     try:
