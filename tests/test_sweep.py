@@ -20,10 +20,22 @@ from forgetlab.sweep import Store, make_axis, make_plan, parse_grid, split_value
 DATA = os.environ.get("FORGETLAB_DATA") or "/work/shared/data"
 mnist = pytest.mark.skipif(not (Path(DATA) / "MNIST" / "raw").is_dir(), reason=f"MNIST not found under {DATA}")
 
-# a tiny sweep: 2 tasks x 1 epoch, batch 1000 (25 steps per task), 2 lambdas x 2 seeds
-TINY = {"protocol.tasks": "[[0,1],[2,3]]"}
-TINY_ARGS = ["mlp-sequential", "--set", "protocol.tasks=[[0,1],[2,3]]", "--epochs", "1", "--batch-size", "1000",
+# a tiny sweep: 2 one-class tasks x 1 epoch, batch 1000 (6-7 steps per task), 2 lambdas x 2 seeds
+TINY = {"protocol.tasks": "[[0],[1]]"}
+TINY_ARGS = ["mlp-sequential", "--set", "protocol.tasks=[[0],[1]]", "--epochs", "1", "--batch-size", "1000",
              "--grid", "train.l1=0,0.5", "--seeds", "0", "1", "--data-dir", DATA, "--no-progress"]
+
+
+@pytest.fixture(autouse=True, scope="module")
+def one_thread():
+    """One BLAS thread here and in the subprocesses: on a shared, busy 2-core machine two threads that
+    wait for each other make these tiny runs several times slower and their timing erratic."""
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
 
 
 def tiny_sweep(out, **kw):
@@ -198,11 +210,12 @@ def test_member_trained_in_a_sweep_equals_it_trained_alone(grouped):
     from forgetlab import api
 
     by_id = {m.id: m for m in grouped.plan.members}
-    for rec in grouped.records()[1:3]:  # l1=0 seed 1 and l1=0.5 seed 0
-        alone = api.run(by_id[rec["id"]].config, save=False, progress=False)
-        assert len(alone.members) == 1 and rec["config"]["seeds"] == [alone.members[0].seed]
-        m = alone.members[0]
-        assert_close(numbers(rec), ([vars(t) for t in m.tasks], m.acc_matrix))
+    rec = grouped.records()[3]  # l1=0.5, seed 1: the 4th member of its program
+    alone = api.run(by_id[rec["id"]].config, save=False, progress=False)
+    assert len(alone.members) == 1 and rec["config"]["seeds"] == [alone.members[0].seed] == [1]
+    m = alone.members[0]
+    # equal up to float rounding: a bmm over 4 members may take another BLAS kernel than over 1
+    assert_close(numbers(rec), ([vars(t) for t in m.tasks], m.acc_matrix))
     assert rec["hparams"]["train.l1"] == 0.5 and rec["tasks"][-1]["sparsity_all"][-1] > 0.5
 
 
@@ -212,7 +225,7 @@ def test_stored_members_are_skipped_and_a_group_shrinks(grouped, tmp_path):
 
     out = tmp_path / "s"
     shutil.copytree(grouped.out, out)
-    gone = grouped.plan.members[3].id
+    gone = grouped.plan.members[2].id
     (out / "members" / f"{gone}.json").unlink()
     res = tiny_sweep(out)
     assert (res.trained, res.reused) == (1, 3)
@@ -242,7 +255,8 @@ def test_summarize_prints_ci_and_writes_tables_and_plots(grouped, capsys):
 def test_sweep_killed_with_sigkill_resumes_to_the_uninterrupted_result(tmp_path):
     killed = tmp_path / "killed"
     cmd = [sys.executable, "-m", "forgetlab", "sweep", *TINY_ARGS, "--group-size", "1", "--out", str(killed)]
-    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env)
     deadline = time.time() + 60
     while time.time() < deadline and not list((killed / "members").glob("*.json")):
         time.sleep(0.02)
@@ -250,7 +264,7 @@ def test_sweep_killed_with_sigkill_resumes_to_the_uninterrupted_result(tmp_path)
     proc.wait()
     first = len(list((killed / "members").glob("*.json")))
     assert 1 <= first < 4, f"killed after {first} of 4 members"
-    done = subprocess.run(cmd, capture_output=True, text=True, timeout=120)
+    done = subprocess.run(cmd, capture_output=True, text=True, timeout=120, env=env)
     assert done.returncode == 0, done.stderr
     assert f"{first} of 4 stored, {4 - first} to train" in done.stderr
     reference = tiny_sweep(tmp_path / "reference", group_size=1)  # the same sweep, never interrupted
