@@ -325,6 +325,14 @@ def _ray_init(ray, address: str | None, wait_s: int = 3) -> None:
                 os.environ[k] = v
 
 
+def _absolute_data_root(group: Group) -> Group:
+    """Workers do not share the driver's working directory (nor, on a cluster, its environment):
+    send the data folder as the absolute path the driver resolved. Nodes need the data at that path."""
+    root = cfg.data_root(group.config).expanduser().resolve()
+    config = cfg.override(group.config, "data.root", str(root))  # not part of any identity
+    return Group(config, group.members, group.shape)
+
+
 def run_ray(groups: list[Group], done: Done, address: str | None = None) -> None:
     """One Ray task per group; results are gathered here, in the order they finish."""
     try:
@@ -334,7 +342,7 @@ def run_ray(groups: list[Group], done: Done, address: str | None = None) -> None
     if not ray.is_initialized():
         _ray_init(ray, address)
     task = ray.remote(num_cpus=1, max_retries=1)(train_group)
-    pending = {task.remote(*_payload(g)): g for g in groups}
+    pending = {task.remote(*_payload(_absolute_data_root(g))): g for g in groups}
     try:
         while pending:
             ready, _ = ray.wait(list(pending), num_returns=1)
@@ -448,6 +456,10 @@ def run_plan(plan: Plan, out: str | Path | None = None, *, executor: str = "loca
         raise ForgetlabError(f"cannot write to sweep directory {out} ({e.strerror}); choose another with --out") from None
     store = Store(out)
     with _Lock(out):
+        if not resume and (out / "sweep.json").exists():
+            old = load_spec(out)
+            if sorted(m["id"] for m in old["members"]) != sorted(m.id for m in plan.members):
+                log(f"note: {out} held another plan; it is replaced, and stored members it shares with this one are reused")
         atomic_write(out / "sweep.json", json.dumps(spec(plan), indent=1))
         done = store.done(m.id for m in plan.members)
         log(plan.describe(done, group_size))
