@@ -11,36 +11,35 @@ import time
 from pathlib import Path
 
 import pytest
+import torch
 
 from forgetlab import config as cfg
 from forgetlab import presets, summary
 from forgetlab.cli import main
 from forgetlab.sweep import Store, make_axis, make_plan, parse_grid, split_values, sweep
 
-DATA = os.environ.get("FORGETLAB_DATA") or "/work/shared/data"
-mnist = pytest.mark.skipif(not (Path(DATA) / "MNIST" / "raw").is_dir(), reason=f"MNIST not found under {DATA}")
-
 # a tiny sweep: 2 one-class tasks x 1 epoch, batch 1000 (6-7 steps per task), 2 lambdas x 2 seeds
 TINY = {"protocol.tasks": "[[0],[1]]"}
-TINY_ARGS = ["mlp-sequential", "--set", "protocol.tasks=[[0],[1]]", "--epochs", "1", "--batch-size", "1000",
-             "--grid", "train.l1=0,0.5", "--seeds", "0", "1", "--data-dir", DATA, "--no-progress"]
 
 
-@pytest.fixture(autouse=True, scope="module")
+def tiny_args(data) -> list[str]:
+    return ["mlp-sequential", "--set", "protocol.tasks=[[0],[1]]", "--epochs", "1", "--batch-size", "1000",
+            "--grid", "train.l1=0,0.5", "--seeds", "0", "1", "--data-dir", str(data), "--no-progress"]
+
+
+@pytest.fixture(autouse=True)
 def one_thread():
     """One BLAS thread here and in the subprocesses: on a shared, busy 2-core machine two threads that
     wait for each other make these tiny runs several times slower and their timing erratic."""
-    import torch
-
     before = torch.get_num_threads()
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(before)
 
 
-def tiny_sweep(out, **kw):
+def tiny_sweep(out, data, **kw):
     return sweep("mlp-sequential", grid={"train.l1": [0, 0.5]}, seeds=kw.pop("seeds", [0, 1]), out=out, epochs=1,
-                 batch_size=1000, data_dir=DATA, set=TINY, progress=False, log=lambda s: None, **kw)
+                 batch_size=1000, data_dir=str(data), set=TINY, progress=False, log=lambda s: None, **kw)
 
 
 def numbers(record: dict) -> tuple:
@@ -151,7 +150,7 @@ def test_dry_run_prints_the_plan_only(capsys, tmp_path):
 def test_ray_address_that_does_not_answer_fails_fast(capsys, tmp_path):
     pytest.importorskip("ray")
     t0 = time.perf_counter()
-    code = main(["sweep", *TINY_ARGS, "--executor", "ray", "--address", "127.0.0.1:1", "--out", str(tmp_path)])
+    code = main(["sweep", *tiny_args(tmp_path), "--executor", "ray", "--address", "127.0.0.1:1", "--out", str(tmp_path)])
     err = capsys.readouterr().err
     assert code == 2 and "error: Ray address 127.0.0.1:1 does not answer" in err
     assert err.count("error:") == 1 and time.perf_counter() - t0 < 10
@@ -197,15 +196,19 @@ def test_store_never_reads_a_partial_or_foreign_file(tmp_path):
 
 
 @pytest.fixture(scope="module")
-def grouped(tmp_path_factory):
+def grouped(tmp_path_factory, mnist_dir):
     """The tiny sweep, all 4 members in one program."""
     out = tmp_path_factory.mktemp("grouped")
-    res = tiny_sweep(out)
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)  # module fixtures run before the function-scoped one_thread
+    try:
+        res = tiny_sweep(out, mnist_dir)
+    finally:
+        torch.set_num_threads(before)
     assert res.trained == 4 and len(res.plan.groups) == 1
     return res
 
 
-@mnist
 def test_member_trained_in_a_sweep_equals_it_trained_alone(grouped):
     from forgetlab import api
 
@@ -219,22 +222,20 @@ def test_member_trained_in_a_sweep_equals_it_trained_alone(grouped):
     assert rec["hparams"]["train.l1"] == 0.5 and rec["tasks"][-1]["sparsity_all"][-1] > 0.5
 
 
-@mnist
-def test_stored_members_are_skipped_and_a_group_shrinks(grouped, tmp_path):
+def test_stored_members_are_skipped_and_a_group_shrinks(grouped, tmp_path, mnist_dir):
     import shutil
 
     out = tmp_path / "s"
     shutil.copytree(grouped.out, out)
     gone = grouped.plan.members[2].id
     (out / "members" / f"{gone}.json").unlink()
-    res = tiny_sweep(out)
+    res = tiny_sweep(out, mnist_dir)
     assert (res.trained, res.reused) == (1, 3)
     assert_close(numbers(Store(out).get(gone)), numbers(Store(grouped.out).get(gone)))
-    again = tiny_sweep(out)
+    again = tiny_sweep(out, mnist_dir)
     assert (again.trained, again.reused) == (0, 4)
 
 
-@mnist
 def test_summarize_prints_ci_and_writes_tables_and_plots(grouped, capsys):
     assert main(["summarize", str(grouped.out), "--metric", "final_sparsity", "--metric", "avg_acc"]) == 0
     text = capsys.readouterr().out
@@ -251,10 +252,9 @@ def test_summarize_prints_ci_and_writes_tables_and_plots(grouped, capsys):
     assert len((grouped.out / "epochs.csv").read_text().splitlines()) == 1 + 4 * 2 * 1
 
 
-@mnist
-def test_sweep_killed_with_sigkill_resumes_to_the_uninterrupted_result(tmp_path):
+def test_sweep_killed_with_sigkill_resumes_to_the_uninterrupted_result(tmp_path, mnist_dir):
     killed = tmp_path / "killed"
-    cmd = [sys.executable, "-m", "forgetlab", "sweep", *TINY_ARGS, "--group-size", "1", "--out", str(killed)]
+    cmd = [sys.executable, "-m", "forgetlab", "sweep", *tiny_args(mnist_dir), "--group-size", "1", "--out", str(killed)]
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env)
     deadline = time.time() + 60
@@ -267,19 +267,18 @@ def test_sweep_killed_with_sigkill_resumes_to_the_uninterrupted_result(tmp_path)
     done = subprocess.run(cmd, capture_output=True, text=True, timeout=120, env=env)
     assert done.returncode == 0, done.stderr
     assert f"{first} of 4 stored, {4 - first} to train" in done.stderr
-    reference = tiny_sweep(tmp_path / "reference", group_size=1)  # the same sweep, never interrupted
+    reference = tiny_sweep(tmp_path / "reference", mnist_dir, group_size=1)  # the same sweep, never interrupted
     for m in reference.plan.members:
         assert numbers(Store(killed).get(m.id)) == numbers(Store(reference.out).get(m.id))
     assert (killed / "tasks.csv").read_text() == (reference.out / "tasks.csv").read_text()
     assert not list((killed / "members").glob(".*"))
 
 
-@mnist
-def test_ray_executor_runs_groups_as_tasks(grouped, tmp_path):
+def test_ray_executor_runs_groups_as_tasks(grouped, tmp_path, mnist_dir):
     ray = pytest.importorskip("ray")
     ray.init(num_cpus=1, include_dashboard=False, log_to_driver=False)
     try:
-        res = tiny_sweep(tmp_path, seeds=[0], executor="ray")
+        res = tiny_sweep(tmp_path, mnist_dir, seeds=[0], executor="ray")
     finally:
         ray.shutdown()
     assert res.trained == 2
