@@ -20,7 +20,7 @@ import time
 import torch
 
 import forgetlab
-from forgetlab import api, presets
+from forgetlab import api
 from forgetlab.sweep import make_axis, make_plan, run_plan
 from forgetlab.training import steps_per_epoch, train
 
