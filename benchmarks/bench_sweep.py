@@ -86,7 +86,7 @@ def main() -> None:
     print(f"forgetlab {forgetlab.__version__}, torch {torch.__version__}, {torch.get_num_threads()} threads; "
           f"mlp-sequential, 5 tasks x {a.epochs} epochs, batch 64, validation every epoch")
     peak = matmul_peak()
-    print(f"float32 matmul peak (2048^3 torch.mm, best of 10): {peak:.1f} GFLOP/s")
+    print(f"float32 matmul peak (2048^3 torch.mm, best of 10): {peak:.1f} GFLOP/s", flush=True)
     train(plan.members[0].config, data)  # warm-up
 
     with tempfile.TemporaryDirectory() as out:
@@ -94,16 +94,15 @@ def main() -> None:
         res = run_plan(plan, out, progress=False, log=lambda s: None)
         t_sweep = time.perf_counter() - t0
         assert res.trained == 20
-    t0 = time.perf_counter()
-    for m in plan.members:
-        train(m.config, data)
-    t_single = time.perf_counter() - t0
-
     flops = model_flops(base, data) * len(plan.members)
     steps = sum(steps_per_epoch(len(data.train.indices_of(t)), 64) for t in base.tasks) * a.epochs
     print(f"model work: {flops / 1e12:.2f} TFLOP for 20 members ({steps} steps each)")
     print(f"  sweep, 20 members in 1 program   {t_sweep:8.1f} s  {flops / t_sweep / 1e9:6.1f} GFLOP/s "
-          f"({100 * flops / t_sweep / 1e9 / peak:.0f}% of peak)")
+          f"({100 * flops / t_sweep / 1e9 / peak:.0f}% of peak)", flush=True)
+    t0 = time.perf_counter()
+    for m in plan.members:
+        train(m.config, data)
+    t_single = time.perf_counter() - t0
     print(f"  20 members one by one            {t_single:8.1f} s  {flops / t_single / 1e9:6.1f} GFLOP/s "
           f"({100 * flops / t_single / 1e9 / peak:.0f}% of peak)")
     print(f"sweep speed-up over one by one: {t_single / t_sweep:.2f}x (target >= 5x); "
