@@ -72,6 +72,8 @@ def _parser() -> argparse.ArgumentParser:
     rp.add_argument("--epochs", type=int, help="epochs per task (default 5, as the study); fewer for a quick look")
     rp.add_argument("--with-lenet", action="store_true",
                     help="also run the LeNet-5 presets (not in the study's text; slow on a CPU)")
+    rp.add_argument("--threads", type=int, default=1,
+                    help="torch CPU threads (default 1: on a shared 2-core machine more threads spin and lose)")
     return p
 
 
@@ -128,7 +130,7 @@ def _cmd_reproduce(a) -> int:
     from .report import reproduce
 
     out = reproduce(seeds=a.seeds, out=a.out, data_dir=a.data_dir, device=a.device, epochs=a.epochs,
-                    with_lenet=a.with_lenet, log=lambda text: print(text, file=sys.stderr, flush=True))
+                    with_lenet=a.with_lenet, threads=a.threads, log=lambda text: print(text, file=sys.stderr, flush=True))
     print(f"{out / 'REPORT.md'}\n{out / 'report.html'}")
     return 0
 
