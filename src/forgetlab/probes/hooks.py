@@ -142,7 +142,7 @@ class ProbabilityCurve(_Scheduled):
 
     def record(self, ctx: Context) -> None:
         probs = self.ps.forward(ctx).logits.softmax(-1)  # [E, N, C]
-        self.rows.append(torch.einsum("nk,enc->ekc", self.ps.onehot, probs))
+        self.rows.append(torch.matmul(self.ps.onehot.T, probs))  # [E, true class, output class]
 
     @torch.no_grad()
     def after_task(self, ctx: Context) -> None:
@@ -187,16 +187,17 @@ class RelativeUpdates(_Probe):
     @torch.no_grad()
     def after_backward(self, ctx: Context) -> None:
         with self.timer:
+            E = ctx.n_members
+            self._den = torch.stack([torch.linalg.vector_norm(p.view(E, -1), dim=1) for p in self._params], 1)
             torch._foreach_copy_(self._before, self._params)
 
     @torch.no_grad()
     def after_step(self, ctx: Context) -> None:
         with self.timer:
-            diffs = torch._foreach_sub(self._params, self._before)
             E = ctx.n_members
-            num = torch.stack([d.view(E, -1).norm(dim=1) for d in diffs], 1)
-            den = torch.stack([b.view(E, -1).norm(dim=1) for b in self._before], 1)
-            self.rows.append(num / den)
+            torch._foreach_sub_(self._before, self._params)  # in place: the buffer now holds W_before - W_after
+            num = torch.stack([torch.linalg.vector_norm(d.view(E, -1), dim=1) for d in self._before], 1)
+            self.rows.append(num / self._den)  # [E, tensors]
             self.task_of_step.append(ctx.task)
 
     def after_task(self, ctx: Context) -> None:
