@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import io
 import os
+import sys
 import time
 from pathlib import Path
 from typing import Sequence
@@ -104,12 +105,21 @@ def _tqdm_progress(desc: str):
     return update
 
 
+def describe(config: cfg.RunConfig) -> str:
+    n = len(cfg.members(config))
+    axes = "".join(f" x {len(v)} {k}" for k, v in config.grid)
+    return (f"{config.name}: {n} member{'s' * (n > 1)} ({len(config.seeds)} seeds{axes}) as one program, "
+            f"{len(config.tasks)} task(s) x {config.train.epochs} epochs")
+
+
 def run(base: str | cfg.RunConfig = "mlp-sequential", *, out: str | Path | None = None, save: bool = True,
-        progress: bool = True, hooks: Sequence[Hook] = (), probes=None, **options) -> Results:
+        progress: bool = True, hooks: Sequence[Hook] = (), dataset: data_mod.Dataset | None = None,
+        probes=None, **options) -> Results:
     """Train a preset (or a config) and return its Results; with ``save``, also write the run directory.
 
     ``options`` are those of ``make_config``: seeds, epochs, batch_size, lr, device, data_dir, config_file,
-    set (dict of dotted keys) and grid (dict of member-level key -> values).
+    set (dict of dotted keys) and grid (dict of member-level key -> values). ``dataset`` replaces the
+    configured one (any ``data.Dataset`` of resident tensors).
     ``probes``: True or a ``probes.ProbeConfig`` records the study's diagnostics (``results.probes``, and
     probes.npz/probes.json in the run directory).
     On Ctrl-C the finished epochs are saved (status "interrupted") and KeyboardInterrupt is raised again.
@@ -117,7 +127,9 @@ def run(base: str | cfg.RunConfig = "mlp-sequential", *, out: str | Path | None 
     config = make_config(base, **options)
     run_dir = prepare_out(out, config.name) if save else None
     device = resolve_device(config.device)
-    dataset = load_data(config, device)
+    dataset = dataset or load_data(config, device)
+    if progress:
+        print(describe(config), file=sys.stderr)
     recorder = None
     if probes:
         from .probes import ProbeConfig, Probes
