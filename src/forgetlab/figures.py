@@ -364,7 +364,8 @@ def sparsity_vs_task(tasks, series: dict[str, np.ndarray], study: dict[str, list
     values as open markers; optionally the dead units at each task end in a second panel."""
     plt = _plt()
     ncols = 2 if dead else 1
-    fig, axes = plt.subplots(1, ncols, figsize=(3.6 * ncols + 0.8, 2.8), squeeze=False)
+    fig, axes = plt.subplots(1, ncols, figsize=(3.6 * ncols + 0.8, 2.8), squeeze=False,
+                             gridspec_kw={"wspace": 0.45})
     x = np.arange(1, len(tasks) + 1)
     for i, (label, v) in enumerate(series.items()):
         v = np.asarray(v, dtype=float)
