@@ -59,12 +59,19 @@ def load_data(config: cfg.RunConfig, device: torch.device) -> data_mod.Dataset:
     if (config.data.root or os.environ.get("FORGETLAB_DATA")) and not root.is_dir():
         raise DataError(f"data directory {root} does not exist; pass --data-dir (or FORGETLAB_DATA) pointing at "
                         f"a folder with MNIST/raw, or leave both unset to download into ./data")
-    d = config.data
+    d, p = config.data, config.protocol
     key = (d.dataset, str(root.resolve()), str(device), d.eval_split, d.holdout_fraction)
     if key not in _DATA_CACHE:
         _DATA_CACHE[key] = data_mod.load(d.dataset, root, device, eval_split=d.eval_split,
                                          holdout_fraction=d.holdout_fraction, download=d.download)
-    return _DATA_CACHE[key]
+    if not p.permuted:
+        return _DATA_CACHE[key]
+    pkey = key + (p.permuted, p.permutation_seed)
+    if pkey not in _DATA_CACHE:  # Permuted-MNIST: p.permuted resident copies (see scenarios.permuted)
+        from .scenarios import permuted
+
+        _DATA_CACHE[pkey] = permuted(_DATA_CACHE[key], p.permuted, p.permutation_seed)
+    return _DATA_CACHE[pkey]
 
 
 def prepare_out(out: str | Path | None, name: str) -> Path:
