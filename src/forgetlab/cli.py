@@ -48,6 +48,7 @@ def _parser() -> argparse.ArgumentParser:
                    help="print every epoch (full), each task's last epoch, or nothing")
     r.add_argument("--no-progress", action="store_true", help="no progress bar")
 
+    _compare_parser(sub)
     sub.add_parser("presets", help="list the presets, one line each")
     s = sub.add_parser("show", help="print the table of an existing run directory")
     s.add_argument("run_dir", metavar="RUN_DIR")
@@ -96,7 +97,37 @@ def _cmd_show(a) -> int:
     return 0
 
 
-COMMANDS = {"run": _cmd_run, "presets": _cmd_presets, "show": _cmd_show}
+# --- forgetlab compare: several strategies under one preset (forgetlab.compare) -----------------
+
+def _compare_parser(sub) -> None:
+    c = sub.add_parser("compare", help="run several strategies under one preset; write a table and figures",
+                       description="Train each strategy (all seeds batched) under PRESET, with the preset's "
+                       "settings for that strategy; write compare.md, compare.csv and figures.")
+    c.add_argument("preset", metavar="PRESET")
+    c.add_argument("--strategies", required=True, metavar="A,B,C",
+                   help="comma-separated strategy names, e.g. naive,er,derpp ('all' = every registered one)")
+    c.add_argument("--seeds", type=int, nargs="+", metavar="S", help="seeds (default: 0 1 2 3 4)")
+    c.add_argument("--device", choices=("auto", "cpu", "cuda"))
+    c.add_argument("--data-dir", metavar="DIR")
+    c.add_argument("--out", metavar="DIR", help="report directory (default runs/compare-PRESET-TIMESTAMP)")
+    c.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="applied to every strategy")
+    c.add_argument("--gap-steps", type=int, default=50, help="steps of each task probed for the stability gap")
+    c.add_argument("--no-progress", action="store_true")
+
+
+def _cmd_compare(a) -> int:
+    from .compare import compare
+    from .strategies import STRATEGIES
+
+    names = list(STRATEGIES) if a.strategies == "all" else [n.strip() for n in a.strategies.split(",") if n.strip()]
+    for n in names:
+        STRATEGIES[n]  # unknown names: one-line error before any work
+    compare(a.preset, names, seeds=a.seeds, out=a.out, data_dir=a.data_dir, device=a.device, set=a.set,
+            gap_steps=a.gap_steps, progress=not a.no_progress, log=lambda s: print(s, file=sys.stderr))
+    return 0
+
+
+COMMANDS = {"run": _cmd_run, "presets": _cmd_presets, "show": _cmd_show, "compare": _cmd_compare}
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -83,6 +83,7 @@ class ICaRL(Strategy):
 
     needs_memory = True
     theta_old: dict | None = None
+    refreshed: tuple = ()
 
     @classmethod
     def check(cls, config) -> None:
@@ -130,7 +131,8 @@ class ICaRL(Strategy):
         ctx.model.train(was)
         return F.normalize(h, dim=-1)
 
-    def after_task(self, ctx):
+    def _refresh(self, ctx):
+        """Exemplars of the current classes by herding, earlier sets shrunk, class means recomputed."""
         n_seen = len(ctx.seen)
         m = self.cfg.memory_per_class or self.cfg.memory // n_seen
         for c in self.exemplars:  # shrink the earlier classes' sets: a herding prefix stays the best subset
@@ -151,8 +153,13 @@ class ICaRL(Strategy):
         self.means = means
 
     def predict(self, ctx, out, x):
-        if self.means is None:
+        # The loop evaluates a task's last epoch before after_task, so exemplars and means are brought
+        # up to date at the first prediction of each evaluation (none before any training: R0 = logits).
+        if ctx.step == 0:
             return None
+        if self.refreshed != (ctx.task, ctx.epoch, ctx.step):
+            self.refreshed = (ctx.task, ctx.epoch, ctx.step)
+            self._refresh(ctx)
         f = F.normalize(out.hidden[-1], dim=-1)  # [E, N, H]
         dist = torch.cdist(f, self.means)  # [E, N, units]
         return (-dist).masked_fill(~self.valid, float("-inf"))
