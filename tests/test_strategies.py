@@ -58,12 +58,13 @@ def toy_context(config, data) -> Context:
 
 # --- EWC ---------------------------------------------------------------------------------------
 
-@pytest.mark.parametrize("scenario", ["class", "task"])
-def test_ewc_fisher_matches_a_per_example_loop(scenario):
+@pytest.mark.parametrize("scenario, method", [("class", "auto"), ("task", "auto"), ("class", "vmap"),
+                                               ("domain", "vmap")])
+def test_ewc_fisher_matches_a_per_example_loop(scenario, method):
     data = toy_data()
     ctx = toy_context(toy_config(**{"protocol.scenario": scenario}), data)
     idx = torch.arange(0, len(data.train), 7)
-    fast = fisher_diag(ctx, idx, chunk=5)
+    fast = fisher_diag(ctx, idx, chunk=5, method=method)
     ps = list(ctx.model.parameters())
     slow = [torch.zeros_like(p) for p in ps]
     ctx.model.eval()

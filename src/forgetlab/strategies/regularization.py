@@ -12,11 +12,18 @@ from ..hooks import Context
 from .base import STRATEGIES, Strategy, params, per_member, snapshot
 
 
-def fisher_diag(ctx: Context, idx: torch.Tensor, chunk: int = 32) -> list[torch.Tensor]:
+def fisher_diag(ctx: Context, idx: torch.Tensor, chunk: int = 32, method: str = "auto") -> list[torch.Tensor]:
     """Empirical diagonal Fisher per member: mean over examples of the squared per-example gradient of
-    the log-likelihood of the true label. Per-example gradients come from vmap(grad(.)) over examples;
-    every member's gradient comes out of one call, since the members' losses are summed and independent.
+    the log-likelihood of the true label.
+
+    MLPs without normalisation ("auto"): for a linear layer, example i's weight gradient is the outer
+    product h_i g_i^T of its input and output gradient, so the sum over i of its square is
+    (h^2)^T (g^2): one bmm per layer, no per-example gradient is ever stored. Otherwise ("vmap"):
+    per-example gradients from vmap(grad(.)) over examples. Either way every member comes out of one
+    call, since the members' losses are summed and independent.
     """
+    if method == "auto" and ctx.config.model.arch == "mlp" and ctx.config.model.norm == "none":
+        return _fisher_linear(ctx, idx)
     model, data, sc = ctx.model, ctx.data, ctx.scenario
     names = [n for n, p in model.named_parameters() if p.requires_grad]
     theta = {n: p.detach() for n, p in model.named_parameters() if p.requires_grad}
@@ -38,6 +45,34 @@ def fisher_diag(ctx: Context, idx: torch.Tensor, chunk: int = 32) -> list[torch.
             total[n] += g[n].pow(2).sum(0)
     model.train(was)
     return [total[n] / len(idx) for n in names]
+
+
+def _fisher_linear(ctx: Context, idx: torch.Tensor, chunk: int = 2048) -> list[torch.Tensor]:
+    model, data, sc = ctx.model, ctx.data, ctx.scenario
+    linears = [*model.fcs, model.head]
+    seen: dict = {}
+    handles = [m.register_forward_hook(lambda mod, inp, out: seen.__setitem__(mod, (inp[0], out))) for m in linears]
+    fisher = {id(p): torch.zeros_like(p) for m in linears for p in (m.weight, m.bias)}
+    was = model.training
+    model.eval()
+    try:
+        for s in range(0, len(idx), chunk):
+            x, y = data.train.x[idx[s:s + chunk]], data.train.y[idx[s:s + chunk]]
+            E = model.n_members
+            out = model(x.expand(E, *x.shape))  # [E, N, 784]: every layer sees a per-member input
+            yy = y.expand(E, -1)
+            logits, target = sc.logits(out.logits, yy), sc.targets(yy)
+            loss = F.cross_entropy(logits.flatten(0, 1), target.flatten(), reduction="sum")
+            grads = torch.autograd.grad(loss, [seen[m][1] for m in linears])
+            for m, g in zip(linears, grads):
+                h = seen[m][0].detach()
+                fisher[id(m.weight)] += torch.bmm(h.pow(2).transpose(1, 2), g.pow(2))
+                fisher[id(m.bias)] += g.pow(2).sum(1, keepdim=True)
+    finally:
+        for hd in handles:
+            hd.remove()
+        model.train(was)
+    return [fisher[id(p)] / len(idx) for p in model.parameters() if p.requires_grad]
 
 
 def task_sample(ctx: Context, n: int) -> torch.Tensor:
