@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import io
 import os
+import sys
 import time
 from pathlib import Path
 from typing import Sequence
@@ -111,18 +112,29 @@ def _tqdm_progress(desc: str):
     return update
 
 
+def describe(config: cfg.RunConfig) -> str:
+    n = len(cfg.members(config))
+    axes = "".join(f" x {len(v)} {k}" for k, v in config.grid)
+    return (f"{config.name}: {n} member{'s' * (n > 1)} ({len(config.seeds)} seeds{axes}) as one program, "
+            f"{len(config.tasks)} task(s) x {config.train.epochs} epochs")
+
+
 def run(base: str | cfg.RunConfig = "mlp-sequential", *, out: str | Path | None = None, save: bool = True,
-        progress: bool = True, hooks: Sequence[Hook] = (), **options) -> Results:
+        progress: bool = True, hooks: Sequence[Hook] = (), dataset: data_mod.Dataset | None = None,
+        **options) -> Results:
     """Train a preset (or a config) and return its Results; with ``save``, also write the run directory.
 
     ``options`` are those of ``make_config``: seeds, epochs, batch_size, lr, device, data_dir, config_file,
-    set (dict of dotted keys) and grid (dict of member-level key -> values).
+    set (dict of dotted keys) and grid (dict of member-level key -> values). ``dataset`` replaces the
+    configured one (any ``data.Dataset`` of resident tensors).
     On Ctrl-C the finished epochs are saved (status "interrupted") and KeyboardInterrupt is raised again.
     """
     config = make_config(base, **options)
     run_dir = prepare_out(out, config.name) if save else None
     device = resolve_device(config.device)
-    dataset = load_data(config, device)
+    dataset = dataset or load_data(config, device)
+    if progress:
+        print(describe(config), file=sys.stderr)
     results = train(config, dataset, hooks, _tqdm_progress(config.name) if progress else None)
     if run_dir is not None:
         results.save(run_dir)

@@ -66,10 +66,6 @@ def _cmd_run(a) -> int:
     options = dict(seeds=a.seeds, epochs=a.epochs, batch_size=a.batch_size, lr=a.lr, device=a.device,
                    data_dir=a.data_dir, config_file=a.config, set=a.set, grid=grid)
     config = api.make_config(a.preset, **options)
-    n = len(cfg.members(config))
-    print(f"{config.name}: {n} member{'s' * (n > 1)} ({len(config.seeds)} seeds"
-          f"{''.join(f' x {len(v)} {k}' for k, v in config.grid)}), {len(config.tasks)} task(s) x "
-          f"{config.train.epochs} epochs", file=sys.stderr)
     try:
         res = api.run(config, out=a.out, progress=not a.no_progress)
     except KeyboardInterrupt as e:

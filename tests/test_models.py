@@ -1,0 +1,99 @@
+"""Batched layers against PyTorch's own modules, member by member."""
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from forgetlab.config import ModelConfig
+from forgetlab.models import Norm, build
+
+
+def _member_mlp(net, e: int, x: torch.Tensor) -> torch.Tensor:
+    """A slow reference: member e's weights in plain nn.Linear layers."""
+    h = x
+    for fc in net.fcs:
+        lin = nn.Linear(*fc.weight.shape[1:])
+        lin.weight.data, lin.bias.data = fc.weight[e].T.clone(), fc.bias[e, 0].clone()
+        h = F.relu(lin(h))
+    return h @ net.head.weight[e] + net.head.bias[e]
+
+
+def test_mlp_members_match_plain_linear_layers():
+    net = build(ModelConfig(), [0, 1, 2], torch.zeros(3), "cpu")
+    x = torch.randn(3, 16, 784)
+    out = net(x)
+    assert out.logits.shape == (3, 16, 10) and [h.shape[-1] for h in out.hidden] == [120, 84]
+    for e in range(3):
+        torch.testing.assert_close(out.logits[e], _member_mlp(net, e, x[e]), rtol=1e-5, atol=1e-5)
+    shared = net(x[0])  # one batch for everyone gives each member's own answer on it
+    torch.testing.assert_close(shared.logits[1], _member_mlp(net, 1, x[0]), rtol=1e-5, atol=1e-5)
+
+
+def test_init_is_per_seed_and_independent_of_the_ensemble():
+    a = build(ModelConfig(), [7], torch.zeros(1), "cpu")
+    b = build(ModelConfig(), [3, 7], torch.zeros(2), "cpu")
+    for pa, pb in zip(a.parameters(), b.parameters()):
+        assert torch.equal(pa[0], pb[1])
+        assert not torch.equal(pb[0], pb[1])
+    bound = 1 / 784 ** 0.5  # nn.Linear's default: uniform in +-1/sqrt(fan_in)
+    w = b.fcs[0].weight
+    assert w.abs().max() <= bound and w.abs().max() > 0.99 * bound
+
+
+def test_batch_norm_matches_nn_batchnorm1d_per_member():
+    torch.manual_seed(0)
+    norm = Norm("batch", 2, 5, "cpu")
+    refs = [nn.BatchNorm1d(5) for _ in range(2)]
+    for step in range(3):
+        h = torch.randn(2, 8, 5) * 3 + step
+        out = norm(h)
+        for e in range(2):
+            torch.testing.assert_close(out[e], refs[e](h[e]))
+    for e in range(2):
+        torch.testing.assert_close(norm.running_mean[e], refs[e].running_mean)
+        torch.testing.assert_close(norm.running_var[e], refs[e].running_var)
+    norm.eval()
+    h = torch.randn(2, 4, 5)
+    for e in range(2):
+        refs[e].eval()
+        torch.testing.assert_close(norm(h)[e], refs[e](h[e]))
+
+
+def test_layer_norm_matches_nn_layernorm():
+    norm = Norm("layer", 2, 6, "cpu")
+    h = torch.randn(2, 4, 6)
+    torch.testing.assert_close(norm(h)[1], nn.LayerNorm(6)(h[1]))
+
+
+def test_lenet_grouped_convolution_equals_each_member_alone():
+    cfg = ModelConfig(arch="lenet5")
+    net = build(cfg, [0, 1], torch.zeros(2), "cpu")
+    x = torch.randn(2, 5, 784)
+    out = net(x)
+    for e in range(2):
+        alone = build(cfg, [e], torch.zeros(1), "cpu")
+        torch.testing.assert_close(alone(x[e:e + 1]).logits[0], out.logits[e], rtol=1e-5, atol=1e-5)
+    # by hand for member 1: conv(pad 2) - relu - pool - conv - relu - pool - 400-120-84-10
+    w0, b0 = net.conv_w[0][1], net.conv_b[0][1]
+    w1, b1 = net.conv_w[1][1], net.conv_b[1][1]
+    h = F.max_pool2d(F.relu(F.conv2d(x[1].view(5, 1, 28, 28), w0, b0, padding=2)), 2)
+    h = F.max_pool2d(F.relu(F.conv2d(h, w1, b1)), 2).flatten(1)
+    for fc in net.fcs:
+        h = F.relu(h @ fc.weight[1] + fc.bias[1])
+    torch.testing.assert_close(out.logits[1], h @ net.head.weight[1] + net.head.bias[1], rtol=1e-5, atol=1e-5)
+
+
+def test_dropout_masks_are_per_member_and_scaled():
+    net = build(ModelConfig(dropout=0.5), [0, 1], torch.tensor([0.5, 0.0]), "cpu")
+    net.train()
+    out = net(torch.randn(2, 64, 784))
+    h1 = out.hidden[0]
+    net.eval()
+    assert (h1[1] == 0).float().mean() < 0.75  # p = 0: only ReLU zeros
+    zero_frac = (h1[0] == 0).float().mean()
+    assert zero_frac > (h1[1] == 0).float().mean() + 0.2
+    alone = build(ModelConfig(dropout=0.5), [0], torch.tensor([0.5]), "cpu")
+    alone.train()
+    x = torch.randn(2, 64, 784)
+    net.train()
+    torch.testing.assert_close(build(ModelConfig(dropout=0.5), [0, 1], torch.tensor([0.5, 0.0]), "cpu").train()(x).logits[0],
+                               alone(x[:1]).logits[0], rtol=1e-5, atol=1e-5)
