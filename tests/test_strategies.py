@@ -21,7 +21,6 @@ from forgetlab.strategies.regularization import SI, fisher_diag
 from forgetlab.strategies.replay import agem_project
 from forgetlab.training import train
 
-torch.set_num_threads(1)  # tiny tensors: threads only add contention on the shared 2-core machine
 
 
 def toy_data(n_classes=4, per_class=60, seed=0) -> Dataset:
