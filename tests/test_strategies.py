@@ -224,3 +224,45 @@ def test_replay_beats_naive_which_forgets(toy_runs):
     for name in ("joint", "cumulative", "er", "der", "derpp", "icarl"):
         assert toy_runs[name][:, -1].mean() > naive + 0.2, (name, toy_runs[name][:, -1].mean(), naive)
     assert toy_runs["joint"][:, 0].mean() > 0.9  # joint sees every task from the start
+
+
+# --- scenarios and benchmarks ------------------------------------------------------------------
+
+def test_scenario_tables():
+    task = scenarios.build(toy_config(**{"protocol.scenario": "task"}), 4, "cpu")
+    logits = torch.zeros(1, 2, 4)
+    masked = task.logits(logits, torch.tensor([[0, 3]]))
+    assert torch.isinf(masked[0, 0, 2:]).all() and (masked[0, 0, :2] == 0).all()
+    assert torch.isinf(masked[0, 1, :2]).all() and (masked[0, 1, 2:] == 0).all()
+    domain = scenarios.build(toy_config(**{"protocol.scenario": "domain"}), 4, "cpu")
+    assert domain.n_units == 2 and domain.targets(torch.tensor([0, 1, 2, 3])).tolist() == [0, 1, 0, 1]
+    assert scenarios.build(toy_config(), 4, "cpu").identity
+
+
+def test_permuted_mnist_tasks():
+    perms = scenarios.permutations(3, seed=0)
+    assert torch.equal(perms[0], torch.arange(784)) and not torch.equal(perms[1], perms[2])
+    assert all(torch.equal(a, b) for a, b in zip(perms, scenarios.permutations(3, seed=0)))
+    data = toy_data(n_classes=10, per_class=3)
+    big = scenarios.permuted(data, 3, seed=0)
+    assert big.n_classes == 30 and len(big.train) == 3 * len(data.train)
+    n = len(data.train)
+    torch.testing.assert_close(big.train.x[n:2 * n], data.train.x[:, perms[1]])
+    assert big.train.y[2 * n:].tolist() == (data.train.y + 20).tolist()
+    config = cfg.override(toy_config(), "protocol.permuted", 3)
+    assert config.tasks[2] == tuple(range(20, 30))
+
+
+def test_domain_and_task_incremental_training_runs():
+    data = toy_data()
+    for scenario in ("task", "domain"):
+        R = np.array([m.acc_matrix for m in train(toy_config("er", **{"protocol.scenario": scenario}), data).members])
+        assert (R[:, -1] > 0.6).all(), (scenario, R[:, -1])
+
+
+def test_compare_rejects_unknown_strategies_in_one_line(capsys):
+    from forgetlab.cli import main
+
+    assert main(["compare", "mlp-sequential", "--strategies", "naive,bogus"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "unknown strategy 'bogus'" in err

@@ -34,12 +34,19 @@ def resolve_device(name: str) -> torch.device:
     return torch.device(name)
 
 
-def make_config(base: str | cfg.RunConfig = "mlp-sequential", *, config_file: str | Path | None = None,
+def make_config(base: str | cfg.RunConfig = "mlp-sequential", *, strategy: str | None = None,
+                config_file: str | Path | None = None,
                 seeds: Sequence[int] | None = None, epochs: int | None = None, batch_size: int | None = None,
                 lr: float | None = None, device: str | None = None, data_dir: str | Path | None = None,
                 set: dict | Sequence[str] | None = None, grid: dict | None = None) -> cfg.RunConfig:
-    """Resolve a preset name (or a config), then a config file, then the options, then ``set`` values."""
-    config = presets.get(base) if isinstance(base, str) else base
+    """Resolve a preset name (or a config), then a config file, then the options, then ``set`` values.
+
+    ``strategy``: a strategy name; with a preset name, the preset's settings for that strategy apply too.
+    """
+    if isinstance(base, str):
+        config = presets.get(base, strategy)
+    else:
+        config = base if strategy is None else cfg.override(base, "strategy.name", strategy)
     if config_file is not None:
         config = cfg.load_file(config_file, config)
     shortcuts = {"seeds": seeds, "train.epochs": epochs, "train.batch_size": batch_size, "train.lr": lr,

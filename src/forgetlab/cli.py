@@ -32,6 +32,8 @@ def _parser() -> argparse.ArgumentParser:
                        formatter_class=argparse.RawDescriptionHelpFormatter, epilog=EPILOG,
                        description="Train every member (seeds x grid values) of PRESET as one batched program.")
     r.add_argument("preset", metavar="PRESET", help="a preset name; 'forgetlab presets' lists them")
+    r.add_argument("--strategy", metavar="NAME", help="continual-learning strategy (default naive), with the "
+                   "preset's settings for it; 'forgetlab compare' runs several")
     r.add_argument("--seeds", type=int, nargs="+", metavar="S", help="seeds of the ensemble (default: 0 1 2 3 4)")
     r.add_argument("--epochs", type=int, help="epochs per task (default 5)")
     r.add_argument("--batch-size", type=int, help="examples per step (default 64)")
@@ -63,7 +65,7 @@ def _cmd_run(a) -> int:
     for text in a.grid:
         key, values = cfg.parse_assignment(text)
         grid[key] = values
-    options = dict(seeds=a.seeds, epochs=a.epochs, batch_size=a.batch_size, lr=a.lr, device=a.device,
+    options = dict(strategy=a.strategy, seeds=a.seeds, epochs=a.epochs, batch_size=a.batch_size, lr=a.lr, device=a.device,
                    data_dir=a.data_dir, config_file=a.config, set=a.set, grid=grid)
     config = api.make_config(a.preset, **options)
     try:
