@@ -266,3 +266,13 @@ def test_compare_rejects_unknown_strategies_in_one_line(capsys):
     assert main(["compare", "mlp-sequential", "--strategies", "naive,bogus"]) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "unknown strategy 'bogus'" in err
+
+
+def test_kwta_keeps_at_most_k_active_units_and_boosting_tracks_duty_cycles():
+    config = toy_config("kwta", **{"model.kwta": "5,3", "model.kwta_boost": 1.0})
+    model = build(config.model, [0, 1], torch.zeros(2), "cpu", 4)
+    x = toy_data().train.x[:50]
+    out = model(x.expand(2, -1, -1))  # training mode: duty cycles update
+    assert ((out.hidden[0] != 0).sum(-1) <= 5).all() and ((out.hidden[1] != 0).sum(-1) <= 3).all()
+    duty = model.kwta[0].duty
+    assert duty.shape == (2, 1, 32) and torch.allclose(duty.sum(-1), torch.full((2, 1), 5.0))
