@@ -25,7 +25,7 @@ def _mnist_dir() -> Path | None:
 
 @pytest.fixture(scope="session")
 def mnist_dir() -> Path:
-    torch.set_num_threads(DEFAULT_THREADS)
+    torch.set_num_threads(int(os.environ.get("FORGETLAB_TEST_THREADS", DEFAULT_THREADS)))
     path = _mnist_dir()
     if path is None:
         if os.environ.get("CI"):

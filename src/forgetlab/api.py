@@ -128,12 +128,14 @@ def describe(config: cfg.RunConfig) -> str:
 
 def run(base: str | cfg.RunConfig = "mlp-sequential", *, out: str | Path | None = None, save: bool = True,
         progress: bool = True, hooks: Sequence[Hook] = (), dataset: data_mod.Dataset | None = None,
-        **options) -> Results:
+        probes=None, **options) -> Results:
     """Train a preset (or a config) and return its Results; with ``save``, also write the run directory.
 
     ``options`` are those of ``make_config``: seeds, epochs, batch_size, lr, device, data_dir, config_file,
     set (dict of dotted keys) and grid (dict of member-level key -> values). ``dataset`` replaces the
     configured one (any ``data.Dataset`` of resident tensors).
+    ``probes``: True or a ``probes.ProbeConfig`` records the study's diagnostics (``results.probes``, and
+    probes.npz/probes.json in the run directory).
     On Ctrl-C the finished epochs are saved (status "interrupted") and KeyboardInterrupt is raised again.
     """
     config = make_config(base, **options)
@@ -142,13 +144,24 @@ def run(base: str | cfg.RunConfig = "mlp-sequential", *, out: str | Path | None 
     dataset = dataset or load_data(config, device)
     if progress:
         print(describe(config), file=sys.stderr)
+    recorder = None
+    if probes:
+        from .probes import ProbeConfig, Probes
+
+        recorder = Probes(probes if isinstance(probes, ProbeConfig) else None)
+        hooks = [*hooks, *recorder.hooks]
     results = train(config, dataset, hooks, _tqdm_progress(config.name) if progress else None)
+    if recorder is not None:
+        members = [{"seed": m.seed, "hparams": m.hparams} for m in results.members]
+        results.probes = recorder.data(members, config.tasks)
     if run_dir is not None:
         results.save(run_dir)
         buf = io.BytesIO()
         members = [{"seed": m.seed, "hparams": m.hparams} for m in results.members]
         torch.save({"members": members, "state_dict": results.model.state_dict()}, buf)
         atomic_write(run_dir / "weights.pt", buf.getvalue())
+        if results.probes is not None:
+            results.probes.save(run_dir)
     if results.status == "interrupted":
         raise KeyboardInterrupt(f"interrupted; finished epochs saved in {run_dir}")
     return results

@@ -49,12 +49,34 @@ def _parser() -> argparse.ArgumentParser:
     r.add_argument("--table", choices=("full", "last", "none"), default="full",
                    help="print every epoch (full), each task's last epoch, or nothing")
     r.add_argument("--no-progress", action="store_true", help="no progress bar")
+    r.add_argument("--probes", action="store_true",
+                   help="record the study's diagnostics (forgetting/probability curves, relative updates, "
+                        "sparsity, latent activations) into probes.npz; draw them with 'forgetlab plot'")
 
     _compare_parser(sub)
     sub.add_parser("presets", help="list the presets, one line each")
     s = sub.add_parser("show", help="print the table of an existing run directory")
     s.add_argument("run_dir", metavar="RUN_DIR")
     s.add_argument("--table", choices=("full", "last"), default="full")
+
+    pl = sub.add_parser("plot", help="draw the figures of a run directory recorded with --probes (no training)")
+    pl.add_argument("run_dir", metavar="RUN_DIR")
+    pl.add_argument("--out", metavar="DIR", help="where to write PNG and PDF files (default RUN_DIR/figures)")
+    pl.add_argument("--latent-tasks", choices=("all", "last"), default="all",
+                    help="t-SNE maps after every task or only the last (each map takes about a second)")
+
+    rp = sub.add_parser("reproduce", help="re-run the whole study and write REPORT.md and report.html",
+                        description="Run every experiment of the study (cached by config), then write a report "
+                                    "with our numbers beside the study's.")
+    rp.add_argument("--seeds", type=int, default=3, metavar="N", help="seeds per experiment (default 3: 0..N-1)")
+    rp.add_argument("--out", metavar="DIR", default="reproduce", help="output folder (default ./reproduce)")
+    rp.add_argument("--data-dir", metavar="DIR", help="folder holding MNIST/raw (default $FORGETLAB_DATA or ./data)")
+    rp.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto")
+    rp.add_argument("--epochs", type=int, help="epochs per task (default 5, as the study); fewer for a quick look")
+    rp.add_argument("--with-lenet", action="store_true",
+                    help="also run the LeNet-5 presets (not in the study's text; slow on a CPU)")
+    rp.add_argument("--threads", type=int, default=1,
+                    help="torch CPU threads (default 1: on a shared 2-core machine more threads spin and lose)")
     return p
 
 
@@ -69,7 +91,7 @@ def _cmd_run(a) -> int:
                    data_dir=a.data_dir, config_file=a.config, set=a.set, grid=grid)
     config = api.make_config(a.preset, **options)
     try:
-        res = api.run(config, out=a.out, progress=not a.no_progress)
+        res = api.run(config, out=a.out, progress=not a.no_progress, probes=a.probes)
     except KeyboardInterrupt as e:
         print(f"interrupted: {e.args[0] if e.args else 'nothing was saved'}", file=sys.stderr)
         return 130
@@ -93,6 +115,27 @@ def _cmd_show(a) -> int:
 
     print(load(a.run_dir).table(last_epoch_only=a.table == "last"))
     return 0
+
+
+def _cmd_plot(a) -> int:
+    from .figures import plot_run
+
+    paths = plot_run(a.run_dir, a.out, latent_tasks=a.latent_tasks)
+    print(f"{len(paths)} figures (PNG + PDF) in {paths[0].parent if paths else a.out}", file=sys.stderr)
+    return 0
+
+
+def _cmd_reproduce(a) -> int:
+    from .report import reproduce
+
+    out = reproduce(seeds=a.seeds, out=a.out, data_dir=a.data_dir, device=a.device, epochs=a.epochs,
+                    with_lenet=a.with_lenet, threads=a.threads, log=lambda text: print(text, file=sys.stderr, flush=True))
+    print(f"{out / 'REPORT.md'}\n{out / 'report.html'}")
+    return 0
+
+
+COMMANDS = {"run": _cmd_run, "presets": _cmd_presets, "show": _cmd_show, "plot": _cmd_plot,
+            "reproduce": _cmd_reproduce, "compare": _cmd_compare}
 
 
 # --- forgetlab compare: several strategies under one preset (forgetlab.compare) -----------------
@@ -124,8 +167,6 @@ def _cmd_compare(a) -> int:
             gap_steps=a.gap_steps, progress=not a.no_progress, log=lambda s: print(s, file=sys.stderr))
     return 0
 
-
-COMMANDS = {"run": _cmd_run, "presets": _cmd_presets, "show": _cmd_show, "compare": _cmd_compare}
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -46,16 +46,19 @@ class BatchedOptimizer:
 class SGD(BatchedOptimizer):
     @torch.no_grad()
     def step(self) -> None:
-        for p, st, neg_lr, mom in zip(self.params, self.state, self._neg_lr, self._mom):
-            if p.grad is None:
-                continue
-            g = self._grad(p)
-            buf = st.get("momentum")
-            if buf is None:
-                buf = st["momentum"] = g.clone()
-            else:
-                buf.mul_(mom).add_(g)
-            p.addcmul_(neg_lr, buf)
+        live = [i for i, p in enumerate(self.params) if p.grad is not None]
+        params = [self.params[i] for i in live]
+        grads = [self._grad(p) for p in params]
+        fresh = [i for i in live if "momentum" not in self.state[i]]
+        for i, g in zip(live, grads):  # first step: the buffer is the gradient (as in torch.optim.SGD)
+            if i in fresh:
+                self.state[i]["momentum"] = g.clone()
+        old = [(self.state[i]["momentum"], self._mom[i], g) for i, g in zip(live, grads) if i not in fresh]
+        if old:  # one C++ loop per operation instead of one Python call per parameter
+            bufs, moms, gs = map(list, zip(*old))
+            torch._foreach_mul_(bufs, moms)
+            torch._foreach_add_(bufs, gs)
+        torch._foreach_addcmul_(params, [self._neg_lr[i] for i in live], [self.state[i]["momentum"] for i in live])
 
 
 @OPTIMIZERS.register("adam")

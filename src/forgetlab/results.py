@@ -52,6 +52,7 @@ class Results:
     device: str = "cpu"
     run_dir: Path | None = None
     model: Any = field(default=None, repr=False, compare=False)  # the trained ensemble (not serialised)
+    probes: Any = field(default=None, repr=False, compare=False)  # probes.ProbeData when recorded (own files)
 
     # --- views -------------------------------------------------------------------------------
 

@@ -148,7 +148,6 @@ def train(config: RunConfig, data: Dataset, hooks: Sequence[Hook] = (), progress
                 L = len(stats.units)
                 cols = [host[i * E:(i + 1) * E] for i in range(5)]
                 layer = host[5 * E:]
-                epoch_stats = {}
                 for e, r in enumerate(results.members):
                     rec = r.tasks[-1]
                     rec.train_loss.append(cols[0][e])
@@ -157,9 +156,9 @@ def train(config: RunConfig, data: Dataset, hooks: Sequence[Hook] = (), progress
                     rec.val_acc.append(cols[3][e])
                     rec.sparsity_all.append(cols[4][e])
                     rec.sparsity.append(layer[e * L:(e + 1) * L])
-                epoch_stats = {"val_acc": cols[3], "train_loss": cols[0]}
                 for h in hooks:
-                    h.after_epoch(ctx, epoch_stats)
+                    h.after_epoch(ctx, {"train_loss": cols[0], "train_acc": cols[1], "val_loss": cols[2],
+                                        "val_acc": cols[3]})
                 if progress is not None:
                     mean_acc = sum(cols[3]) / E
                     progress(ctx.step, total, f"task {t + 1}/{len(tasks)} epoch {epoch + 1} val acc {mean_acc:.4f}")

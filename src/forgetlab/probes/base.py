@@ -1,0 +1,88 @@
+"""What every probe shares: the fixed probe set, the probe schedule, growable device buffers, timing.
+
+Probes never synchronise with the host per step. They write into device tensors allocated in chunks
+and copy them to the host once per task (``after_task``), the only sync point of a probe.
+"""
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from ..errors import ConfigError
+
+
+@dataclass(frozen=True)
+class ProbeConfig:
+    per_class: int = 100  # probe examples per class, drawn once from the eval split; 0: the whole eval split
+    first: int = 50  # probe after every one of the first `first` batches of each task (K) ...
+    every: int = 10  # ... then after every `every`-th batch (M)
+    latent_per_class: int = 30  # eval examples per class whose hidden activations are kept at each task end
+    seed: int = 0  # which examples form the probe set (fixed across runs and members)
+    curves: bool = True  # forgetting curves and class-probability curves
+    updates: bool = True  # relative weight updates at every step
+    sparsity: bool = True  # lifetime sparsity per unit and dead units, every epoch end
+    latent: bool = True  # hidden activations at every task end, for t-SNE maps
+
+    def validate(self) -> "ProbeConfig":
+        for name in ("per_class", "first", "latent_per_class", "seed"):
+            if getattr(self, name) < 0:
+                raise ConfigError(f"probes.{name}={getattr(self, name)} must be >= 0")
+        if self.every < 1:
+            raise ConfigError(f"probes.every={self.every} must be >= 1 (probe every M-th batch)")
+        if self.latent and self.latent_per_class < 1:
+            raise ConfigError("probes.latent_per_class must be >= 1 when latent maps are on")
+        return self
+
+    def due(self, task_step: int) -> bool:
+        """Probe after this batch of the task? (task_step counts from 1 after the first batch)."""
+        return task_step <= self.first or task_step % self.every == 0
+
+
+def stratified(y: torch.Tensor, per_class: int, seed: int, n_classes: int = 10) -> torch.Tensor:
+    """Sorted-by-class indices of a fixed random subset with ``per_class`` examples of each class."""
+    if per_class == 0:
+        return torch.argsort(y.cpu(), stable=True).to(y.device)
+    g = torch.Generator().manual_seed(seed)
+    ycpu = y.cpu()
+    out = []
+    for c in range(n_classes):
+        idx = (ycpu == c).nonzero().squeeze(1)
+        out.append(idx[torch.randperm(len(idx), generator=g)[:per_class]])
+    return torch.cat(out).to(y.device)
+
+
+class Rows:
+    """Append-only device buffer of equal-shaped rows, allocated in chunks: no per-step host sync."""
+
+    def __init__(self, chunk: int = 256):
+        self.chunk, self.n, self._blocks = chunk, 0, []
+
+    def append(self, value: torch.Tensor) -> None:
+        if self.n == len(self._blocks) * self.chunk:
+            self._blocks.append(torch.empty((self.chunk, *value.shape), dtype=value.dtype, device=value.device))
+        self._blocks[-1][self.n % self.chunk].copy_(value)
+        self.n += 1
+
+    def drain(self) -> np.ndarray | None:
+        """Everything appended so far, on the host (a sync point), and empty the buffer."""
+        if not self.n:
+            return None
+        out = torch.cat(self._blocks)[: self.n].cpu().numpy()
+        self.n, self._blocks = 0, []
+        return out
+
+
+class Timer:
+    """Wall time spent inside probes (on the CPU the ops are synchronous, so this is their real cost)."""
+
+    def __init__(self):
+        self.seconds = 0.0
+
+    def __enter__(self):
+        self._t0 = time.perf_counter()
+
+    def __exit__(self, *exc):
+        self.seconds += time.perf_counter() - self._t0

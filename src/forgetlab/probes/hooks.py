@@ -1,0 +1,278 @@
+"""The probes: each a ``Hook`` that records one of the study's diagnostics, batched over members.
+
+Every recorded array has the member axis E second: ``[point, E, ...]``.
+"""
+from __future__ import annotations
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from ..hooks import Context, Hook
+from .base import ProbeConfig, Rows, Timer, stratified
+
+
+class ProbeSet:
+    """The fixed, stratified probe examples, and one cached eval-mode forward pass per training state.
+
+    The forgetting and probability probes (and the sparsity probe at an epoch end that is also a probe
+    point) read the same forward pass instead of computing it again.
+    """
+
+    def __init__(self, config: ProbeConfig, ctx: Context):
+        split = ctx.data.eval
+        self.n_classes = ctx.data.n_classes
+        idx = stratified(split.y, config.per_class, config.seed, self.n_classes)
+        self.x, self.y = split.x[idx], split.y[idx]
+        self.count = torch.bincount(self.y, minlength=self.n_classes).cpu().numpy()
+        self._key = None
+        self.seen_classes: tuple[int, ...] = ()
+
+    def start_task(self, ctx: Context) -> None:
+        seen = torch.isin(self.y, torch.as_tensor(ctx.seen, device=self.y.device))
+        self.seen_classes = ctx.seen
+        self.xs, self.ys = self.x[seen], self.y[seen]
+        self.onehot = F.one_hot(self.ys, self.n_classes).to(self.xs.dtype)  # [N, C]: per-class sums as matmuls
+        self._key = None
+
+    @torch.no_grad()
+    def forward(self, ctx: Context):
+        """Eval-mode output on the seen classes' probe examples (no dropout, batch-norm running stats)."""
+        key = (ctx.task, ctx.step)
+        if key != self._key:
+            was = ctx.model.training
+            ctx.model.eval()
+            self._out = ctx.model(self.xs)
+            ctx.model.train(was)
+            self._key = key
+        return self._out
+
+
+class _Probe(Hook):
+    """Shared plumbing: a probe set, a timer, and the (task, task_step, step) of every probe point."""
+
+    def __init__(self, config: ProbeConfig, probe_set: "ProbeSetRef", timer: Timer):
+        self.config, self.ps_ref, self.timer = config, probe_set, timer
+
+    @property
+    def ps(self) -> ProbeSet:
+        return self.ps_ref.get()
+
+    def arrays(self) -> dict[str, np.ndarray]:
+        raise NotImplementedError
+
+
+class ProbeSetRef:
+    """Created at the first task (when the data is known), then shared by every probe of one run."""
+
+    def __init__(self, config: ProbeConfig):
+        self.config, self._ps, self._task = config, None, None
+
+    def prepare(self, ctx: Context) -> None:
+        if self._ps is None:
+            self._ps = ProbeSet(self.config, ctx)
+        if self._task != ctx.task:
+            self._ps.start_task(ctx)
+            self._task = ctx.task
+
+    def get(self) -> ProbeSet:
+        return self._ps
+
+
+class _Scheduled(_Probe):
+    """A probe read at the task boundary (task_step 0) and after the scheduled batches of each task."""
+
+    def __init__(self, *args):
+        super().__init__(*args)
+        self.rows, self.points, self.host = Rows(), [], []
+
+    def record(self, ctx: Context) -> None:
+        raise NotImplementedError
+
+    def before_task(self, ctx: Context) -> None:
+        with self.timer:
+            self.ps_ref.prepare(ctx)
+            self.points.append((ctx.task, 0, ctx.step))
+            self.record(ctx)
+
+    def after_step(self, ctx: Context) -> None:
+        if self.config.due(ctx.task_step):
+            with self.timer:
+                self.points.append((ctx.task, ctx.task_step, ctx.step))
+                self.record(ctx)
+
+    def after_task(self, ctx: Context) -> None:
+        with self.timer:
+            self.host.append(self.rows.drain())  # sync: once per task
+
+    def _stacked(self) -> np.ndarray:
+        return np.concatenate([h for h in self.host if h is not None])
+
+    def _points(self) -> dict[str, np.ndarray]:
+        p = np.asarray(self.points[: sum(len(h) for h in self.host if h is not None)], dtype=np.int64)
+        return {"point_task": p[:, 0], "point_task_step": p[:, 1], "point_step": p[:, 2]}
+
+
+class ForgettingCurve(_Scheduled):
+    """Correct probe examples per class (seen classes; unseen ones stay 0) at every probe point.
+
+    Accuracy on a task or a class is derived from these counts and the probe set's class counts.
+    """
+
+    def record(self, ctx: Context) -> None:
+        out = self.ps.forward(ctx)
+        correct = (out.logits.argmax(-1) == self.ps.ys).to(self.ps.onehot.dtype) @ self.ps.onehot  # [E, C]
+        self.rows.append(correct)
+
+    def arrays(self) -> dict[str, np.ndarray]:
+        return {**self._points(), "curve_correct": self._stacked(), "probe_count": self.ps.count}
+
+
+class ProbabilityCurve(_Scheduled):
+    """Mean softmax probability given to each output class by the probe examples of each true class.
+
+    ``prob_curve[p, e, k, c]``: at point p, member e, over examples of true class k, mean P(class c).
+    ``prob_task_end[t, e, k, c]``: the same over every class's probe examples at the end of task t.
+    """
+
+    def __init__(self, *args):
+        super().__init__(*args)
+        self.end_rows = Rows(chunk=8)
+        self.end_host = []
+
+    def record(self, ctx: Context) -> None:
+        probs = self.ps.forward(ctx).logits.softmax(-1)  # [E, N, C]
+        self.rows.append(torch.matmul(self.ps.onehot.T, probs))  # [E, true class, output class]
+
+    @torch.no_grad()
+    def after_task(self, ctx: Context) -> None:
+        with self.timer:
+            ps = self.ps
+            was = ctx.model.training
+            ctx.model.eval()
+            probs = ctx.model(ps.x).logits.softmax(-1)
+            ctx.model.train(was)
+            onehot = F.one_hot(ps.y, ps.n_classes).to(probs.dtype)
+            self.end_host.append(torch.einsum("nk,enc->ekc", onehot, probs).cpu().numpy())  # sync: task end
+        super().after_task(ctx)
+
+    def arrays(self) -> dict[str, np.ndarray]:
+        count = self.ps.count.astype(np.float64)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            curve = self._stacked() / count[None, None, :, None]
+            end = np.stack(self.end_host) / count[None, None, :, None]
+        return {"prob_curve": curve.astype(np.float32), "prob_task_end": end.astype(np.float32)}
+
+
+class RelativeUpdates(_Probe):
+    """||W_after - W_before|| / ||W_before|| for every parameter tensor (weights and biases apart), each step.
+
+    The parameters are copied into preallocated buffers after the backward pass (just before the
+    optimizer step) and compared after it; ``update_ratio[s, e, j]`` is step s, member e, tensor j.
+    """
+
+    def __init__(self, *args):
+        super().__init__(*args)
+        self.rows, self.host, self.task_of_step = Rows(chunk=1024), [], []
+        self.names: list[str] = []
+        self._before = None
+
+    def before_task(self, ctx: Context) -> None:
+        if self._before is None:
+            named = [(n, p) for n, p in ctx.model.named_parameters() if p.requires_grad]
+            self.names = [n for n, _ in named]
+            self._params = [p for _, p in named]
+            self._before = [torch.empty_like(p) for p in self._params]
+
+    @torch.no_grad()
+    def after_backward(self, ctx: Context) -> None:
+        with self.timer:
+            E = ctx.n_members
+            self._den = torch.stack([torch.linalg.vector_norm(p.view(E, -1), dim=1) for p in self._params], 1)
+            torch._foreach_copy_(self._before, self._params)
+
+    @torch.no_grad()
+    def after_step(self, ctx: Context) -> None:
+        with self.timer:
+            E = ctx.n_members
+            torch._foreach_sub_(self._before, self._params)  # in place: the buffer now holds W_before - W_after
+            num = torch.stack([torch.linalg.vector_norm(d.view(E, -1), dim=1) for d in self._before], 1)
+            self.rows.append(num / self._den)  # [E, tensors]
+            self.task_of_step.append(ctx.task)
+
+    def after_task(self, ctx: Context) -> None:
+        with self.timer:
+            self.host.append(self.rows.drain())  # sync: once per task
+
+    def arrays(self) -> dict[str, np.ndarray]:
+        ratio = np.concatenate([h for h in self.host if h is not None])
+        return {"update_ratio": ratio.astype(np.float32),
+                "update_task": np.asarray(self.task_of_step[: len(ratio)], dtype=np.int64)}
+
+
+class Sparsity(_Probe):
+    """At every epoch end, on the seen classes' probe examples: per hidden unit, the fraction of examples
+    on which it is exactly zero (lifetime sparsity), and per layer the count of dead units (zero on all).
+    """
+
+    def __init__(self, *args):
+        super().__init__(*args)
+        self.layers: list[Rows] = []
+        self.epoch_task: list[int] = []
+        self.host: list[list[np.ndarray]] = []
+
+    def before_task(self, ctx: Context) -> None:
+        self.ps_ref.prepare(ctx)
+
+    @torch.no_grad()
+    def after_epoch(self, ctx: Context, stats: dict) -> None:
+        with self.timer:
+            hidden = self.ps.forward(ctx).hidden
+            if not self.layers:
+                self.layers = [Rows(chunk=64) for _ in hidden]
+            for rows, h in zip(self.layers, hidden):
+                rows.append((h == 0).float().mean(1))  # [E, H]
+            self.epoch_task.append(ctx.task)
+
+    def after_task(self, ctx: Context) -> None:
+        with self.timer:
+            self.host.append([r.drain() for r in self.layers])  # sync: once per task
+
+    def arrays(self) -> dict[str, np.ndarray]:
+        out = {"sparsity_task": np.asarray(self.epoch_task[: sum(len(h[0]) for h in self.host)], dtype=np.int64)}
+        for i in range(len(self.layers)):
+            life = np.concatenate([h[i] for h in self.host]).astype(np.float32)  # [epochs, E, H]
+            out[f"lifetime_sparsity_h{i + 1}"] = life
+            out[f"dead_units_h{i + 1}"] = (life == 1.0).sum(-1).astype(np.int64)  # [epochs, E]
+        return out
+
+
+class LatentMaps(_Probe):
+    """Hidden activations of a fixed stratified eval subsample (every class) at the end of every task.
+
+    Kept as float16 ``latent_h{l}[t, e, n, unit]``; the t-SNE embedding is computed when plotting.
+    """
+
+    def __init__(self, *args):
+        super().__init__(*args)
+        self.host: list[list[np.ndarray]] = []
+        self._x = None
+
+    @torch.no_grad()
+    def after_task(self, ctx: Context) -> None:
+        with self.timer:
+            if self._x is None:
+                split = ctx.data.eval
+                idx = stratified(split.y, self.config.latent_per_class, self.config.seed + 1, ctx.data.n_classes)
+                self._x, self.y = split.x[idx], split.y[idx].cpu().numpy()
+            was = ctx.model.training
+            ctx.model.eval()
+            hidden = ctx.model(self._x).hidden
+            ctx.model.train(was)
+            self.host.append([h.half().cpu().numpy() for h in hidden])  # sync: task end
+
+    def arrays(self) -> dict[str, np.ndarray]:
+        out = {"latent_y": self.y}
+        for i in range(len(self.host[0])):
+            out[f"latent_h{i + 1}"] = np.stack([h[i] for h in self.host])
+        return out
