@@ -135,7 +135,7 @@ def _cmd_reproduce(a) -> int:
 
 
 COMMANDS = {"run": _cmd_run, "presets": _cmd_presets, "show": _cmd_show, "plot": _cmd_plot,
-            "reproduce": _cmd_reproduce, "compare": _cmd_compare}
+            "reproduce": _cmd_reproduce}
 
 
 # --- forgetlab compare: several strategies under one preset (forgetlab.compare) -----------------
@@ -166,6 +166,9 @@ def _cmd_compare(a) -> int:
     compare(a.preset, names, seeds=a.seeds, out=a.out, data_dir=a.data_dir, device=a.device, set=a.set,
             gap_steps=a.gap_steps, progress=not a.no_progress, log=lambda s: print(s, file=sys.stderr))
     return 0
+
+
+COMMANDS["compare"] = _cmd_compare
 
 
 
