@@ -76,10 +76,14 @@ def _fisher_linear(ctx: Context, idx: torch.Tensor, chunk: int = 2048) -> list[t
 
 
 def task_sample(ctx: Context, n: int) -> torch.Tensor:
-    """The current task's training examples, or n of them (the same for every member, seeded by the first)."""
+    """The current task's training examples, or a fixed sample of n of them.
+
+    The sample depends only on the task, not on the members: a member's numbers must not depend on which
+    other members share its program (sweeps cache members one by one).
+    """
     idx = ctx.data.train.indices_of(ctx.classes)
     if n and n < len(idx):
-        g = torch.Generator().manual_seed(seeding.stream_seed(ctx.members[0].seed, seeding.STRATEGY) + ctx.task)
+        g = torch.Generator().manual_seed(seeding.stream_seed(ctx.task, seeding.STRATEGY))
         idx = idx[torch.randperm(len(idx), generator=g)[:n].to(idx.device)]
     return idx
 
