@@ -48,6 +48,52 @@ class _LinearFn(torch.autograd.Function):
         return gx, torch.bmm(x.transpose(1, 2), g), g.sum(1, keepdim=True)
 
 
+class _StackFn(torch.autograd.Function):
+    """The whole fully connected stack (Linear+ReLU ... Linear) of every member as one autograd node.
+
+    Same arithmetic as ``_LinearFn`` + ``F.relu`` per layer (baddbmm forward, bmm weight gradients,
+    relu backward masked by the saved output), without a node, saved-tensor bookkeeping and a
+    gradient accumulation per layer. Returns the logits and every hidden activation (after ReLU).
+    """
+
+    @staticmethod
+    def forward(ctx, x, *params):
+        ws, bs = params[0::2], params[1::2]
+        hidden, h = [], x
+        for w, b in zip(ws[:-1], bs[:-1]):
+            h = torch.baddbmm(b, h, w).clamp_min_(0)  # = F.relu, in place on the fresh product
+            hidden.append(h)
+        logits = torch.baddbmm(bs[-1], h, ws[-1])
+        ctx.set_materialize_grads(False)  # an unused hidden output (no L1 term) gets None, not zeros
+        ctx.save_for_backward(x, *ws, *hidden)
+        ctx.n = len(ws)
+        return (logits, *hidden)
+
+    @staticmethod
+    def backward(ctx, g_logits, *g_hidden):
+        saved = ctx.saved_tensors
+        n = ctx.n
+        x, ws, hidden = saved[0], saved[1:1 + n], saved[1 + n:]
+        inputs = (x, *hidden)
+        grads = [None] * (2 * n)
+        g, gx = g_logits, None
+        for i in range(n - 1, -1, -1):
+            g_in = None
+            if g is not None:
+                grads[2 * i] = torch.bmm(inputs[i].transpose(1, 2), g)
+                grads[2 * i + 1] = g.sum(1, keepdim=True)
+                if i > 0 or ctx.needs_input_grad[0]:
+                    g_in = torch.bmm(g, ws[i].transpose(1, 2))
+            if i == 0:
+                gx = g_in
+                break
+            extra = g_hidden[i - 1]  # from a loss term on this hidden layer (the L1 penalty)
+            if extra is not None:
+                g_in = extra if g_in is None else g_in + extra
+            g = None if g_in is None else torch.ops.aten.threshold_backward(g_in, hidden[i - 1], 0)  # relu'
+        return (gx, *grads)
+
+
 class Linear(nn.Module):
     """E independent affine maps: weight [E, in, out], bias [E, 1, out]."""
 
@@ -122,8 +168,15 @@ class EnsembleNet(nn.Module):
                  for e, (g, on) in enumerate(zip(self._drop_gens, self._drop_active))]
         return h * torch.stack(masks) / keep
 
+    fused = True  # plain stacks (no norm, no active dropout) train through one autograd node
+
     def forward(self, x: torch.Tensor) -> Output:
         h = self.features(x)
+        if (self.fused and h.dim() == 3 and self.norms is None and torch.is_grad_enabled()
+                and not (self.training and any(self._drop_active))):
+            params = [t for fc in (*self.fcs, self.head) for t in (fc.weight, fc.bias)]
+            logits, *hidden = _StackFn.apply(h, *params)
+            return Output(logits, hidden)
         hidden = []
         for i, fc in enumerate(self.fcs):
             h = fc(h)
