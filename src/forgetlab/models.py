@@ -177,6 +177,9 @@ class EnsembleNet(nn.Module):
             params = [t for fc in (*self.fcs, self.head) for t in (fc.weight, fc.bias)]
             logits, *hidden = _StackFn.apply(h, *params)
             return Output(logits, hidden)
+        if h.dim() == 2 and self.norms is None and not torch.is_grad_enabled() and not (
+                self.training and any(self._drop_active)):
+            return self._shared_inference(h)
         hidden = []
         for i, fc in enumerate(self.fcs):
             h = fc(h)
@@ -185,6 +188,17 @@ class EnsembleNet(nn.Module):
             h = self._dropout(F.relu(h))
             hidden.append(h)
         return Output(self.head(h), hidden)
+
+
+    def _shared_inference(self, x: torch.Tensor) -> Output:
+        """No-grad forward of one shared batch (evaluation, probes): the same products as ``forward``,
+        with each ReLU applied in place to its fresh product instead of allocating another tensor."""
+        h = self.fcs[0](x)  # [E, N, H] view of one [N, E*H] product
+        hidden = [h.clamp_min_(0)]
+        for fc in self.fcs[1:]:
+            h = torch.baddbmm(fc.bias, h, fc.weight).clamp_min_(0)
+            hidden.append(h)
+        return Output(torch.baddbmm(self.head.bias, h, self.head.weight), hidden)
 
 
 @MODELS.register("mlp")

@@ -12,6 +12,12 @@ from ..hooks import Context, Hook
 from .base import ProbeConfig, Rows, Timer, stratified
 
 
+def softmax_classes(logits: torch.Tensor) -> torch.Tensor:
+    """softmax over the last (class) axis, computed on a transposed view: the same probabilities (to float
+    rounding), but PyTorch's CPU kernel for a short last axis (10 classes) is about 10x slower."""
+    return logits.transpose(-1, -2).softmax(-2).transpose(-1, -2)
+
+
 class ProbeSet:
     """The fixed, stratified probe examples, and one cached eval-mode forward pass per training state.
 
@@ -141,7 +147,7 @@ class ProbabilityCurve(_Scheduled):
         self.end_host = []
 
     def record(self, ctx: Context) -> None:
-        probs = self.ps.forward(ctx).logits.softmax(-1)  # [E, N, C]
+        probs = softmax_classes(self.ps.forward(ctx).logits)  # [E, N, C]
         self.rows.append(torch.matmul(self.ps.onehot.T, probs))  # [E, true class, output class]
 
     @torch.no_grad()
@@ -150,7 +156,7 @@ class ProbabilityCurve(_Scheduled):
             ps = self.ps
             was = ctx.model.training
             ctx.model.eval()
-            probs = ctx.model(ps.x).logits.softmax(-1)
+            probs = softmax_classes(ctx.model(ps.x).logits)
             ctx.model.train(was)
             onehot = F.one_hot(ps.y, ps.n_classes).to(probs.dtype)
             self.end_host.append(torch.einsum("nk,enc->ekc", onehot, probs).cpu().numpy())  # sync: task end
@@ -179,25 +185,27 @@ class RelativeUpdates(_Probe):
 
     def before_task(self, ctx: Context) -> None:
         if self._before is None:
+            E = ctx.n_members
             named = [(n, p) for n, p in ctx.model.named_parameters() if p.requires_grad]
             self.names = [n for n, _ in named]
             self._params = [p for _, p in named]
             self._before = [torch.empty_like(p) for p in self._params]
+            # one row view per (tensor, member), so each norm below is a single foreach call
+            self._param_rows = [r for p in self._params for r in p.view(E, -1).unbind(0)]
+            self._diff_rows = [r for d in self._before for r in d.view(E, -1).unbind(0)]
 
     @torch.no_grad()
     def after_backward(self, ctx: Context) -> None:
         with self.timer:
-            E = ctx.n_members
-            self._den = torch.stack([torch.linalg.vector_norm(p.view(E, -1), dim=1) for p in self._params], 1)
+            self._den = torch.stack(torch._foreach_norm(self._param_rows))  # [tensors * E]
             torch._foreach_copy_(self._before, self._params)
 
     @torch.no_grad()
     def after_step(self, ctx: Context) -> None:
         with self.timer:
-            E = ctx.n_members
             torch._foreach_sub_(self._before, self._params)  # in place: the buffer now holds W_before - W_after
-            num = torch.stack([torch.linalg.vector_norm(d.view(E, -1), dim=1) for d in self._before], 1)
-            self.rows.append(num / self._den)  # [E, tensors]
+            num = torch.stack(torch._foreach_norm(self._diff_rows))
+            self.rows.append((num / self._den).view(len(self._params), ctx.n_members).T)  # [E, tensors]
             self.task_of_step.append(ctx.task)
 
     def after_task(self, ctx: Context) -> None:
