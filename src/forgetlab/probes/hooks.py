@@ -185,27 +185,25 @@ class RelativeUpdates(_Probe):
 
     def before_task(self, ctx: Context) -> None:
         if self._before is None:
-            E = ctx.n_members
             named = [(n, p) for n, p in ctx.model.named_parameters() if p.requires_grad]
             self.names = [n for n, _ in named]
             self._params = [p for _, p in named]
             self._before = [torch.empty_like(p) for p in self._params]
-            # one row view per (tensor, member), so each norm below is a single foreach call
-            self._param_rows = [r for p in self._params for r in p.view(E, -1).unbind(0)]
-            self._diff_rows = [r for d in self._before for r in d.view(E, -1).unbind(0)]
 
     @torch.no_grad()
     def after_backward(self, ctx: Context) -> None:
         with self.timer:
-            self._den = torch.stack(torch._foreach_norm(self._param_rows))  # [tensors * E]
+            E = ctx.n_members
+            self._den = torch.stack([torch.linalg.vector_norm(p.view(E, -1), dim=1) for p in self._params], 1)
             torch._foreach_copy_(self._before, self._params)
 
     @torch.no_grad()
     def after_step(self, ctx: Context) -> None:
         with self.timer:
+            E = ctx.n_members
             torch._foreach_sub_(self._before, self._params)  # in place: the buffer now holds W_before - W_after
-            num = torch.stack(torch._foreach_norm(self._diff_rows))
-            self.rows.append((num / self._den).view(len(self._params), ctx.n_members).T)  # [E, tensors]
+            num = torch.stack([torch.linalg.vector_norm(d.view(E, -1), dim=1) for d in self._before], 1)
+            self.rows.append(num / self._den)  # [E, tensors]
             self.task_of_step.append(ctx.task)
 
     def after_task(self, ctx: Context) -> None:
