@@ -213,7 +213,7 @@ class MLP(EnsembleNet):
 class LeNet5(EnsembleNet):
     """LeNet-5: conv(6, 5x5, pad 2) - pool - conv(16, 5x5) - pool - 400-120-84-10.
 
-    The E members' convolutions run as one grouped convolution (groups = E).
+    The E members' convolutions run as one grouped convolution (groups = E), in channels-last layout.
     """
 
     def __init__(self, cfg, seeds, dropout, n_classes=10, device="cpu"):
@@ -233,8 +233,12 @@ class LeNet5(EnsembleNet):
             h = x.view(-1, 1, 28, 28).expand(-1, E, 28, 28)
         else:  # [E, B, 784] -> [B, E, 28, 28]: member e's images are channel e
             h = x.view(E, -1, 28, 28).transpose(0, 1)
+        # channels-last: oneDNN's grouped convolution, ~2x faster on the CPU than the default layout's
+        # im2col path for groups > 1 (same maths; sums in another order, so equal to float rounding)
+        h = h.contiguous(memory_format=torch.channels_last)
         for (w, b), pad in zip(zip(self.conv_w, self.conv_b), (2, 0)):
-            h = F.max_pool2d(F.relu(F.conv2d(h, w.flatten(0, 1), b.flatten(), padding=pad, groups=E)), 2)
+            w = w.flatten(0, 1).contiguous(memory_format=torch.channels_last)
+            h = F.max_pool2d(F.relu(F.conv2d(h, w, b.flatten(), padding=pad, groups=E)), 2)
         return h.reshape(h.shape[0], E, -1).transpose(0, 1)  # [E, B, 400]
 
 
