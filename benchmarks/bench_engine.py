@@ -13,6 +13,7 @@ forgetlab-5 / forgetlab-1 <= 3).
 from __future__ import annotations
 
 import argparse
+import os
 import time
 
 import torch
@@ -80,17 +81,29 @@ def ours(root: str, epochs: int, seeds: list[int]) -> float:
     return time.perf_counter() - t0
 
 
+def _load() -> str:
+    try:
+        return " ".join(f"{v:.1f}" for v in os.getloadavg())
+    except OSError:
+        return "n/a"
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--data-dir", default="../shared/data")
     p.add_argument("--epochs", type=int, default=5)
     p.add_argument("--repeat", type=int, default=1, help="take the best of this many runs of each")
     a = p.parse_args()
-    print(f"forgetlab {forgetlab.__version__}, torch {torch.__version__}, {torch.get_num_threads()} threads")
+    print(f"forgetlab {forgetlab.__version__}, torch {torch.__version__}, {torch.get_num_threads()} threads "
+          f"(OMP_NUM_THREADS={os.environ.get('OMP_NUM_THREADS', 'unset')}), load average {_load()}")
     ours(a.data_dir, 1, [0])  # warm-up: data into memory, kernels initialised
-    t_base = min(baseline(a.data_dir, a.epochs) for _ in range(a.repeat))
-    t_one = min(ours(a.data_dir, a.epochs, [0]) for _ in range(a.repeat))
-    t_five = min(ours(a.data_dir, a.epochs, [0, 1, 2, 3, 4]) for _ in range(a.repeat))
+    # interleaved, so that a change in the machine's load hits every variant alike; best of the repeats
+    runs: dict[str, list[float]] = {"base": [], "one": [], "five": []}
+    for _ in range(a.repeat):
+        runs["base"].append(baseline(a.data_dir, a.epochs))
+        runs["one"].append(ours(a.data_dir, a.epochs, [0]))
+        runs["five"].append(ours(a.data_dir, a.epochs, [0, 1, 2, 3, 4]))
+    t_base, t_one, t_five = (min(runs[k]) for k in ("base", "one", "five"))
     print(f"mlp-sequential, 5 tasks x {a.epochs} epochs, batch 64, validation every epoch")
     print(f"  DataLoader baseline, 1 seed     {t_base:7.2f} s")
     print(f"  forgetlab, 1 seed               {t_one:7.2f} s")
@@ -98,6 +111,7 @@ def main() -> None:
     print(f"speed-up over the DataLoader loop: {t_base / t_one:.1f}x (target >= 10x)")
     print(f"5 seeds / 1 seed:                  {t_five / t_one:.2f}x (target <= 3x)")
     print(f"5 seeds vs 5 DataLoader runs:      {5 * t_base / t_five:.1f}x")
+    print(f"load average at the end: {_load()}")
 
 
 if __name__ == "__main__":

@@ -8,6 +8,7 @@ without/with for each repeat; prints both times and the ratio (target on the 2-c
 from __future__ import annotations
 
 import argparse
+import os
 import time
 
 import torch
@@ -41,7 +42,9 @@ def main() -> None:
         probed.append(time.perf_counter() - t0)
         inside.append(rec.seconds)
     p, q = min(plain), min(probed)
-    print(f"{a.preset}, {a.seeds} seeds, {a.epochs} epochs/task, {torch.get_num_threads()} thread(s), {data.train.x.device}")
+    print(f"{a.preset}, {a.seeds} seeds, {a.epochs} epochs/task, {torch.get_num_threads()} thread(s) "
+          f"(OMP_NUM_THREADS={os.environ.get('OMP_NUM_THREADS', 'unset')}), {data.train.x.device}, "
+          f"load average {' '.join(f'{v:.1f}' for v in os.getloadavg())}")
     print(f"without probes  {p:7.2f} s")
     print(f"with probes     {q:7.2f} s   (inside probe hooks {min(inside):.2f} s)")
     print(f"ratio           {q / p:7.2f}x  (target <= 1.5x)")
