@@ -10,9 +10,8 @@ import torch
 from forgetlab.data import Dataset, Split
 
 ROOT = Path(__file__).resolve().parents[1]
-# The unit tests use tiny tensors: one thread avoids OpenMP spin-waiting on a busy shared machine.
-# The real-MNIST tests (test_mnist.py) ask for every core again.
-DEFAULT_THREADS = torch.get_num_threads()
+# One thread: the unit tests use tiny tensors, and on a busy shared machine two OpenMP threads spin-wait
+# and run many times slower. FORGETLAB_TEST_THREADS=2 gives the real-MNIST tests both cores of an idle machine.
 torch.set_num_threads(1)
 
 
@@ -25,7 +24,7 @@ def _mnist_dir() -> Path | None:
 
 @pytest.fixture(scope="session")
 def mnist_dir() -> Path:
-    torch.set_num_threads(int(os.environ.get("FORGETLAB_TEST_THREADS", DEFAULT_THREADS)))
+    torch.set_num_threads(int(os.environ.get("FORGETLAB_TEST_THREADS", "1")))
     path = _mnist_dir()
     if path is None:
         if os.environ.get("CI"):

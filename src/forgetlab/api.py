@@ -34,12 +34,19 @@ def resolve_device(name: str) -> torch.device:
     return torch.device(name)
 
 
-def make_config(base: str | cfg.RunConfig = "mlp-sequential", *, config_file: str | Path | None = None,
+def make_config(base: str | cfg.RunConfig = "mlp-sequential", *, strategy: str | None = None,
+                config_file: str | Path | None = None,
                 seeds: Sequence[int] | None = None, epochs: int | None = None, batch_size: int | None = None,
                 lr: float | None = None, device: str | None = None, data_dir: str | Path | None = None,
                 set: dict | Sequence[str] | None = None, grid: dict | None = None) -> cfg.RunConfig:
-    """Resolve a preset name (or a config), then a config file, then the options, then ``set`` values."""
-    config = presets.get(base) if isinstance(base, str) else base
+    """Resolve a preset name (or a config), then a config file, then the options, then ``set`` values.
+
+    ``strategy``: a strategy name; with a preset name, the preset's settings for that strategy apply too.
+    """
+    if isinstance(base, str):
+        config = presets.get(base, strategy)
+    else:
+        config = base if strategy is None else cfg.override(base, "strategy.name", strategy)
     if config_file is not None:
         config = cfg.load_file(config_file, config)
     shortcuts = {"seeds": seeds, "train.epochs": epochs, "train.batch_size": batch_size, "train.lr": lr,
@@ -60,12 +67,19 @@ def load_data(config: cfg.RunConfig, device: torch.device) -> data_mod.Dataset:
     if (config.data.root or os.environ.get("FORGETLAB_DATA")) and not root.is_dir():
         raise DataError(f"data directory {root} does not exist; pass --data-dir (or FORGETLAB_DATA) pointing at "
                         f"a folder with MNIST/raw, or leave both unset to download into ./data")
-    d = config.data
+    d, p = config.data, config.protocol
     key = (d.dataset, str(root.resolve()), str(device), d.eval_split, d.holdout_fraction)
     if key not in _DATA_CACHE:
         _DATA_CACHE[key] = data_mod.load(d.dataset, root, device, eval_split=d.eval_split,
                                          holdout_fraction=d.holdout_fraction, download=d.download)
-    return _DATA_CACHE[key]
+    if not p.permuted:
+        return _DATA_CACHE[key]
+    pkey = key + (p.permuted, p.permutation_seed)
+    if pkey not in _DATA_CACHE:  # Permuted-MNIST: p.permuted resident copies (see scenarios.permuted)
+        from .scenarios import permuted
+
+        _DATA_CACHE[pkey] = permuted(_DATA_CACHE[key], p.permuted, p.permutation_seed)
+    return _DATA_CACHE[pkey]
 
 
 def prepare_out(out: str | Path | None, name: str) -> Path:

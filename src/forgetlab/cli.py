@@ -32,6 +32,8 @@ def _parser() -> argparse.ArgumentParser:
                        formatter_class=argparse.RawDescriptionHelpFormatter, epilog=EPILOG,
                        description="Train every member (seeds x grid values) of PRESET as one batched program.")
     r.add_argument("preset", metavar="PRESET", help="a preset name; 'forgetlab presets' lists them")
+    r.add_argument("--strategy", metavar="NAME", help="continual-learning strategy (default naive), with the "
+                   "preset's settings for it; 'forgetlab compare' runs several")
     r.add_argument("--seeds", type=int, nargs="+", metavar="S", help="seeds of the ensemble (default: 0 1 2 3 4)")
     r.add_argument("--epochs", type=int, help="epochs per task (default 5)")
     r.add_argument("--batch-size", type=int, help="examples per step (default 64)")
@@ -51,6 +53,7 @@ def _parser() -> argparse.ArgumentParser:
                    help="record the study's diagnostics (forgetting/probability curves, relative updates, "
                         "sparsity, latent activations) into probes.npz; draw them with 'forgetlab plot'")
 
+    _compare_parser(sub)
     sub.add_parser("presets", help="list the presets, one line each")
     s = sub.add_parser("show", help="print the table of an existing run directory")
     s.add_argument("run_dir", metavar="RUN_DIR")
@@ -84,7 +87,7 @@ def _cmd_run(a) -> int:
     for text in a.grid:
         key, values = cfg.parse_assignment(text)
         grid[key] = values
-    options = dict(seeds=a.seeds, epochs=a.epochs, batch_size=a.batch_size, lr=a.lr, device=a.device,
+    options = dict(strategy=a.strategy, seeds=a.seeds, epochs=a.epochs, batch_size=a.batch_size, lr=a.lr, device=a.device,
                    data_dir=a.data_dir, config_file=a.config, set=a.set, grid=grid)
     config = api.make_config(a.preset, **options)
     try:
@@ -133,6 +136,40 @@ def _cmd_reproduce(a) -> int:
 
 COMMANDS = {"run": _cmd_run, "presets": _cmd_presets, "show": _cmd_show, "plot": _cmd_plot,
             "reproduce": _cmd_reproduce}
+
+
+# --- forgetlab compare: several strategies under one preset (forgetlab.compare) -----------------
+
+def _compare_parser(sub) -> None:
+    c = sub.add_parser("compare", help="run several strategies under one preset; write a table and figures",
+                       description="Train each strategy (all seeds batched) under PRESET, with the preset's "
+                       "settings for that strategy; write compare.md, compare.csv and figures.")
+    c.add_argument("preset", metavar="PRESET")
+    c.add_argument("--strategies", required=True, metavar="A,B,C",
+                   help="comma-separated strategy names, e.g. naive,er,derpp ('all' = every registered one)")
+    c.add_argument("--seeds", type=int, nargs="+", metavar="S", help="seeds (default: 0 1 2 3 4)")
+    c.add_argument("--device", choices=("auto", "cpu", "cuda"))
+    c.add_argument("--data-dir", metavar="DIR")
+    c.add_argument("--out", metavar="DIR", help="report directory (default runs/compare-PRESET-TIMESTAMP)")
+    c.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="applied to every strategy")
+    c.add_argument("--gap-steps", type=int, default=50, help="steps of each task probed for the stability gap")
+    c.add_argument("--no-progress", action="store_true")
+
+
+def _cmd_compare(a) -> int:
+    from .compare import compare
+    from .strategies import STRATEGIES
+
+    names = list(STRATEGIES) if a.strategies == "all" else [n.strip() for n in a.strategies.split(",") if n.strip()]
+    for n in names:
+        STRATEGIES[n]  # unknown names: one-line error before any work
+    compare(a.preset, names, seeds=a.seeds, out=a.out, data_dir=a.data_dir, device=a.device, set=a.set,
+            gap_steps=a.gap_steps, progress=not a.no_progress, log=lambda s: print(s, file=sys.stderr))
+    return 0
+
+
+COMMANDS["compare"] = _cmd_compare
+
 
 
 def main(argv: Sequence[str] | None = None) -> int:

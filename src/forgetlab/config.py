@@ -23,6 +23,7 @@ DATASETS = ("mnist", "fashion-mnist")
 ARCHS = ("mlp", "lenet5")
 NORMS = ("none", "batch", "layer")
 PROTOCOLS = ("concurrent", "sequential")
+SCENARIOS = ("class", "task", "domain")  # van de Ven et al.'s three types of incremental learning
 OPTIMIZERS = ("sgd", "adam")
 EVAL_SPLITS = ("test", "holdout")
 DEVICES = ("auto", "cpu", "cuda")
@@ -43,17 +44,23 @@ class ModelConfig:
     hidden: tuple[int, ...] = (120, 84)  # units per hidden layer (LeNet-5: its fully connected part)
     norm: str = "none"  # none | batch | layer, after each hidden linear layer, before ReLU
     dropout: float = 0.0  # probability of zeroing a hidden unit during training
+    kwta: tuple[int, ...] = ()  # k-winners-take-all: active units kept per hidden layer; () = plain ReLU
+    kwta_boost: float = 0.0  # boosting strength beta (Ahmad & Scheinkman 2019); 0 = no boosting
 
 
 @dataclass(frozen=True)
 class ProtocolConfig:
     kind: str = "sequential"  # concurrent: one task with every class; sequential: tasks in order
     tasks: tuple[tuple[int, ...], ...] = SPLIT_MNIST
+    scenario: str = "class"  # class: one shared head; task: task id given (logits masked); domain: shared units
+    permuted: int = 0  # > 0: Permuted-MNIST with this many tasks of all ten digits (replaces tasks)
+    permutation_seed: int = 0  # seed of the fixed pixel permutations (task 1 is unpermuted)
 
 
 @dataclass(frozen=True)
 class TrainConfig:
     epochs: int = 5  # per task
+    iters: int = 0  # > 0: this many steps per task instead of epochs (batches drawn from reshuffled passes)
     batch_size: int = 64
     optimizer: str = "sgd"
     lr: float = 0.01
@@ -63,12 +70,32 @@ class TrainConfig:
 
 
 @dataclass(frozen=True)
+class StrategyConfig:
+    """The continual-learning strategy and its hyperparameters (see forgetlab.strategies)."""
+
+    name: str = "naive"
+    memory: int = 0  # examples per member held by replay strategies (reservoir sampling over the stream)
+    memory_per_class: int = 0  # > 0: instead, this many examples per class, stored at each task's end
+    replay_batch: int = 0  # examples drawn from the memory per step; 0 = train.batch_size
+    ewc_lambda: float = 100.0  # EWC penalty: lambda/2 * sum F (theta - theta*)^2
+    ewc_gamma: float = 1.0  # online EWC: decay of the running Fisher at each task end
+    fisher_samples: int = 0  # examples of the task used for the Fisher; 0 = all of them
+    si_c: float = 1.0  # SI penalty strength c
+    si_xi: float = 0.1  # SI damping xi
+    lwf_alpha: float = 1.0  # weight of the LwF distillation term
+    lwf_temp: float = 2.0  # LwF softmax temperature
+    der_alpha: float = 0.5  # DER: weight of the logit-matching term
+    der_beta: float = 0.5  # DER++: weight of the replayed labels' cross-entropy
+
+
+@dataclass(frozen=True)
 class RunConfig:
     name: str = "custom"
     data: DataConfig = field(default_factory=DataConfig)
     model: ModelConfig = field(default_factory=ModelConfig)
     protocol: ProtocolConfig = field(default_factory=ProtocolConfig)
     train: TrainConfig = field(default_factory=TrainConfig)
+    strategy: StrategyConfig = field(default_factory=StrategyConfig)
     seeds: tuple[int, ...] = (0,)
     # member-level axes: ((key, (v1, v2, ...)), ...); crossed with each other and with the seeds
     grid: tuple[tuple[str, tuple[float, ...]], ...] = ()
@@ -77,6 +104,8 @@ class RunConfig:
     @property
     def tasks(self) -> tuple[tuple[int, ...], ...]:
         """The tasks actually trained: concurrent training is one task holding every class."""
+        if self.protocol.permuted:  # task t holds the ten digits under permutation t, labelled 10t..10t+9
+            return tuple(tuple(range(10 * t, 10 * t + 10)) for t in range(self.protocol.permuted))
         if self.protocol.kind == "concurrent":
             return (tuple(sorted({c for t in self.protocol.tasks for c in t})),)
         return self.protocol.tasks
@@ -85,7 +114,8 @@ class RunConfig:
 # Keys whose values may differ between members of one batched program (no shape depends on them).
 MEMBER_KEYS = ("train.lr", "train.momentum", "train.weight_decay", "train.l1", "model.dropout")
 
-SECTIONS = {"data": DataConfig, "model": ModelConfig, "protocol": ProtocolConfig, "train": TrainConfig}
+SECTIONS = {"data": DataConfig, "model": ModelConfig, "protocol": ProtocolConfig, "train": TrainConfig,
+            "strategy": StrategyConfig}
 
 
 @dataclass(frozen=True)
@@ -247,6 +277,7 @@ def to_dict(config: RunConfig) -> dict:
     d["grid"] = {k: list(v) for k, v in config.grid}
     d["protocol"]["tasks"] = [list(t) for t in config.protocol.tasks]
     d["model"]["hidden"] = list(config.model.hidden)
+    d["model"]["kwta"] = list(config.model.kwta)
     d["seeds"] = list(config.seeds)
     return d
 
@@ -261,9 +292,26 @@ def _digest(obj) -> str:
     return hashlib.sha256(json.dumps(obj, sort_keys=True).encode()).hexdigest()[:16]
 
 
+# Settings added after identities were first published: left out while they hold their defaults, so the
+# identity (and cache) of every earlier configuration stays the same.
+_LATER_FIELDS = {"model": ("kwta", "kwta_boost"), "protocol": ("scenario", "permuted", "permutation_seed"),
+                 "train": ("iters",)}
+
+
+def _drop_later_defaults(d: dict) -> dict:
+    default = to_dict(RunConfig())
+    for section, names in _LATER_FIELDS.items():
+        for name in names:
+            if d[section][name] == default[section][name]:
+                d[section].pop(name)
+    if d["strategy"] == default["strategy"]:
+        d.pop("strategy")
+    return d
+
+
 def identity(config: RunConfig) -> str:
     """Stable id of everything that determines a run's numbers (seeds and grid values included)."""
-    d = to_dict(config)
+    d = _drop_later_defaults(to_dict(config))
     d.pop("name"), d.pop("device")
     d["data"].pop("root")
     return _digest(d)
@@ -271,7 +319,7 @@ def identity(config: RunConfig) -> str:
 
 def member_identity(config: RunConfig, member: Member) -> str:
     """Stable id of one (config, seed) member, independent of which other members train beside it."""
-    d = to_dict(config)
+    d = _drop_later_defaults(to_dict(config))
     for k in _NOT_IDENTITY:
         d.pop(k)
     d["data"].pop("root")
@@ -322,6 +370,15 @@ def validate(config: RunConfig) -> RunConfig:
     if m.arch == "lenet5" and len(m.hidden) != 2:
         raise ConfigError(f"model.hidden={list(m.hidden)}: LeNet-5 has exactly two hidden layers")
     _one_of("protocol.kind", p.kind, PROTOCOLS)
+    _one_of("protocol.scenario", p.scenario, SCENARIOS)
+    if p.permuted < 0:
+        raise ConfigError(f"protocol.permuted={p.permuted} must be >= 0 (0 = no pixel permutations)")
+    if p.permuted and p.kind != "sequential":
+        raise ConfigError("protocol.permuted needs protocol.kind=sequential (joint training is strategy.name=joint)")
+    if m.kwta and (len(m.kwta) != len(m.hidden) or any(not 0 < k <= h for k, h in zip(m.kwta, m.hidden))):
+        raise ConfigError(f"model.kwta={list(m.kwta)} needs one k per hidden layer {list(m.hidden)}, each in 1..units")
+    if m.kwta_boost < 0:
+        raise ConfigError(f"model.kwta_boost={m.kwta_boost:g} must be >= 0")
     _one_of("train.optimizer", t.optimizer, OPTIMIZERS)
     _one_of("device", config.device, DEVICES)
     if not p.tasks or any(not task for task in p.tasks):
@@ -338,6 +395,8 @@ def validate(config: RunConfig) -> RunConfig:
             seen.add(c)
     if t.epochs < 1:
         raise ConfigError(f"train.epochs={t.epochs} must be >= 1")
+    if t.iters < 0:
+        raise ConfigError(f"train.iters={t.iters} must be >= 0 (0 = train.epochs passes per task)")
     if t.batch_size < 2:
         raise ConfigError(f"train.batch_size={t.batch_size} must be >= 2")
     if not config.seeds:
@@ -346,6 +405,9 @@ def validate(config: RunConfig) -> RunConfig:
         raise ConfigError(f"seeds={list(config.seeds)} must be distinct non-negative integers")
     for key in MEMBER_KEYS:
         _check_member_value(key, float(get(config, key)))
+    from .strategies import validate as validate_strategy  # the strategy registry knows each one's needs
+
+    validate_strategy(config)
     for key, values in config.grid:
         if key not in MEMBER_KEYS:
             raise ConfigError(f"grid key {key!r} is not member-level; valid: {', '.join(MEMBER_KEYS)}")

@@ -41,7 +41,10 @@ class ClassStats:
 
 
 @torch.no_grad()
-def class_stats(model: EnsembleNet, split: Split, n_classes: int = 10, chunk: int = 4096) -> ClassStats:
+def class_stats(model: EnsembleNet, split: Split, n_classes: int = 10, chunk: int = 4096,
+                scenario=None, predict=None) -> ClassStats:
+    """``scenario`` (scenarios.Scenario) masks logits and maps labels to units; ``predict(out, x)`` may
+    return scores [E, N, units] that replace the logits in the argmax (None: use the logits)."""
     was_training = model.training
     model.eval()
     E = model.n_members
@@ -53,8 +56,12 @@ def class_stats(model: EnsembleNet, split: Split, n_classes: int = 10, chunk: in
         x, y = split.x[s:s + chunk], split.y[s:s + chunk]
         out = model(x)  # one shared batch -> [E, N, C]
         onehot = F.one_hot(y, n_classes).float()  # [N, C]: per-class sums are one matmul
-        ce = F.cross_entropy(out.logits.flatten(0, 1), y.repeat(E), reduction="none").view(E, -1)
-        correct += (out.logits.argmax(-1) == y).float() @ onehot
+        logits, target = out.logits, y
+        if scenario is not None and not scenario.identity:
+            logits, target = scenario.logits(logits, y), scenario.targets(y)
+        ce = F.cross_entropy(logits.flatten(0, 1), target.repeat(E), reduction="none").view(E, -1)
+        scores = predict(out, x) if predict is not None else None
+        correct += ((logits if scores is None else scores).argmax(-1) == target).float() @ onehot
         loss += ce @ onehot
         z = torch.stack([(h == 0).sum(-1).float() for h in out.hidden], 1) @ onehot  # [E, L, C]
         zeros = z if zeros is None else zeros + z

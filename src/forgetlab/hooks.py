@@ -6,11 +6,16 @@ loop calls them in this order. Everything a hook sees is batched over the member
     before_task(ctx)                   a new task starts (ctx.task, ctx.classes are set)
     train_indices(ctx, idx) -> idx     the task's training examples (cumulative training widens them)
       batch(ctx, x, y) -> (x, y)       may extend the batch (replay); x [E, B, 784], y [E, B]
+      base_loss(ctx, out, x, y)        [E] replacing the cross-entropy (iCaRL), or None (the first one wins)
       loss(ctx, out, x, y) -> [E]|None a penalty added to each member's loss (EWC, LwF, ...)
       after_backward(ctx)              gradients are in p.grad (A-GEM projects them here)
       after_step(ctx)                  parameters were updated (probes read them here)
     after_epoch(ctx, stats)            per-epoch metrics of this epoch, on the host
     after_task(ctx)                    the task's last epoch was evaluated
+    predict(ctx, out, x) -> [E,N,C]    evaluation scores replacing the logits (iCaRL's nearest mean), or None
+
+``ctx.batch_idx`` [E, B] holds the current batch's indices into ``ctx.data.train`` (replay buffers store
+indices, not copies); ``ctx.scenario`` maps labels to output units and masks (scenarios.py).
 
 Hooks must not synchronise with the host per step: accumulate on the device and read back in
 ``after_epoch``/``after_task``.
@@ -44,6 +49,8 @@ class Context:
     step: int = 0  # global step counter
     task_step: int = 0  # steps since the start of the current task
     extras: dict[str, Any] = field(default_factory=dict)  # hooks' own per-run state, by name
+    scenario: Any = None  # scenarios.Scenario
+    batch_idx: torch.Tensor | None = None  # [E, B] indices of the current batch into data.train
 
     @property
     def n_members(self) -> int:
@@ -59,6 +66,9 @@ class Hook:
     def batch(self, ctx: Context, x: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         return x, y
 
+    def base_loss(self, ctx: Context, out: "Output", x: torch.Tensor, y: torch.Tensor) -> torch.Tensor | None:
+        return None
+
     def loss(self, ctx: Context, out: "Output", x: torch.Tensor, y: torch.Tensor) -> torch.Tensor | None:
         return None
 
@@ -69,3 +79,6 @@ class Hook:
     def after_epoch(self, ctx: Context, stats: dict) -> None: ...
 
     def after_task(self, ctx: Context) -> None: ...
+
+    def predict(self, ctx: Context, out: "Output", x: torch.Tensor) -> torch.Tensor | None:
+        return None

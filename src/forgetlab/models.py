@@ -34,12 +34,22 @@ def _uniform(shape, bound: float, gens: list[torch.Generator], device) -> torch.
 
 
 class _LinearFn(torch.autograd.Function):
-    """out = x @ W + b per member, with a backward of plain bmm calls (no copies, no scaling by 1)."""
+    """out = x @ W + b per member, with a backward of plain bmm calls (no copies, no scaling by 1).
+
+    Written in the forward/setup_context style so torch.func (vmap, grad) can transform it: EWC's
+    per-example Fisher uses that.
+    """
+
+    generate_vmap_rule = True
 
     @staticmethod
-    def forward(ctx, x, weight, bias):
-        ctx.save_for_backward(x, weight)
+    def forward(x, weight, bias):
         return torch.baddbmm(bias, x, weight)
+
+    @staticmethod
+    def setup_context(ctx, inputs, output):
+        x, weight, _ = inputs
+        ctx.save_for_backward(x, weight)
 
     @staticmethod
     def backward(ctx, g):
@@ -94,6 +104,13 @@ class _StackFn(torch.autograd.Function):
         return (gx, *grads)
 
 
+def _transformed(*tensors: torch.Tensor) -> bool:
+    """Inside a torch.func transform (vmap, grad: EWC's per-example Fisher)? Then take the per-layer path,
+    whose ``_LinearFn`` supports them."""
+    wrapped = getattr(torch._C._functorch, "is_functorch_wrapped_tensor", None)
+    return wrapped is not None and any(wrapped(t) for t in tensors)
+
+
 class Linear(nn.Module):
     """E independent affine maps: weight [E, in, out], bias [E, 1, out]."""
 
@@ -134,6 +151,28 @@ class Norm(nn.Module):
         return out.view(B, E, H).transpose(0, 1)
 
 
+class KWTA(nn.Module):
+    """k-winners-take-all: per example, only the k largest units of a layer stay active.
+
+    With boosting (Ahmad & Scheinkman 2019, "How can we be so dense?"), units that have been active
+    less often than k/units are favoured when winners are chosen: the ranking uses
+    h * exp(beta * (k/units - duty)), the output keeps the unboosted values. The duty cycle is a
+    running mean of each unit's win rate over training batches, per member.
+    """
+
+    def __init__(self, k: int, units: int, n_members: int, boost: float, device, period: int = 1000):
+        super().__init__()
+        self.k, self.boost, self.density, self.alpha = k, boost, k / units, 1.0 / period
+        self.register_buffer("duty", torch.full((n_members, 1, units), k / units, device=device))
+
+    def forward(self, h: torch.Tensor) -> torch.Tensor:
+        rank = h * torch.exp(self.boost * (self.density - self.duty)) if self.boost and self.training else h
+        winners = torch.zeros_like(h).scatter_(-1, rank.topk(self.k, -1).indices, 1.0)
+        if self.training and h.dim() == 3:
+            self.duty.mul_(1 - self.alpha).add_(self.alpha * winners.mean(1, keepdim=True))
+        return F.relu(h) * winners
+
+
 class EnsembleNet(nn.Module):
     """Base: hidden fully connected stack with optional norm and dropout, then a linear head."""
 
@@ -147,6 +186,8 @@ class EnsembleNet(nn.Module):
         self.norms = nn.ModuleList(
             Norm(cfg.norm, self.n_members, h, device) for h in cfg.hidden) if cfg.norm != "none" else None
         self.head = Linear(sizes[-1], n_classes, gens, device)
+        self.kwta = nn.ModuleList(KWTA(k, h, self.n_members, cfg.kwta_boost, device)
+                                  for k, h in zip(cfg.kwta, cfg.hidden)) if cfg.kwta else None
         # dropout: per-member probability and generator; a member with p = 0 draws nothing
         self.register_buffer("dropout", dropout.to(device).view(-1, 1, 1))
         self._drop_gens = seeding.generators(seeds, seeding.DROPOUT, device)
@@ -172,20 +213,20 @@ class EnsembleNet(nn.Module):
 
     def forward(self, x: torch.Tensor) -> Output:
         h = self.features(x)
-        if (self.fused and h.dim() == 3 and self.norms is None and torch.is_grad_enabled()
-                and not (self.training and any(self._drop_active))):
+        plain = (self.norms is None and self.kwta is None and not (self.training and any(self._drop_active))
+                 and not _transformed(h, self.fcs[0].weight))
+        if plain and self.fused and h.dim() == 3 and torch.is_grad_enabled():
             params = [t for fc in (*self.fcs, self.head) for t in (fc.weight, fc.bias)]
             logits, *hidden = _StackFn.apply(h, *params)
             return Output(logits, hidden)
-        if h.dim() == 2 and self.norms is None and not torch.is_grad_enabled() and not (
-                self.training and any(self._drop_active)):
+        if plain and h.dim() == 2 and not torch.is_grad_enabled():
             return self._shared_inference(h)
         hidden = []
         for i, fc in enumerate(self.fcs):
             h = fc(h)
             if self.norms is not None:
                 h = self.norms[i](h if h.dim() == 3 else h.expand(self.n_members, *h.shape))
-            h = self._dropout(F.relu(h))
+            h = self._dropout(F.relu(h) if self.kwta is None else self.kwta[i](h))
             hidden.append(h)
         return Output(self.head(h), hidden)
 

@@ -5,7 +5,7 @@ the study's MLP 784-120-84-10, Split-MNIST tasks [1,2] [3,4] [5,6] [7,8] [9,0], 
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from . import config as cfg
 from .registry import Registry
@@ -16,17 +16,24 @@ class Preset:
     name: str
     description: str
     settings: dict  # nested, as in a config file
+    per_strategy: dict = field(default_factory=dict)  # strategy name -> dotted settings of that strategy
 
-    def config(self) -> cfg.RunConfig:
-        return cfg.from_dict({"name": self.name, **self.settings}, cfg.RunConfig(seeds=DEFAULT_SEEDS))
+    def config(self, strategy: str | None = None) -> cfg.RunConfig:
+        """The preset's config; with ``strategy``, that strategy and the preset's settings for it."""
+        config = cfg.from_dict({"name": self.name, **self.settings}, cfg.RunConfig(seeds=DEFAULT_SEEDS))
+        if strategy is not None:
+            config = cfg.override(config, "strategy.name", strategy)
+            for key, value in self.per_strategy.get(strategy, {}).items():
+                config = cfg.override(config, key, value)
+        return config
 
 
 DEFAULT_SEEDS = (0, 1, 2, 3, 4)
 PRESETS: Registry[Preset] = Registry("preset")
 
 
-def _add(name: str, description: str, **settings) -> None:
-    PRESETS.register(name)(Preset(name, description, settings))
+def _add(name: str, description: str, per_strategy: dict | None = None, **settings) -> None:
+    PRESETS.register(name)(Preset(name, description, settings, per_strategy or {}))
 
 
 CONCURRENT = {"kind": "concurrent"}
@@ -46,5 +53,81 @@ _add("lenet-concurrent", "LeNet-5 conv net, all ten classes at once", protocol=C
 _add("lenet-sequential", "LeNet-5 conv net on Split-MNIST", model={"arch": "lenet5"})
 
 
-def get(name: str) -> cfg.RunConfig:
-    return PRESETS[name].config()
+# ---------------------------------------------------------------------------------------------
+# Benchmarks beyond the study (scenarios.py): Split-Fashion-MNIST, Permuted-MNIST, task/domain-IL
+# ---------------------------------------------------------------------------------------------
+
+_add("mlp-split-fashion", "MLP on Split-Fashion-MNIST (class pairs 0-1 ... 8-9), class-incremental",
+     data={"dataset": "fashion-mnist"}, protocol={"tasks": [[0, 1], [2, 3], [4, 5], [6, 7], [8, 9]]})
+_add("mlp-permuted", "MLP 2x400 on Permuted-MNIST, 10 tasks, domain-incremental (10 shared output units)",
+     model={"hidden": [400, 400]}, protocol={"permuted": 10, "scenario": "domain"}, train={"epochs": 1})
+_add("mlp-split-task-il", "MLP on Split-MNIST, task-incremental (task id given: logits masked to the task)",
+     protocol={"scenario": "task"})
+_add("mlp-split-domain-il", "MLP on Split-MNIST, domain-incremental (each task's pair on the same 2 units)",
+     protocol={"scenario": "domain"})
+
+# ---------------------------------------------------------------------------------------------
+# Published protocols
+# ---------------------------------------------------------------------------------------------
+
+SPLIT_MNIST_PAIRS = [[0, 1], [2, 3], [4, 5], [6, 7], [8, 9]]
+
+# (a) van de Ven, Tuytelaars & Tolias 2022, "Three types of incremental learning", Nature Machine
+# Intelligence 4:1185-1197; hyperparameters from the defaults of their code, GMvandeVen/continual-learning
+# (param_values.py: splitMNIST -> 2000 iterations per context, lr 0.001, batch 128, 400 units; class
+# scenario -> ewc_lambda 1e9, si_c 5000; budget 100 examples per class). Adam betas (0.9, 0.999).
+# Their EWC penalty is lambda * 1/2 * sum F (theta - theta*)^2, the same convention as ours.
+_add("vandeven2022-split-mnist",
+     "van de Ven et al. 2022 'Three types of incremental learning': class-IL Split-MNIST, MLP 2x400, Adam "
+     "lr 0.001, batch 128, 2000 iterations per task, memory 100 per class",
+     model={"hidden": [400, 400]}, protocol={"tasks": SPLIT_MNIST_PAIRS},
+     train={"optimizer": "adam", "lr": 0.001, "momentum": 0.9, "batch_size": 128, "iters": 2000},
+     strategy={"memory_per_class": 100},
+     per_strategy={"ewc": {"strategy.ewc_lambda": 1e9}, "online-ewc": {"strategy.ewc_lambda": 1e9},
+                   "si": {"strategy.si_c": 5000, "strategy.si_xi": 0.1}})
+
+
+def _mammoth(buffer: int, best: dict) -> dict:
+    """Per-strategy settings of Mammoth's utils/best_args.py, 'seq-mnist' entry for one buffer size.
+
+    Mammoth's ewc_on penalty is e_lambda * sum F (theta - theta*)^2 (no 1/2): ewc_lambda = 2 * e_lambda.
+    """
+    out = {"naive": {"train.lr": 0.03}, "joint": {"train.lr": 0.03},
+           "online-ewc": {"train.lr": 0.03, "strategy.ewc_lambda": 180.0, "strategy.ewc_gamma": 1.0},
+           "ewc": {"train.lr": 0.03, "strategy.ewc_lambda": 180.0},
+           "si": {"train.lr": 0.1, "strategy.si_c": 1.0, "strategy.si_xi": 0.9},
+           "lwf": {"train.lr": 0.03, "strategy.lwf_alpha": 1.0, "strategy.lwf_temp": 2.0,
+                   "train.weight_decay": 0.0005},
+           "agem": {"train.lr": 0.1, "strategy.replay_batch": 128},
+           "icarl": {"train.lr": 0.1, "strategy.replay_batch": 10}}
+    for name, (lr, mb, *ab) in best.items():
+        out[name] = {"train.lr": lr, "strategy.replay_batch": mb}
+        if ab:
+            out[name]["strategy.der_alpha"] = ab[0]
+        if len(ab) > 1:
+            out[name]["strategy.der_beta"] = ab[1]
+    for name in ("er", "agem", "der", "derpp", "icarl"):
+        out[name]["strategy.memory"] = buffer
+    return out
+
+
+# (b) Buzzega, Boschini, Porrello, Abati & Calderara 2020, "Dark Experience for General Continual
+# Learning: a Strong, Simple Baseline" (NeurIPS), code aimagelab/mammoth: seq-mnist = Split-MNIST pairs
+# 0-1 ... 8-9, MLP 784-100-100-10, SGD without momentum, batch 10, one epoch per task; learning rates,
+# replay minibatch sizes and DER alpha/beta from utils/best_args.py ('seq-mnist').
+_MAMMOTH_BEST = {  # buffer -> strategy -> (lr, replay minibatch[, alpha[, beta]])
+    200: {"er": (0.01, 10), "der": (0.03, 10, 0.2), "derpp": (0.03, 128, 0.2, 1.0)},
+    500: {"er": (0.1, 10), "der": (0.03, 128, 1.0), "derpp": (0.03, 10, 1.0, 0.5)},
+    5120: {"er": (0.1, 10), "der": (0.1, 128, 0.5), "derpp": (0.1, 64, 0.2, 0.5)},
+}
+for _buffer, _best in _MAMMOTH_BEST.items():
+    _add(f"buzzega2020-seq-mnist-{_buffer}",
+         f"Buzzega et al. 2020 DER (Mammoth seq-mnist): class-IL Split-MNIST, MLP 2x100, SGD, batch 10, "
+         f"1 epoch per task, buffer {_buffer}",
+         per_strategy=_mammoth(_buffer, _best),
+         model={"hidden": [100, 100]}, protocol={"tasks": SPLIT_MNIST_PAIRS},
+         train={"optimizer": "sgd", "momentum": 0.0, "batch_size": 10, "epochs": 1})
+
+
+def get(name: str, strategy: str | None = None) -> cfg.RunConfig:
+    return PRESETS[name].config(strategy)

@@ -35,6 +35,7 @@ class MemberResult:
     hparams: dict[str, float]
     tasks: list[TaskRecord] = field(default_factory=list)
     acc_matrix: list[list[float]] = field(default_factory=list)  # R[t][k]: after task t, on task k
+    acc_init: list[float] = field(default_factory=list)  # R0[k]: the untrained network on task k
 
     @property
     def group(self) -> tuple:
@@ -130,7 +131,7 @@ class Results:
             "device": self.device,
             "config": cfg.to_dict(self.config),
             "members": [
-                {"seed": m.seed, "hparams": m.hparams, "acc_matrix": m.acc_matrix,
+                {"seed": m.seed, "hparams": m.hparams, "acc_matrix": m.acc_matrix, "acc_init": m.acc_init,
                  "tasks": [vars(t) for t in m.tasks]}
                 for m in self.members
             ],
@@ -138,8 +139,8 @@ class Results:
 
     @classmethod
     def from_json(cls, data: dict, run_dir: Path | None = None) -> "Results":
-        members = [MemberResult(m["seed"], m["hparams"], [TaskRecord(**t) for t in m["tasks"]], m["acc_matrix"])
-                   for m in data["members"]]
+        members = [MemberResult(m["seed"], m["hparams"], [TaskRecord(**t) for t in m["tasks"]], m["acc_matrix"],
+                                m.get("acc_init", [])) for m in data["members"]]
         return cls(cfg.from_dict(data["config"]), members, data["status"], data["elapsed_s"], data["device"], run_dir)
 
     def save(self, run_dir: Path) -> None:

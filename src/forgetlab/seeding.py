@@ -4,7 +4,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-INIT, SHUFFLE, DROPOUT, STRATEGY = range(4)
+INIT, SHUFFLE, DROPOUT, STRATEGY, PERMUTATION = range(5)
 
 
 def stream_seed(seed: int, stream: int) -> int:

@@ -12,7 +12,7 @@ from typing import Callable, Sequence
 import torch
 import torch.nn.functional as F
 
-from . import seeding
+from . import scenarios, seeding
 from .config import MEMBER_KEYS, RunConfig, members as make_members
 from .data import Dataset, Split
 from .evaluation import class_stats
@@ -31,12 +31,16 @@ def steps_per_epoch(n: int, batch_size: int) -> int:
 
 def train(config: RunConfig, data: Dataset, hooks: Sequence[Hook] = (), progress: Progress | None = None) -> Results:
     """Train every member of ``config`` on ``data``; on Ctrl-C, return what finished (status "interrupted")."""
+    from .strategies import make as make_strategy
+
+    hooks = [*make_strategy(config), *hooks]  # the config's strategy runs first (naive: no-op hooks)
     device = data.train.x.device
     members = make_members(config)
     E, B = len(members), config.train.batch_size
     hp = {k: torch.tensor([m.hparams[k] for m in members], device=device) for k in MEMBER_KEYS}
     seeds = [m.seed for m in members]
-    model = build(config.model, seeds, hp["model.dropout"], device, data.n_classes)
+    scenario = scenarios.build(config, data.n_classes, device)
+    model = build(config.model, seeds, hp["model.dropout"], device, scenario.n_units)
     opt = OPTIMIZERS[config.train.optimizer](model.parameters(), hp["train.lr"], hp["train.momentum"],
                                              hp["train.weight_decay"])
     l1 = hp["train.l1"] if bool((hp["train.l1"] > 0).any()) else None
@@ -44,10 +48,29 @@ def train(config: RunConfig, data: Dataset, hooks: Sequence[Hook] = (), progress
     skip_single = config.model.norm == "batch"  # batch norm cannot normalise a batch of one
 
     results = Results(config, [MemberResult(m.seed, m.hparams) for m in members], device=str(device))
-    ctx = Context(config, members, data, model, opt, hp)
+    ctx = Context(config, members, data, model, opt, hp, scenario=scenario)
     tasks = config.tasks
     task_train = [data.train.indices_of(c) for c in tasks]
-    total = sum(steps_per_epoch(len(ix), B) for ix in task_train) * config.train.epochs
+    iters = config.train.iters  # > 0: a fixed number of steps per task, recorded as one "epoch"
+    n_epochs = 1 if iters else config.train.epochs
+    total = (iters * len(tasks) if iters else
+             sum(steps_per_epoch(len(ix), B) for ix in task_train) * config.train.epochs)
+
+    def predictor(out, x):  # the first hook that predicts (iCaRL's nearest mean) replaces the logits
+        for h in hooks:
+            scores = h.predict(ctx, out, x)
+            if scores is not None:
+                return scores
+        return None
+
+    def evaluate(split: Split):
+        return class_stats(model, split, data.n_classes, scenario=scenario, predict=predictor)
+
+    # R0[k]: the untrained network's accuracy on each task, the reference of forward transfer
+    init = evaluate(data.eval)
+    acc0 = torch.stack([init.select(c).accuracy() for c in tasks], 1).tolist()  # sync: once per run
+    for r, row in zip(results.members, acc0):
+        r.acc_init = row
     t0 = time.perf_counter()
     try:
         for t, (classes, train_idx) in enumerate(zip(tasks, task_train)):
@@ -62,26 +85,41 @@ def train(config: RunConfig, data: Dataset, hooks: Sequence[Hook] = (), progress
             for h in hooks:
                 train_idx = h.train_indices(ctx, train_idx)
             n = len(train_idx)
-            for epoch in range(config.train.epochs):
+            for epoch in range(n_epochs):
                 ctx.epoch = epoch
                 # each member its own order; [E, n] indices into the resident training set
-                order = torch.stack([torch.randperm(n, generator=g) for g in shuffle_gens]).to(device)
+                if iters:  # as many reshuffled passes as the steps need, cut at iters batches
+                    reps = -(-iters * B // n)
+                    order = torch.stack([torch.cat([torch.randperm(n, generator=g) for _ in range(reps)])[:iters * B]
+                                         for g in shuffle_gens]).to(device)
+                else:
+                    order = torch.stack([torch.randperm(n, generator=g) for g in shuffle_gens]).to(device)
                 order = train_idx[order]
                 loss_sum = torch.zeros(E, device=device)  # sum over steps of loss * batch size
                 correct = torch.zeros(E, device=device, dtype=torch.long)
                 seen_examples = 0
                 model.train()
-                for start in range(0, n, B):
+                for start in range(0, order.shape[1], B):
                     idx = order[:, start:start + B]
                     if skip_single and idx.shape[1] < 2:
                         continue
+                    ctx.batch_idx = idx
                     flat = idx.reshape(-1)  # index_select copies whole rows: ~3x faster than x[idx]
                     x = data.train.x.index_select(0, flat).view(*idx.shape, *data.train.x.shape[1:])
                     y = data.train.y.index_select(0, flat).view(idx.shape)
                     for h in hooks:
                         x, y = h.batch(ctx, x, y)
                     out = model(x)
-                    loss = F.cross_entropy(out.logits.flatten(0, 1), y.flatten(), reduction="none").view(E, -1).mean(1)
+                    logits, target = out.logits, y
+                    if not scenario.identity:
+                        logits, target = scenario.logits(logits, y), scenario.targets(y)
+                    loss = None
+                    for h in hooks:  # a strategy may replace the cross-entropy (iCaRL's binary one)
+                        loss = h.base_loss(ctx, out, x, y)
+                        if loss is not None:
+                            break
+                    if loss is None:
+                        loss = F.cross_entropy(logits.flatten(0, 1), target.flatten(), reduction="none").view(E, -1).mean(1)
                     if l1 is not None:
                         loss = loss + l1 * sum(h.abs().mean((1, 2)) for h in out.hidden)
                     for h in hooks:
@@ -99,13 +137,13 @@ def train(config: RunConfig, data: Dataset, hooks: Sequence[Hook] = (), progress
                         h.after_step(ctx)
                     with torch.no_grad():
                         loss_sum.add_(loss.detach(), alpha=y.shape[1])
-                        correct += (out.logits.argmax(-1) == y).sum(1)
+                        correct += (logits.argmax(-1) == target).sum(1)
                         seen_examples += y.shape[1]
                     if progress is not None and ctx.step % 25 == 0:
                         progress(ctx.step, total, "")
                 # evaluation: the seen classes every epoch; every class after the task's last epoch
-                last = epoch == config.train.epochs - 1
-                stats = class_stats(model, data.eval if last else seen_eval, data.n_classes)
+                last = epoch == n_epochs - 1
+                stats = evaluate(data.eval if last else seen_eval)
                 seen = stats.select(ctx.seen)
                 host = torch.cat([loss_sum / seen_examples, correct / seen_examples, seen.mean_loss(), seen.accuracy(),
                                   seen.sparsity_all(), seen.sparsity().flatten()]).tolist()  # sync: once per epoch

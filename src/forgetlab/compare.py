@@ -1,0 +1,185 @@
+"""Compare strategies under one preset: every strategy trains all seeds as one batched run; the table
+(average accuracy, forgetting, BWT, FWT, stability gap, time) and figures derive from the recorded
+accuracy matrices (metrics.py).
+
+    from forgetlab.compare import compare
+    rows = compare("buzzega2020-seq-mnist-200", ["naive", "er", "derpp"], seeds=range(5), out="runs/cmp")
+"""
+from __future__ import annotations
+
+import csv
+import io
+import json
+import statistics
+import time
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+import torch
+
+from . import api, metrics
+from . import config as cfg
+from . import presets
+from .hooks import Hook
+from .results import Results, atomic_write
+
+
+class GapProbe(Hook):
+    """Accuracy on the earlier tasks (a fixed sample of their evaluation data) after each of the first
+    ``steps`` steps of every task after the first: the forgetting curves behind the stability gap.
+    Kept on the device, read once at the end of each task."""
+
+    def __init__(self, steps: int = 50, per_task: int = 300):
+        self.steps, self.per_task = steps, per_task
+        self.curves: list[np.ndarray | None] = []  # [task] -> [steps, E] or None
+
+    def before_task(self, ctx):
+        self.buf = None
+        if ctx.task == 0:
+            self.curves = [None]
+            return
+        ev = ctx.data.eval
+        parts = []
+        for task in ctx.config.tasks[:ctx.task]:
+            idx = ev.indices_of(task)
+            parts.append(idx[torch.linspace(0, len(idx) - 1, min(self.per_task, len(idx))).long()])
+        self.idx = torch.cat(parts)
+        self.buf = torch.zeros(self.steps, ctx.n_members, device=ev.x.device)
+
+    def after_step(self, ctx):
+        if self.buf is None or ctx.task_step > self.steps:
+            return
+        model, ev = ctx.model, ctx.data.eval
+        was = model.training
+        model.eval()
+        with torch.no_grad():
+            x, y = ev.x[self.idx], ev.y[self.idx]
+            logits = ctx.scenario.logits(model(x).logits, y)
+            self.buf[ctx.task_step - 1] = (logits.argmax(-1) == ctx.scenario.targets(y)).float().mean(1)
+        model.train(was)
+
+    def after_task(self, ctx):
+        if self.buf is not None:
+            self.curves.append(self.buf[:min(ctx.task_step, self.steps)].cpu().numpy())  # sync: once per task
+
+
+def _mean_sd(values: list[float]) -> tuple[float, float]:
+    vals = [v for v in values if not np.isnan(v)]
+    if not vals:
+        return float("nan"), float("nan")
+    return statistics.fmean(vals), (statistics.stdev(vals) if len(vals) > 1 else 0.0)
+
+
+def compare(preset: str, strategies: Sequence[str], *, seeds: Sequence[int] | None = None,
+            out: str | Path | None = None, data_dir: str | None = None, device: str | None = None,
+            set: Sequence[str] | dict | None = None, gap_steps: int = 50, progress: bool = True,
+            log=print) -> list[dict]:
+    """Run every strategy of ``strategies`` under ``preset`` (with the preset's settings for it) and write
+    compare.md, compare.csv, figures and one run directory per strategy into ``out``."""
+    configs = {}
+    for name in strategies:  # validate every config before any training starts
+        base = presets.get(preset, name)
+        configs[name] = api.make_config(base, seeds=seeds, data_dir=data_dir, device=device, set=set)
+    out_dir = api.prepare_out(out, f"compare-{preset}")
+    rows, runs = [], {}
+    for name, config in configs.items():
+        probe = GapProbe(gap_steps)
+        t0 = time.perf_counter()
+        res = api.run(config, out=out_dir / name, hooks=[probe], progress=progress)
+        wall = time.perf_counter() - t0
+        runs[name] = res
+        per_seed = [metrics.summary(m.acc_matrix, m.acc_init,
+                                    [None] + [c[:, e] for c in probe.curves[1:]])
+                    for e, m in enumerate(res.members)]
+        row = {"strategy": name, "seeds": len(res.members), "train_s": res.elapsed_s, "wall_s": wall}
+        for key in ("avg_acc", "forgetting", "bwt", "fwt", "stability_gap"):
+            row[key], row[key + "_sd"] = _mean_sd([s[key] for s in per_seed])
+        row["gap_curve"] = np.mean([np.stack(probe.curves[1:]) [:, :, e] for e in range(len(res.members))], 0) \
+            if len(probe.curves) > 1 else None
+        rows.append(row)
+        log(f"{name:<12} avg acc {row['avg_acc']:.4f} ± {row['avg_acc_sd']:.4f}  {res.elapsed_s:7.1f} s training "
+            f"({len(res.members)} seeds, one batched run)")
+    _write_report(out_dir, preset, configs, rows, runs)
+    log(f"report: {out_dir / 'compare.md'}")
+    return rows
+
+
+_COLUMNS = [("avg_acc", "avg accuracy"), ("forgetting", "forgetting"), ("bwt", "BWT"), ("fwt", "FWT"),
+            ("stability_gap", "stability gap")]
+
+
+def _write_report(out_dir: Path, preset: str, configs: dict, rows: list[dict], runs: dict[str, Results]) -> None:
+    buf = io.StringIO()
+    w = csv.writer(buf)
+    w.writerow(["strategy", "seeds"] + [x for k, _ in _COLUMNS for x in (k, k + "_sd")] + ["train_s"])
+    for r in rows:
+        w.writerow([r["strategy"], r["seeds"]] + [f"{r[x]:.6f}" for k, _ in _COLUMNS for x in (k, k + "_sd")]
+                   + [f"{r['train_s']:.2f}"])
+    atomic_write(out_dir / "compare.csv", buf.getvalue())
+    lines = [f"# forgetlab compare: {preset}", "", presets.PRESETS[preset].description, "",
+             "Mean ± std over seeds. Forgetting/BWT/FWT: Chaudhry et al. 2018, Lopez-Paz & Ranzato 2017 "
+             "(FWT against the untrained network); stability gap: accuracy on earlier tasks just before a task "
+             "minus its minimum over that task's first steps.", "",
+             "| strategy | " + " | ".join(t for _, t in _COLUMNS) + " | training time (s) |",
+             "|---" * (len(_COLUMNS) + 2) + "|"]
+    for r in rows:
+        cells = [f"{r[k]:.4f} ± {r[k + '_sd']:.4f}" for k, _ in _COLUMNS]
+        lines.append(f"| {r['strategy']} | " + " | ".join(cells) + f" | {r['train_s']:.1f} |")
+    lines += ["", "![accuracy matrices](heatmaps.png)", "", "![final accuracy per task](acc_per_task.png)", "",
+              "![forgetting curves](forgetting_curves.png)", "", "Configurations:", ""]
+    for name, config in configs.items():
+        lines.append(f"- {name}: `{json.dumps(cfg.to_dict(config)['strategy'])}` "
+                     f"train `{json.dumps(cfg.to_dict(config)['train'])}`")
+    atomic_write(out_dir / "compare.md", "\n".join(lines) + "\n")
+    _figures(out_dir, rows, runs)
+
+
+def _figures(out_dir: Path, rows: list[dict], runs: dict[str, Results]) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    names = list(runs)
+    mean_R = {n: np.mean([m.acc_matrix for m in runs[n].members], 0) for n in names}
+    cols = min(4, len(names))
+    nrows = -(-len(names) // cols)
+    fig, axes = plt.subplots(nrows, cols, figsize=(3.2 * cols, 3 * nrows), squeeze=False)
+    for ax, n in zip(axes.flat, names):
+        R = mean_R[n]
+        ax.imshow(R, vmin=0, vmax=1, cmap="viridis")
+        for (t, k), v in np.ndenumerate(R):
+            ax.text(k, t, f"{v:.2f}", ha="center", va="center", fontsize=7, color="w" if v < 0.6 else "k")
+        ax.set_title(n, fontsize=9)
+        ax.set_xlabel("evaluated task k")
+        ax.set_ylabel("after task t")
+    for ax in list(axes.flat)[len(names):]:
+        ax.axis("off")
+    fig.tight_layout()
+    fig.savefig(out_dir / "heatmaps.png", dpi=110)
+    plt.close(fig)
+
+    fig, ax = plt.subplots(figsize=(7, 4))
+    T = len(next(iter(mean_R.values())))
+    width = 0.8 / len(names)
+    for i, n in enumerate(names):
+        ax.bar(np.arange(T) + i * width, mean_R[n][-1], width, label=n)
+    ax.set_xticks(np.arange(T) + 0.4 - width / 2, [f"task {k + 1}" for k in range(T)])
+    ax.set_ylabel("accuracy after the last task")
+    ax.legend(fontsize=7, ncol=3)
+    fig.tight_layout()
+    fig.savefig(out_dir / "acc_per_task.png", dpi=110)
+    plt.close(fig)
+
+    fig, ax = plt.subplots(figsize=(7, 4))
+    for r in rows:
+        if r["gap_curve"] is not None:
+            curve = r["gap_curve"]  # [tasks-1, steps]
+            ax.plot(np.arange(1, curve.shape[1] + 1), curve.mean(0), label=r["strategy"])
+    ax.set_xlabel("step of the new task")
+    ax.set_ylabel("accuracy on earlier tasks (mean over tasks 2..T)")
+    ax.legend(fontsize=7, ncol=3)
+    fig.tight_layout()
+    fig.savefig(out_dir / "forgetting_curves.png", dpi=110)
+    plt.close(fig)

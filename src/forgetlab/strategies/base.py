@@ -1,0 +1,119 @@
+"""The strategy registry, the base class, and the pieces several strategies share: parameter snapshots
+and a per-member memory of indices into the resident training set."""
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+
+from .. import seeding
+from ..config import RunConfig
+from ..errors import ConfigError
+from ..hooks import Context, Hook
+from ..registry import Registry
+
+STRATEGIES: Registry[type["Strategy"]] = Registry("strategy")
+
+
+class Strategy(Hook):
+    """A hook built from a RunConfig. ``check`` validates the config before anything is built."""
+
+    needs_memory = False  # replay strategies: strategy.memory or strategy.memory_per_class must be > 0
+
+    def __init__(self, config: RunConfig):
+        self.config = config
+        self.cfg = config.strategy
+
+    @classmethod
+    def check(cls, config: RunConfig) -> None:
+        s = config.strategy
+        if s.memory < 0 or s.memory_per_class < 0 or s.replay_batch < 0 or s.fisher_samples < 0:
+            raise ConfigError("strategy.memory, memory_per_class, replay_batch and fisher_samples must be >= 0")
+        if cls.needs_memory and not (s.memory or s.memory_per_class):
+            raise ConfigError(f"strategy {s.name!r} replays examples: set strategy.memory (e.g. 200) "
+                              f"or strategy.memory_per_class (e.g. 100)")
+
+
+def params(ctx: Context) -> list[torch.Tensor]:
+    return [p for p in ctx.model.parameters() if p.requires_grad]
+
+
+def snapshot(ctx: Context) -> list[torch.Tensor]:
+    return [p.detach().clone() for p in params(ctx)]
+
+
+def per_member(t: torch.Tensor) -> torch.Tensor:
+    """Sum over every axis but the leading member axis: [E, ...] -> [E]."""
+    return t.flatten(1).sum(1)
+
+
+def cross_entropy(ctx: Context, logits: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    """Per-member mean cross-entropy [E] of logits [E, B, U] for labels y [E, B], under the scenario."""
+    logits, target = ctx.scenario.logits(logits, y), ctx.scenario.targets(y)
+    E = logits.shape[0]
+    return F.cross_entropy(logits.flatten(0, 1), target.flatten(), reduction="none").view(E, -1).mean(1)
+
+
+class Memory:
+    """Per-member memory of indices into ``data.train`` (and, for DER, the logits seen when stored).
+
+    Reservoir sampling (Vitter's algorithm R) over the stream of training examples: the n-th example
+    offered (0-based) takes slot n while the memory is filling, then slot j ~ U{0..n} if j < size.
+    A batch is offered at once; when two examples of one batch draw the same slot, the later one wins,
+    exactly as offering them one by one would.
+    """
+
+    def __init__(self, ctx: Context, size: int, stream: int = seeding.STRATEGY):
+        E, dev = ctx.n_members, ctx.data.train.x.device
+        self.size, self.seen, self.device = size, 0, dev
+        self.idx = torch.zeros(E, 0, dtype=torch.long, device=dev)
+        self.logits: torch.Tensor | None = None
+        self.gens = seeding.generators([m.seed for m in ctx.members], stream)
+
+    def __len__(self) -> int:
+        return self.idx.shape[1]
+
+    def _uniform(self, n: int) -> torch.Tensor:
+        return torch.stack([torch.rand(n, generator=g) for g in self.gens]).to(self.device)
+
+    def add_reservoir(self, batch_idx: torch.Tensor, logits: torch.Tensor | None = None) -> None:
+        E, B = batch_idx.shape
+        n = torch.arange(self.seen, self.seen + B, device=self.device).expand(E, B)
+        slot = torch.where(n < self.size, n, (self._uniform(B) * (n + 1)).long())
+        keep = slot < self.size
+        winner = torch.full((E, self.size), -1, dtype=torch.long, device=self.device)
+        order = torch.arange(B, device=self.device).expand(E, B)
+        winner.scatter_reduce_(1, torch.where(keep, slot, 0), torch.where(keep, order, -1), "amax")
+        filled = min(self.seen + B, self.size)
+        if len(self) < filled:  # grow to the filled part (slots fill in order while n < size)
+            pad = filled - len(self)
+            self.idx = torch.cat([self.idx, torch.zeros(E, pad, dtype=torch.long, device=self.device)], 1)
+            if logits is not None:
+                old = self.logits if self.logits is not None else logits[:, :0]
+                self.logits = torch.cat([old, logits.new_zeros(E, pad, logits.shape[-1])], 1)
+        won = winner[:, :filled]
+        has = won >= 0
+        src = won.clamp(min=0)
+        self.idx = torch.where(has, batch_idx.gather(1, src), self.idx)
+        if logits is not None:
+            picked = logits.gather(1, src.unsqueeze(-1).expand(-1, -1, logits.shape[-1]))
+            self.logits = torch.where(has.unsqueeze(-1), picked, self.logits)
+        self.seen += B
+
+    def extend(self, idx: torch.Tensor) -> None:
+        """Append [E, k] indices (class-balanced memories, filled at a task's end)."""
+        self.idx = torch.cat([self.idx, idx], 1)
+
+    def sample(self, n: int) -> torch.Tensor:
+        """[E, min(n, len)] slots drawn without replacement, each member from its own generator."""
+        k = min(n, len(self))
+        return torch.stack([torch.randperm(len(self), generator=g)[:k] for g in self.gens]).to(self.device)
+
+    def random_per_class(self, ctx: Context, classes, m: int) -> torch.Tensor:
+        """[E, m * len(classes)] indices: m random training examples of each class, per member."""
+        y = ctx.data.train.y
+        out = []
+        for c in classes:
+            pool = (y == c).nonzero().squeeze(1)
+            out.append(torch.stack([pool[torch.randperm(len(pool), generator=g)[:m].to(pool.device)]
+                                    for g in self.gens]))
+        return torch.cat(out, 1)
