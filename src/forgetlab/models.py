@@ -209,12 +209,15 @@ class EnsembleNet(nn.Module):
                  for e, (g, on) in enumerate(zip(self._drop_gens, self._drop_active))]
         return h * torch.stack(masks) / keep
 
-    fused = True  # plain stacks (no norm, no active dropout) train through one autograd node
+    # plain stacks (no norm, k-WTA or active dropout; no torch.func transform and no forward hook on a layer,
+    # e.g. EWC's Fisher) train through one autograd node and evaluate with in-place ReLUs
+    fused = True
 
     def forward(self, x: torch.Tensor) -> Output:
         h = self.features(x)
         plain = (self.norms is None and self.kwta is None and not (self.training and any(self._drop_active))
-                 and not _transformed(h, self.fcs[0].weight))
+                 and not _transformed(h, self.fcs[0].weight)
+                 and not any(m._forward_hooks or m._forward_pre_hooks for m in (*self.fcs, self.head)))
         if plain and self.fused and h.dim() == 3 and torch.is_grad_enabled():
             params = [t for fc in (*self.fcs, self.head) for t in (fc.weight, fc.bias)]
             logits, *hidden = _StackFn.apply(h, *params)
