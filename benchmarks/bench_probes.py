@@ -8,6 +8,7 @@ without/with for each repeat; prints both times and the ratio (target on the 2-c
 from __future__ import annotations
 
 import argparse
+import os
 import time
 
 import torch
@@ -30,21 +31,25 @@ def main() -> None:
     config = api.make_config(a.preset, seeds=list(range(a.seeds)), epochs=a.epochs, data_dir=a.data_dir,
                              device=a.device)
     data = api.load_data(config, api.resolve_device(config.device))
-    plain, probed, inside = [], [], []
+    plain, probed, inside, plain_cpu, probed_cpu = [], [], [], [], []
     for _ in range(a.repeat):
-        t0 = time.perf_counter()
+        t0, c0 = time.perf_counter(), time.process_time()
         train(config, data)
         plain.append(time.perf_counter() - t0)
+        plain_cpu.append(time.process_time() - c0)
         rec = probes.Probes()  # the default settings
-        t0 = time.perf_counter()
+        t0, c0 = time.perf_counter(), time.process_time()
         train(config, data, rec.hooks)
         probed.append(time.perf_counter() - t0)
+        probed_cpu.append(time.process_time() - c0)
         inside.append(rec.seconds)
     p, q = min(plain), min(probed)
-    print(f"{a.preset}, {a.seeds} seeds, {a.epochs} epochs/task, {torch.get_num_threads()} thread(s), {data.train.x.device}")
-    print(f"without probes  {p:7.2f} s")
-    print(f"with probes     {q:7.2f} s   (inside probe hooks {min(inside):.2f} s)")
-    print(f"ratio           {q / p:7.2f}x  (target <= 1.5x)")
+    print(f"{a.preset}, {a.seeds} seeds, {a.epochs} epochs/task, {torch.get_num_threads()} thread(s) "
+          f"(OMP_NUM_THREADS={os.environ.get('OMP_NUM_THREADS', 'unset')}), {data.train.x.device}, "
+          f"load average {' '.join(f'{v:.1f}' for v in os.getloadavg())}, best of {a.repeat}")
+    print(f"without probes  {p:7.2f} s wall  {min(plain_cpu):7.2f} s CPU")
+    print(f"with probes     {q:7.2f} s wall  {min(probed_cpu):7.2f} s CPU   (inside probe hooks {min(inside):.2f} s wall)")
+    print(f"ratio           {q / p:7.2f}x wall {min(probed_cpu) / min(plain_cpu):6.2f}x CPU  (target <= 1.5x)")
 
 
 if __name__ == "__main__":
