@@ -22,6 +22,17 @@ class _Parser(argparse.ArgumentParser):
         raise ForgetlabError(f"{message} (see '{self.prog} --help')")
 
 
+def _training_options(p: argparse.ArgumentParser, seeds_help: str) -> None:
+    """The options shared by the commands that train a configuration: run and sweep."""
+    p.add_argument("--seeds", type=int, nargs="+", metavar="S", help=seeds_help)
+    p.add_argument("--epochs", type=int, help="epochs per task (default 5)")
+    p.add_argument("--batch-size", type=int, help="examples per step (default 64)")
+    p.add_argument("--lr", type=float, help="learning rate (default 0.01)")
+    p.add_argument("--device", choices=("auto", "cpu", "cuda"), help="where tensors live (default auto)")
+    p.add_argument("--data-dir", metavar="DIR", help="folder holding MNIST/raw (default $FORGETLAB_DATA or ./data)")
+    p.add_argument("--config", metavar="FILE", help="JSON or TOML file of settings, applied before --set")
+
+
 def _parser() -> argparse.ArgumentParser:
     p = _Parser(prog="forgetlab", description="Study catastrophic forgetting, fast: batched ensembles on "
                 "resident tensors.", formatter_class=argparse.RawDescriptionHelpFormatter, epilog=EPILOG)
@@ -34,14 +45,8 @@ def _parser() -> argparse.ArgumentParser:
     r.add_argument("preset", metavar="PRESET", help="a preset name; 'forgetlab presets' lists them")
     r.add_argument("--strategy", metavar="NAME", help="continual-learning strategy (default naive), with the "
                    "preset's settings for it; 'forgetlab compare' runs several")
-    r.add_argument("--seeds", type=int, nargs="+", metavar="S", help="seeds of the ensemble (default: 0 1 2 3 4)")
-    r.add_argument("--epochs", type=int, help="epochs per task (default 5)")
-    r.add_argument("--batch-size", type=int, help="examples per step (default 64)")
-    r.add_argument("--lr", type=float, help="learning rate (default 0.01)")
-    r.add_argument("--device", choices=("auto", "cpu", "cuda"), help="where tensors live (default auto)")
-    r.add_argument("--data-dir", metavar="DIR", help="folder holding MNIST/raw (default $FORGETLAB_DATA or ./data)")
+    _training_options(r, "seeds of the ensemble (default: 0 1 2 3 4)")
     r.add_argument("--out", metavar="DIR", help="run directory (default runs/PRESET-TIMESTAMP)")
-    r.add_argument("--config", metavar="FILE", help="JSON or TOML file of settings, applied before --set")
     r.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                    help="any config value, e.g. train.l1=0.1, model.norm=batch, protocol.tasks=[[0,1],[2,3]]")
     r.add_argument("--grid", action="append", default=[], metavar="KEY=V1,V2",
@@ -156,13 +161,7 @@ def _sweep_parsers(sub) -> None:
                    help="a preset name (may be left out with --resume: the sweep in --out is resumed)")
     w.add_argument("--grid", action="append", default=[], metavar="KEY=V1,V2",
                    help="any config key and its values, e.g. train.l1=0,0.1,1 or model.hidden=[256,128],[120,84]")
-    w.add_argument("--seeds", type=int, nargs="+", metavar="S", help="seeds (default: the preset's, 0 1 2 3 4)")
-    w.add_argument("--epochs", type=int, help="epochs per task (default 5)")
-    w.add_argument("--batch-size", type=int, help="examples per step (default 64)")
-    w.add_argument("--lr", type=float, help="learning rate (default 0.01)")
-    w.add_argument("--device", choices=("auto", "cpu", "cuda"), help="where tensors live (default auto)")
-    w.add_argument("--data-dir", metavar="DIR", help="folder holding MNIST/raw (default $FORGETLAB_DATA or ./data)")
-    w.add_argument("--config", metavar="FILE", help="JSON or TOML file of settings, applied before --set")
+    _training_options(w, "seeds (default: the preset's, 0 1 2 3 4)")
     w.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="any config value, as for run")
     w.add_argument("--out", metavar="DIR", help="sweep directory (default sweeps/PRESET-PLANHASH)")
     w.add_argument("--resume", action="store_true", help="continue the sweep recorded in --out (fails if none)")

@@ -113,13 +113,7 @@ class Results:
         return "\n".join(lines)
 
     def csv(self) -> str:
-        rows = self.rows()
-        buf = io.StringIO()
-        if rows:
-            w = csv.DictWriter(buf, fieldnames=list(rows[0]))
-            w.writeheader()
-            w.writerows(rows)
-        return buf.getvalue()
+        return rows_to_csv(self.rows())
 
     # --- persistence -------------------------------------------------------------------------
 
@@ -149,6 +143,16 @@ class Results:
         # results.json last: its presence with status "complete" marks a finished run
         atomic_write(run_dir / "results.json", json.dumps(self.to_json(), indent=1))
         self.run_dir = run_dir
+
+
+def rows_to_csv(rows: list[dict]) -> str:
+    """A list of same-keyed dicts as CSV text (header from the first row)."""
+    buf = io.StringIO()
+    if rows:
+        w = csv.DictWriter(buf, fieldnames=list(rows[0]))
+        w.writeheader()
+        w.writerows(rows)
+    return buf.getvalue()
 
 
 def atomic_write(path: Path, data: str | bytes) -> None:

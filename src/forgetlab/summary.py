@@ -12,7 +12,6 @@ R[t][k], accuracy on task k after training task t):
 """
 from __future__ import annotations
 
-import csv
 import io
 import json
 import math
@@ -21,7 +20,7 @@ from pathlib import Path
 from typing import Any, Callable, Sequence
 
 from .errors import ForgetlabError
-from .results import atomic_write
+from .results import atomic_write, rows_to_csv
 
 # ---------------------------------------------------------------------------------------------
 # Per-member metrics
@@ -101,15 +100,6 @@ def epoch_rows(members: Sequence[dict], records: dict[str, dict]) -> list[dict]:
     return out
 
 
-def to_csv(rows: list[dict]) -> str:
-    buf = io.StringIO()
-    if rows:
-        w = csv.DictWriter(buf, fieldnames=list(rows[0]))
-        w.writeheader()
-        w.writerows(rows)
-    return buf.getvalue()
-
-
 def _parquet(rows: list[dict]) -> bytes | None:
     try:
         import pyarrow as pa
@@ -126,7 +116,7 @@ def write_tables(out: Path, members: Sequence[dict], store) -> dict[str, dict]:
     records = {m["id"]: r for m in members if (r := store.get(m["id"])) is not None}
     for name, rows in (("members", member_rows(members, records)), ("tasks", task_rows(members, records)),
                        ("epochs", epoch_rows(members, records))):
-        atomic_write(out / f"{name}.csv", to_csv(rows))
+        atomic_write(out / f"{name}.csv", rows_to_csv(rows))
         if rows and (data := _parquet(rows)) is not None:
             atomic_write(out / f"{name}.parquet", data)
     return records
@@ -292,7 +282,7 @@ def summarize(out: str | Path, metrics: Sequence[str] | None = None, xs: Sequenc
     stats = config_stats(rows, keys, metrics)
     flat = [{**{k: _cell(v) for k, v in s["config"].items()}, "metric": m, "n": s[m]["n"],
              **{f: s[m][f] for f in ("mean", "std", "ci_low", "ci_high")}} for s in stats for m in metrics]
-    atomic_write(out / "summary.csv", to_csv(flat))
+    atomic_write(out / "summary.csv", rows_to_csv(flat))
     n_all = len(spec["members"])
     head = (f"{spec['name']}: {len(records)} of {n_all} members finished, {len(stats)} configurations; "
             f"mean ± std [95% CI, t-distribution] over seeds")

@@ -7,7 +7,6 @@ at the end of its task (van de Ven et al.'s budget).
 from __future__ import annotations
 
 import torch
-import torch.nn.functional as F
 
 from .base import STRATEGIES, Memory, Strategy, cross_entropy, params, per_member
 
