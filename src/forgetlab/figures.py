@@ -353,7 +353,7 @@ def sparsity_vs_lambda(lams, ours_sparsity, ours_acc, study: dict | None, title:
                     label="study (one run)")
         ax.set_xscale("symlog", linthresh=1e-3)
         ax.set(xlabel="L1 lambda on hidden activations", ylabel=label)
-    axes[0].legend(loc="lower right")
+    axes[0].legend(loc="upper left")  # the data rise to the right: keep the legend clear of it
     fig.suptitle(title, y=1.02)
     return save(fig, stem)
 
