@@ -119,3 +119,12 @@ def test_class_stats_counts_zeros_by_hand(toy):
         mask = toy.eval.y == c
         assert stats.zeros[1, 0, c] == (out.hidden[0][1][mask] == 0).sum()
         assert stats.correct[0, c] == (out.logits[0][mask].argmax(-1) == c).sum()
+
+
+def test_progress_total_follows_a_widened_task(toy):
+    calls = []
+    train(_config(**{"strategy.name": "cumulative"}), toy, progress=lambda d, t, s: calls.append((d, t)))
+    done, total = calls[-1]
+    # cumulative training: task k trains on the classes of tasks 1..k (80, 160, 240 examples, batch 16)
+    assert done == total == 3 * (5 + 10 + 15)
+    assert all(d <= t for d, t in calls)

@@ -110,6 +110,8 @@ def _tqdm_progress(desc: str):
         nonlocal bar
         if bar is None:
             bar = tqdm(total=total, desc=desc, unit="step", dynamic_ncols=True, leave=False, disable=None)
+        elif bar.total != total:  # a strategy widened a task's data
+            bar.total = total
         bar.update(done - bar.n)
         if status:
             bar.set_postfix_str(status)

@@ -90,6 +90,8 @@ def train(config: RunConfig, data: Dataset, hooks: Sequence[Hook] = (), progress
             for h in hooks:
                 train_idx = h.train_indices(ctx, train_idx)
             n = len(train_idx)
+            if not iters:  # cumulative or joint training widened the task: the progress total grows with it
+                total += (steps_per_epoch(n, B) - steps_per_epoch(len(task_train[t]), B)) * n_epochs
             for epoch in range(n_epochs):
                 ctx.epoch = epoch
                 # each member its own order; [E, n] indices into the resident training set
