@@ -16,52 +16,40 @@ from pathlib import Path
 from typing import Sequence
 
 import numpy as np
-import torch
 
 from . import api, metrics
 from . import config as cfg
 from . import presets
-from .hooks import Hook
+from .probes import ForgettingCurve, ProbeConfig
+from .probes.base import Timer
+from .probes.hooks import ProbeSetRef
 from .results import Results, atomic_write
 
 
-class GapProbe(Hook):
-    """Accuracy on the earlier tasks (a fixed sample of their evaluation data) after each of the first
-    ``steps`` steps of every task after the first: the forgetting curves behind the stability gap.
-    Kept on the device, read once at the end of each task."""
+# A probe period longer than any task: the probe records only the first ``steps`` steps of each task.
+_NEVER = 10 ** 12
 
-    def __init__(self, steps: int = 50, per_task: int = 300):
-        self.steps, self.per_task = steps, per_task
-        self.curves: list[np.ndarray | None] = []  # [task] -> [steps, E] or None
 
-    def before_task(self, ctx):
-        self.buf = None
-        if ctx.task == 0:
-            self.curves = [None]
-            return
-        ev = ctx.data.eval
-        parts = []
-        for task in ctx.config.tasks[:ctx.task]:
-            idx = ev.indices_of(task)
-            parts.append(idx[torch.linspace(0, len(idx) - 1, min(self.per_task, len(idx))).long()])
-        self.idx = torch.cat(parts)
-        self.buf = torch.zeros(self.steps, ctx.n_members, device=ev.x.device)
+def gap_probe(steps: int = 50, per_class: int = 150) -> ForgettingCurve:
+    """Issue 3's forgetting-curve probe, reading the seen classes' probe examples (``per_class`` per class,
+    fixed across runs) at each task boundary and after each of the first ``steps`` steps of every task,
+    and nothing else: the curves behind the stability gap."""
+    config = ProbeConfig(per_class=per_class, first=steps, every=_NEVER, curves=True, updates=False,
+                         sparsity=False, latent=False).validate()
+    return ForgettingCurve(config, ProbeSetRef(config), Timer())
 
-    def after_step(self, ctx):
-        if self.buf is None or ctx.task_step > self.steps:
-            return
-        model, ev = ctx.model, ctx.data.eval
-        was = model.training
-        model.eval()
-        with torch.no_grad():
-            x, y = ev.x[self.idx], ev.y[self.idx]
-            logits = ctx.scenario.logits(model(x).logits, y)
-            self.buf[ctx.task_step - 1] = (logits.argmax(-1) == ctx.scenario.targets(y)).float().mean(1)
-        model.train(was)
 
-    def after_task(self, ctx):
-        if self.buf is not None:
-            self.curves.append(self.buf[:min(ctx.task_step, self.steps)].cpu().numpy())  # sync: once per task
+def earlier_task_curves(arrays: dict[str, np.ndarray], tasks, steps: int) -> list[np.ndarray | None]:
+    """From a ``ForgettingCurve``'s arrays: for every task t >= 1, the accuracy on the probe examples of
+    tasks 0..t-1 after each of the first ``steps`` steps of task t, ``[steps, E]``; None for task 0."""
+    point_task, point_step = arrays["point_task"], arrays["point_task_step"]
+    correct, count = arrays["curve_correct"], arrays["probe_count"]
+    curves: list[np.ndarray | None] = [None]
+    for t in range(1, len(tasks)):
+        rows = (point_task == t) & (point_step >= 1) & (point_step <= steps)
+        classes = [c for task in tasks[:t] for c in task]
+        curves.append(correct[rows][:, :, classes].sum(-1) / count[classes].sum())
+    return curves
 
 
 def _mean_sd(values: list[float]) -> tuple[float, float]:
@@ -84,19 +72,18 @@ def compare(preset: str, strategies: Sequence[str], *, seeds: Sequence[int] | No
     out_dir = api.prepare_out(out, f"compare-{preset}")
     rows, runs = [], {}
     for name, config in configs.items():
-        probe = GapProbe(gap_steps)
+        probe = gap_probe(gap_steps)
         t0 = time.perf_counter()
         res = api.run(config, out=out_dir / name, hooks=[probe], progress=progress)
         wall = time.perf_counter() - t0
         runs[name] = res
-        per_seed = [metrics.summary(m.acc_matrix, m.acc_init,
-                                    [None] + [c[:, e] for c in probe.curves[1:]])
+        curves = earlier_task_curves(probe.arrays(), config.tasks, gap_steps)
+        per_seed = [metrics.summary(m.acc_matrix, m.acc_init, [None] + [c[:, e] for c in curves[1:]])
                     for e, m in enumerate(res.members)]
         row = {"strategy": name, "seeds": len(res.members), "train_s": res.elapsed_s, "wall_s": wall}
         for key in ("avg_acc", "forgetting", "bwt", "fwt", "stability_gap"):
             row[key], row[key + "_sd"] = _mean_sd([s[key] for s in per_seed])
-        row["gap_curve"] = np.mean([np.stack(probe.curves[1:]) [:, :, e] for e in range(len(res.members))], 0) \
-            if len(probe.curves) > 1 else None
+        row["gap_curve"] = np.stack(curves[1:]).mean(-1) if len(curves) > 1 else None  # [tasks-1, steps]
         rows.append(row)
         log(f"{name:<12} avg acc {row['avg_acc']:.4f} ± {row['avg_acc_sd']:.4f}  {res.elapsed_s:7.1f} s training "
             f"({len(res.members)} seeds, one batched run)")

@@ -120,14 +120,18 @@ class _Scheduled(_Probe):
 
 
 class ForgettingCurve(_Scheduled):
-    """Correct probe examples per class (seen classes; unseen ones stay 0) at every probe point.
+    """Correct probe examples per class (seen classes; unseen ones stay 0) at every probe point, scored as
+    the run's scenario scores them (task-incremental: logits masked to the example's task; domain: the
+    shared output units), as the evaluation does.
 
     Accuracy on a task or a class is derived from these counts and the probe set's class counts.
     """
 
     def record(self, ctx: Context) -> None:
-        out = self.ps.forward(ctx)
-        correct = (out.logits.argmax(-1) == self.ps.ys).to(self.ps.onehot.dtype) @ self.ps.onehot  # [E, C]
+        logits, target = self.ps.forward(ctx).logits, self.ps.ys
+        if ctx.scenario is not None:
+            logits, target = ctx.scenario.logits(logits, target), ctx.scenario.targets(target)
+        correct = (logits.argmax(-1) == target).to(self.ps.onehot.dtype) @ self.ps.onehot  # [E, C]
         self.rows.append(correct)
 
     def arrays(self) -> dict[str, np.ndarray]:
