@@ -181,7 +181,7 @@ def onset_table(pd: probes_mod.ProbeData, index: list[int], fraction: float = 0.
     sub = pd.select(index)
     onsets = fig.onset_batches(sub, fraction)
     names = pd.meta.get("update_names", [])
-    weights = [j for j, n in enumerate(names) if n.endswith("weight")]
+    weights = [j for j, n in enumerate(names) if fig.param_layer(n)[1] == "weight"]
     rows = []
     for t, on in onsets.items():
         boundary = sub.task_accuracy([[c for task in sub.tasks[:t] for c in task]])
