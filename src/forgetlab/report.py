@@ -10,6 +10,7 @@ import hashlib
 import html
 import json
 import math
+import re
 import statistics
 import time
 from dataclasses import dataclass, field, asdict
@@ -141,9 +142,19 @@ def differs(metric: str, ours: list[float], study: float) -> bool:
     return abs(m - study) > max(2 * sd, floor)
 
 
-def explain(metric: str, preset: str, task: int, ours: float, study: float) -> str:
+L1_COLLAPSE = ("at lambda 2 our plain SGD (lr 0.01, momentum 0.9) turns most hidden units off for good in the first "
+               "epoch (10 seeds: 74-90 of 120 layer-1 units dead after epoch 1, 5 seeds stuck at the constant "
+               "prediction 0.1135, the rest 0.35-0.81); lr 0.001 and un-normalised pixels collapse too, Adam lr 0.001 "
+               "does not (0.83 ± 0.07, sparsity 0.946, 5 seeds): the penalty is the study's (lambda (mean|h1| + "
+               "mean|h2|) after ReLU), its unstated optimizer is the likely difference (benchmarks/l1_collapse.py)")
+
+
+def explain(metric: str, preset: str, task: int, ours: float, study: float, label: str = "") -> str:
     """One line on why this number can differ from the study's (which is one run of its own code)."""
     seq = "sequential" in preset
+    lam = re.search(r"\bl1=([0-9.e+-]+)", label)
+    if preset == "mlp-l1-concurrent" and lam and float(lam.group(1)) >= 2:
+        return L1_COLLAPSE
     if metric == "train_loss":
         return ("the study's losses are not per-example mean cross-entropies (its concurrent train loss 0.0117 at "
                 "train acc 0.9786 is below the 0.0148 that 2.1% errors alone would cost), so only the trend compares")
@@ -331,7 +342,7 @@ def comparison(name: str, res: Results) -> tuple[list[str], list[list[str]], lis
                 if s is not None and len(ours) and differs(m, ours, s):
                     cell += " ⚑"
                     notes.append(f"⚑ {label + ' ' if label else ''}task {t + 1} {LABELS[m]}: ours {_ms(ours)}, study "
-                                 f"{_fmt(s)}: {explain(m, name, t, mean_sd(ours)[0], s)}.")
+                                 f"{_fmt(s)}: {explain(m, name, t, mean_sd(ours)[0], s, label)}.")
                 row += [cell, _fmt(s) if s is not None else "–"]
             rows.append(row)
     return header, rows, notes
