@@ -4,9 +4,9 @@
   sweep        forgetlab sweep: the 20 members as one batched program, results written to a member store
   one by one   the same 20 members, each trained alone by the same engine
 
-Prints both times, their ratio (target on the 2-core CPU: >= 5x), the achieved GFLOP/s of each
-against this machine's float32 matrix-multiply peak, and the highest ratio that peak allows, measured here with a large torch.mm (target: the
-sweep at >= 40% of it). Model FLOPs are counted analytically (benchmarks/work.py). Data loading is
+Prints both times, their ratio (target on the 2-core CPU: >= 5x), the achieved GFLOP/s of each against
+this machine's float32 matrix-multiply peak, measured here with a large torch.mm (target: the sweep at
+>= 40% of it), and the highest ratio that peak allows. Model FLOPs are counted analytically (benchmarks/work.py). Data loading is
 excluded from every timing.
 
     python benchmarks/bench_sweep.py --data-dir ../shared/data [--epochs 5] [--threads N] [--profile]
