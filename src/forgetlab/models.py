@@ -69,7 +69,8 @@ def _stack_forward(x: torch.Tensor, ws, bs, classes_first: bool = False) -> tupl
         h = torch.baddbmm(b, h, w).clamp_min_(0)
         hidden.append(h)
     if classes_first:
-        return torch.baddbmm(bs[-1].transpose(1, 2), ws[-1].transpose(1, 2), h.transpose(1, 2)).transpose(1, 2), hidden
+        logits_t = torch.baddbmm(bs[-1].transpose(1, 2), ws[-1].transpose(1, 2), h.transpose(1, 2))
+        return logits_t.transpose(1, 2), hidden
     return torch.baddbmm(bs[-1], h, ws[-1]), hidden
 
 
