@@ -27,6 +27,16 @@ class Output:
     hidden: list[torch.Tensor]  # per hidden layer, [E, B, H], after the nonlinearity (and dropout)
 
 
+def member_cross_entropy(logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    """Per-example cross-entropy of every member: logits [E, N, C], target [E, N] or shared [N] -> [E, N].
+
+    Computed classes-first ([E, C, N]): a log-softmax over 10 classes runs ~10x faster across a strided
+    dimension than along a contiguous one of size 10 (same values).
+    """
+    E, N = logits.shape[:2]
+    return F.cross_entropy(logits.transpose(1, 2).contiguous(), target.expand(E, N), reduction="none")
+
+
 def _uniform(shape, bound: float, gens: list[torch.Generator], device) -> torch.Tensor:
     """Drawn on the CPU from each member's generator, so a seed means the same weights on any device."""
     draws = torch.stack([torch.rand(shape, generator=g) for g in gens])

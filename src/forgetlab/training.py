@@ -10,14 +10,13 @@ import time
 from typing import Callable, Sequence
 
 import torch
-import torch.nn.functional as F
 
 from . import scenarios, seeding
 from .config import MEMBER_KEYS, Member, RunConfig, members as make_members
 from .data import Dataset, Split
 from .evaluation import class_stats
 from .hooks import Context, Hook
-from .models import build
+from .models import build, member_cross_entropy
 from .optim import OPTIMIZERS
 from .results import MemberResult, Results, TaskRecord
 
@@ -191,7 +190,7 @@ def _autograd_loss(ctx: Context, model, hooks: Sequence[Hook], scenario, x, y, l
         if loss is not None:
             break
     if loss is None:
-        loss = F.cross_entropy(logits.flatten(0, 1), target.flatten(), reduction="none").view(len(y), -1).mean(1)
+        loss = member_cross_entropy(logits, target).mean(1)
     if l1 is not None:
         loss = loss + l1 * sum(h.abs().mean((1, 2)) for h in out.hidden)
     for h in hooks:
