@@ -58,7 +58,11 @@ def band(ax, x, values, color, label=None, ls="-", lw=None, alpha=0.2, log=False
     f = (lambda v: 10 ** v) if log else (lambda v: v)
     ax.plot(x, f(mean), color=color, label=label, ls=ls, lw=lw)
     if sd is not None:
-        ax.fill_between(x, f(mean - sd), f(mean + sd), color=color, alpha=alpha, lw=0)
+        lo, hi = mean - sd, mean + sd
+        finite = values[np.isfinite(values)]
+        if not log and finite.size and finite.min() >= 0 and finite.max() <= 1:  # accuracy, probability, sparsity
+            lo, hi = np.clip(lo, 0, 1), np.clip(hi, 0, 1)  # a band past 0 or 1 shows values no seed can have
+        ax.fill_between(x, f(lo), f(hi), color=color, alpha=alpha, lw=0)
 
 
 def _task_label(t: int, classes) -> str:
