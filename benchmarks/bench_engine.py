@@ -7,7 +7,9 @@ Measured side by side in one process, data loading excluded from every timing:
 
 Prints the wall and the CPU times (this process's user+system time: on a shared machine, where the
 process gets only part of a core, the steadier measure) and the ratios (targets on the 2-core CPU:
-baseline / forgetlab-1 >= 10, forgetlab-5 / forgetlab-1 <= 3).
+baseline / forgetlab-1 >= 10, forgetlab-5 / forgetlab-1 <= 3), and each variant's arithmetic rate against
+this machine's float32 matmul peak: the 5-seed run cannot take less than its FLOPs at that peak, which
+bounds the lowest 5 seeds / 1 seed ratio any engine could reach for a given one-seed time.
 
     python benchmarks/bench_engine.py --data-dir ../shared/data [--epochs 5] [--repeat 1]
 """
@@ -27,6 +29,8 @@ import forgetlab
 from forgetlab import api
 from forgetlab.config import SPLIT_MNIST
 from forgetlab.training import train
+
+from work import matmul_peak, protocol_flops
 
 
 class MLP(nn.Module):  # the study's model, exactly as written there
@@ -107,6 +111,11 @@ def main() -> None:
     print(f"forgetlab {forgetlab.__version__}, torch {torch.__version__}, {torch.get_num_threads()} threads "
           f"(OMP_NUM_THREADS={os.environ.get('OMP_NUM_THREADS', 'unset')}), load average {_load()}")
     ours(a.data_dir, 1, [0])  # warm-up: data into memory, kernels initialised
+    peak = matmul_peak()
+    config = api.make_config("mlp-sequential", epochs=a.epochs, data_dir=a.data_dir, device="cpu")
+    flops = protocol_flops(config, api.load_data(config, torch.device("cpu")))  # one member
+    print(f"float32 matmul peak (2048^3 torch.mm, best of 10): {peak:.1f} GFLOP/s; "
+          f"one member's work {flops / 1e9:.0f} GFLOP")
     # interleaved, so that a change in the machine's load hits every variant alike; best of the repeats
     runs: dict[str, list[tuple[float, float]]] = {"base": [], "one": [], "five": []}
     for _ in range(a.repeat):
@@ -123,6 +132,13 @@ def main() -> None:
         print(f"  speed-up over the DataLoader loop: {t_base / t_one:.1f}x (target >= 10x)")
         print(f"  5 seeds / 1 seed:                  {t_five / t_one:.2f}x (target <= 3x)")
         print(f"  5 seeds vs 5 DataLoader runs:      {5 * t_base / t_five:.1f}x")
+        if clock == "wall":
+            for name, t, n in (("1 seed", t_one, 1), ("5 seeds", t_five, 5)):
+                rate = n * flops / t / 1e9
+                print(f"  forgetlab, {name:8s} {rate:6.1f} GFLOP/s = {100 * rate / peak:3.0f}% of the matmul peak")
+            floor = 5 * flops / (peak * 1e9)
+            print(f"  5 seeds at 100% of the peak would take {floor:.2f} s: "
+                  f"a 5 seeds / 1 seed ratio of at least {floor / t_one:.2f}x against this 1-seed time")
     print(f"load average at the end: {_load()}")
 
 

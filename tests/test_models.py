@@ -1,4 +1,5 @@
 """Batched layers against PyTorch's own modules, member by member."""
+import pytest
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -132,3 +133,30 @@ def test_fused_stack_gives_the_layer_by_layer_gradients():
         grads[fused] = [p.grad.clone() for p in net.parameters()] + [out.logits.detach()]
     for a, b in zip(grads[True], grads[False]):
         torch.testing.assert_close(a, b, rtol=0, atol=0)  # the same kernels in the same order: bitwise equal
+
+
+@pytest.mark.parametrize("batch", [16, 13])
+def test_analytic_step_gives_the_autograd_loss_and_gradients(batch):
+    """loss_and_grad (no autograd) against autograd through the cross-entropy and the L1 term, per member."""
+    x = torch.randn(3, batch, 784)
+    y = torch.randint(0, 10, (3, batch))
+    l1 = torch.tensor([0.0, 0.3, 2.0])
+    net = build(ModelConfig(), [0, 1, 2], torch.zeros(3), "cpu")
+    assert net.analytic()
+    out = net(x)
+    ce = F.cross_entropy(out.logits.flatten(0, 1), y.flatten(), reduction="none").view(3, -1).mean(1)
+    ref = ce + l1 * sum(h.abs().mean((1, 2)) for h in out.hidden)
+    ref.sum().backward()
+    ref_grads = [p.grad.clone() for p in net.parameters()]
+    net.zero_grad()
+    loss, logits = net.loss_and_grad(x, y, l1)
+    torch.testing.assert_close(logits, out.logits, rtol=1e-6, atol=1e-6)  # the head's product transposed
+    torch.testing.assert_close(loss, ref.detach(), rtol=1e-6, atol=1e-7)
+    for mine, theirs in zip((p.grad for p in net.parameters()), ref_grads):
+        torch.testing.assert_close(mine, theirs, rtol=1e-5, atol=1e-7)
+
+
+def test_analytic_step_is_refused_where_autograd_is_needed():
+    assert not build(ModelConfig(norm="batch"), [0], torch.zeros(1), "cpu").analytic()
+    assert not build(ModelConfig(), [0, 1], torch.tensor([0.0, 0.5]), "cpu").analytic()  # dropout
+    assert not build(ModelConfig(arch="lenet5"), [0], torch.zeros(1), "cpu").analytic()

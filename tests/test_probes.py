@@ -11,14 +11,17 @@ from forgetlab.hooks import Hook
 from forgetlab.training import train
 
 
-def synthetic(n_train=48, n_eval=12, seed=0) -> Dataset:
-    """Ten Gaussian blobs in 784-D: learnable, so accuracies and sparsity move."""
+def synthetic(n_train=48, n_eval=12, seed=0, sparse=False) -> Dataset:
+    """Ten Gaussian blobs in 784-D: learnable, so accuracies and sparsity move. ``sparse``: like MNIST, every
+    value below 1 is set to one background value (about 20% of the inputs stay), so the probes take their
+    sparse first-layer path."""
     g = torch.Generator().manual_seed(seed)
     centres = torch.randn(10, 784, generator=g)
 
     def split(n):
         y = torch.arange(10).repeat_interleave(n)
-        return Split(centres[y] + 0.8 * torch.randn(len(y), 784, generator=g), y)
+        x = centres[y] + 0.8 * torch.randn(len(y), 784, generator=g)
+        return Split(torch.where(x < 1, torch.tensor(-0.42), x) if sparse else x, y)
 
     return Dataset("synthetic", split(n_train), split(n_eval), "test")
 
@@ -58,9 +61,10 @@ class Reference(Hook):
         self.points.append((ctx.seen, out.logits.softmax(-1).clone(), [h.clone() for h in out.hidden]))
 
 
-@pytest.fixture(scope="module")
-def recorded():
-    data = synthetic()
+@pytest.fixture(scope="module", params=["dense", "sparse"])
+def recorded(request):
+    data = synthetic(sparse=request.param == "sparse")
+    assert (probes.hooks.SparseInput.background_of(data.eval.x) is not None) == (request.param == "sparse")
     config = small_config()
     rec = probes.Probes(PC)
     idx = probes.stratified(data.eval.y, PC.per_class, PC.seed)
@@ -112,10 +116,9 @@ def test_probability_and_forgetting_curves_match_a_plain_forward_pass(recorded):
 
 
 def test_sparsity_matches_counting_zeros(recorded):
-    _, config, res, pd, ref = recorded
+    data, config, res, pd, ref = recorded
     # the last epoch end is the state after the last step; its reference forward is the last probe point
     # only if that step was a probe point, so recompute from the final model instead
-    data = synthetic()
     idx = probes.stratified(data.eval.y, PC.per_class, PC.seed)
     x, y = data.eval.x[idx], data.eval.y[idx]
     seen = torch.isin(y, torch.tensor([0, 1, 2, 3, 4, 5]))
@@ -178,3 +181,27 @@ def test_bad_probe_settings_are_one_line_errors(tmp_path):
         probes.ProbeConfig(every=0).validate()
     with pytest.raises(ForgetlabError, match="no probes.json"):
         probes.load(tmp_path)
+
+
+def test_sparse_first_layer_equals_the_models_own_eval_forward():
+    """MNIST-like inputs (one background value) take a dense + CSR first-layer product: same outputs."""
+    from forgetlab.models import build
+    from forgetlab.probes.hooks import SparseInput
+
+    x = synthetic(sparse=True).eval.x
+    c = SparseInput.background_of(x)
+    assert c == pytest.approx(-0.42)
+    sp = SparseInput.of(x, c)
+    assert len(sp.dense_cols) > 0 and len(sp.sparse_cols) > 0  # both halves of the product are exercised
+    config = small_config(**{"model.dropout": 0.5})
+    model = build(config.model, [0, 1], torch.tensor([0.5, 0.5]), "cpu")
+    assert SparseInput.fits(model)
+    model.eval()
+    with torch.no_grad():
+        ref, out = model(x), sp.forward(model)
+    np.testing.assert_allclose(out.logits.numpy(), ref.logits.numpy(), rtol=1e-5, atol=1e-5)
+    for h, r in zip(out.hidden, ref.hidden):
+        np.testing.assert_allclose(h.numpy(), r.numpy(), rtol=1e-5, atol=1e-5)
+    # dense inputs, and models whose eval forward is not the plain stack, keep the model's own forward
+    assert SparseInput.background_of(synthetic().eval.x) is None
+    assert not SparseInput.fits(build(small_config(**{"model.norm": "batch"}).model, [0], torch.zeros(1), "cpu"))

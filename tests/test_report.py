@@ -103,3 +103,15 @@ def test_onset_finds_the_half_drop_batch():
               "curve_correct": correct, "probe_count": np.full(10, 10)}
     pd = probes.ProbeData(arrays, {"tasks": tasks, "members": [{}]})
     assert figures.onset_batches(pd)[1].tolist() == [3.0]
+
+
+def test_flags_name_the_l1_collapse_and_lenet_parameters():
+    # lambda >= 2 in concurrent L1: the measured collapse (dead units), not "a property of the study's run"
+    line = report.explain("val_acc", "mlp-l1-concurrent", 0, 0.19, 0.9063, "l1=2")
+    assert "dead" in line and "Adam" in line
+    assert "dead" not in report.explain("val_acc", "mlp-l1-concurrent", 0, 0.90, 0.9494, "l1=1")
+    # LeNet-5's convolution parameters are layers of their own in the update figures and onset table
+    names = ["fcs.0.weight", "fcs.0.bias", "head.weight", "head.bias", "conv_w.0", "conv_w.1", "conv_b.0", "conv_b.1"]
+    assert [figures.param_layer(n) for n in names[4:]] == [("conv1", "weight"), ("conv2", "weight"),
+                                                           ("conv1", "bias"), ("conv2", "bias")]
+    assert figures._layer_order(names) == ["conv1", "conv2", "fc1", "head"]

@@ -11,7 +11,7 @@ import torch
 import torch.nn.functional as F
 
 from .data import Split
-from .models import EnsembleNet
+from .models import EnsembleNet, member_cross_entropy
 
 
 @dataclass
@@ -59,7 +59,7 @@ def class_stats(model: EnsembleNet, split: Split, n_classes: int = 10, chunk: in
         logits, target = out.logits, y
         if scenario is not None and not scenario.identity:
             logits, target = scenario.logits(logits, y), scenario.targets(y)
-        ce = F.cross_entropy(logits.flatten(0, 1), target.repeat(E), reduction="none").view(E, -1)
+        ce = member_cross_entropy(logits, target)
         scores = predict(out, x) if predict is not None else None
         correct += ((logits if scores is None else scores).argmax(-1) == target).float() @ onehot
         loss += ce @ onehot

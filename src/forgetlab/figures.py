@@ -58,7 +58,11 @@ def band(ax, x, values, color, label=None, ls="-", lw=None, alpha=0.2, log=False
     f = (lambda v: 10 ** v) if log else (lambda v: v)
     ax.plot(x, f(mean), color=color, label=label, ls=ls, lw=lw)
     if sd is not None:
-        ax.fill_between(x, f(mean - sd), f(mean + sd), color=color, alpha=alpha, lw=0)
+        lo, hi = mean - sd, mean + sd
+        finite = values[np.isfinite(values)]
+        if not log and finite.size and finite.min() >= 0 and finite.max() <= 1:  # accuracy, probability, sparsity
+            lo, hi = np.clip(lo, 0, 1), np.clip(hi, 0, 1)  # a band past 0 or 1 shows values no seed can have
+        ax.fill_between(x, f(lo), f(hi), color=color, alpha=alpha, lw=0)
 
 
 def _task_label(t: int, classes) -> str:
@@ -138,9 +142,12 @@ def forgetting_onset(pd: ProbeData, title: str, stem: Path, window: int = 100) -
         if "update_ratio" in pd:
             ur = pd["update_ratio"][pd["update_task"] == t][:window]  # [steps, E, params]
             xs = np.arange(1, len(ur) + 1)
-            for j, name in enumerate(names):
-                if name.endswith("weight") and ur.shape[0]:
-                    band(axes[1, col], xs, ur[:, :, j], PALETTE[(j // 2) % len(PALETTE)], _param_label(name), log=True)
+            layers = _layer_order(names)
+            for j in sorted(range(len(names)), key=lambda j: (layers.index(param_layer(names[j])[0]), j)):
+                layer, kind = param_layer(names[j])
+                if kind == "weight" and ur.shape[0]:
+                    band(axes[1, col], xs, ur[:, :, j], PALETTE[layers.index(layer) % len(PALETTE)],
+                         _param_label(names[j]), log=True)
             axes[1, col].set_yscale("log")
         axes[1, col].set_xlabel("batch within task")
     axes[0, 0].set_ylabel("probe accuracy")
@@ -157,15 +164,27 @@ def forgetting_onset(pd: ProbeData, title: str, stem: Path, window: int = 100) -
 # ---------------------------------------------------------------------------------------------
 
 
-def _param_label(name: str) -> str:
+def param_layer(name: str) -> tuple[str, str]:
+    """(layer, "weight" or "bias") of a parameter name: ``fcs.0.weight`` -> ("fc1", "weight"); LeNet-5's
+    ``conv_w.1`` / ``conv_b.1`` -> ("conv2", "weight" / "bias")."""
     parts = name.split(".")
-    if parts[0] == "fcs":
-        return f"fc{int(parts[1]) + 1} {parts[-1]}"
-    if parts[0] == "norms":
-        return f"norm{int(parts[1]) + 1} {parts[-1]}"
-    if parts[0] == "head":
-        return f"head {parts[-1]}"
-    return name
+    if parts[0] in ("conv_w", "conv_b") and len(parts) == 2:
+        return f"conv{int(parts[1]) + 1}", "weight" if parts[0] == "conv_w" else "bias"
+    if parts[0] in ("fcs", "norms") and len(parts) == 3:
+        return f"{parts[0][:-1]}{int(parts[1]) + 1}", parts[2]  # fcs.0 -> fc1, norms.1 -> norm2
+    if parts[0] == "head" and len(parts) == 2:
+        return "head", parts[1]
+    return name.rsplit(".", 1)[0], "bias" if name.endswith("bias") else "weight"
+
+
+def _layer_order(names: list[str]) -> list[str]:
+    """Layers in data-flow order: convolutions, then the fully connected stack as named."""
+    layers = list(dict.fromkeys(param_layer(n)[0] for n in names))
+    return sorted(layers, key=lambda s: (not s.startswith("conv"), layers.index(s)))
+
+
+def _param_label(name: str) -> str:
+    return " ".join(param_layer(name))
 
 
 def _smooth(v: np.ndarray, k: int) -> np.ndarray:
@@ -183,11 +202,11 @@ def relative_updates(pd: ProbeData, title: str, stem: Path, smooth: int = 25) ->
     names = pd.meta["update_names"]
     x = np.arange(1, len(ur) + 1)
     fig, ax = plt.subplots(figsize=(7.0, 3.2))
-    layers = sorted({n.rsplit(".", 1)[0] for n in names}, key=lambda s: names.index(s + ".weight"))
-    for j, name in enumerate(names):
-        layer = layers.index(name.rsplit(".", 1)[0])
-        band(ax, x, _smooth(ur[:, :, j], smooth), PALETTE[layer % len(PALETTE)], _param_label(name),
-             ls="-" if name.endswith("weight") else "--", lw=1.1, log=True)
+    layers = _layer_order(names)
+    for j in sorted(range(len(names)), key=lambda j: (layers.index(param_layer(names[j])[0]), j)):
+        layer, kind = param_layer(names[j])
+        band(ax, x, _smooth(ur[:, :, j], smooth), PALETTE[layers.index(layer) % len(PALETTE)], _param_label(names[j]),
+             ls="-" if kind == "weight" else "--", lw=1.1, log=True)
     starts = [int(np.argmax(pd["update_task"] == t)) + 1 for t in range(len(pd.tasks)) if (pd["update_task"] == t).any()]
     _boundaries(ax, starts, pd.tasks)
     ax.set_yscale("log")

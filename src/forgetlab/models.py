@@ -27,6 +27,16 @@ class Output:
     hidden: list[torch.Tensor]  # per hidden layer, [E, B, H], after the nonlinearity (and dropout)
 
 
+def member_cross_entropy(logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    """Per-example cross-entropy of every member: logits [E, N, C], target [E, N] or shared [N] -> [E, N].
+
+    Computed classes-first ([E, C, N]): a log-softmax over 10 classes runs ~10x faster across a strided
+    dimension than along a contiguous one of size 10 (same values).
+    """
+    E, N = logits.shape[:2]
+    return F.cross_entropy(logits.transpose(1, 2).contiguous(), target.expand(E, N), reduction="none")
+
+
 def _uniform(shape, bound: float, gens: list[torch.Generator], device) -> torch.Tensor:
     """Drawn on the CPU from each member's generator, so a seed means the same weights on any device."""
     draws = torch.stack([torch.rand(shape, generator=g) for g in gens])
@@ -58,6 +68,46 @@ class _LinearFn(torch.autograd.Function):
         return gx, torch.bmm(x.transpose(1, 2), g), g.sum(1, keepdim=True)
 
 
+def _stack_forward(x: torch.Tensor, ws, bs, classes_first: bool = False) -> tuple[torch.Tensor, list[torch.Tensor]]:
+    """Linear+ReLU ... Linear for every member: baddbmm products, each ReLU in place on its fresh product.
+
+    ``classes_first`` stores the logits as [E, C, B] (returned as their [E, B, C] view): a softmax over
+    10 classes is several times faster across a strided dimension than along a contiguous one of size 10.
+    """
+    hidden, h = [], x
+    for w, b in zip(ws[:-1], bs[:-1]):
+        h = torch.baddbmm(b, h, w).clamp_min_(0)
+        hidden.append(h)
+    if classes_first:
+        logits_t = torch.baddbmm(bs[-1].transpose(1, 2), ws[-1].transpose(1, 2), h.transpose(1, 2))
+        return logits_t.transpose(1, 2), hidden
+    return torch.baddbmm(bs[-1], h, ws[-1]), hidden
+
+
+def _stack_backward(x, ws, hidden, g_logits, g_hidden, need_gx: bool):
+    """Gradients of the stack from the logits' gradient and optional extra gradients per hidden layer
+    (a loss term on the activations: the L1 penalty). Returns [gW0, gb0, gW1, ...] and the input's gradient."""
+    n = len(ws)
+    inputs = (x, *hidden)
+    grads: list[torch.Tensor | None] = [None] * (2 * n)
+    g, gx = g_logits, None
+    for i in range(n - 1, -1, -1):
+        g_in = None
+        if g is not None:
+            grads[2 * i] = torch.bmm(inputs[i].transpose(1, 2), g)
+            grads[2 * i + 1] = g.sum(1, keepdim=True)
+            if i > 0 or need_gx:
+                g_in = torch.bmm(g, ws[i].transpose(1, 2))
+        if i == 0:
+            gx = g_in
+            break
+        extra = g_hidden[i - 1]
+        if extra is not None:
+            g_in = extra if g_in is None else g_in + extra
+        g = None if g_in is None else torch.ops.aten.threshold_backward(g_in, hidden[i - 1], 0)  # relu'
+    return grads, gx
+
+
 class _StackFn(torch.autograd.Function):
     """The whole fully connected stack (Linear+ReLU ... Linear) of every member as one autograd node.
 
@@ -68,12 +118,8 @@ class _StackFn(torch.autograd.Function):
 
     @staticmethod
     def forward(ctx, x, *params):
-        ws, bs = params[0::2], params[1::2]
-        hidden, h = [], x
-        for w, b in zip(ws[:-1], bs[:-1]):
-            h = torch.baddbmm(b, h, w).clamp_min_(0)  # = F.relu, in place on the fresh product
-            hidden.append(h)
-        logits = torch.baddbmm(bs[-1], h, ws[-1])
+        ws = params[0::2]
+        logits, hidden = _stack_forward(x, ws, params[1::2])
         ctx.set_materialize_grads(False)  # an unused hidden output (no L1 term) gets None, not zeros
         ctx.save_for_backward(x, *ws, *hidden)
         ctx.n = len(ws)
@@ -81,26 +127,9 @@ class _StackFn(torch.autograd.Function):
 
     @staticmethod
     def backward(ctx, g_logits, *g_hidden):
-        saved = ctx.saved_tensors
-        n = ctx.n
-        x, ws, hidden = saved[0], saved[1:1 + n], saved[1 + n:]
-        inputs = (x, *hidden)
-        grads = [None] * (2 * n)
-        g, gx = g_logits, None
-        for i in range(n - 1, -1, -1):
-            g_in = None
-            if g is not None:
-                grads[2 * i] = torch.bmm(inputs[i].transpose(1, 2), g)
-                grads[2 * i + 1] = g.sum(1, keepdim=True)
-                if i > 0 or ctx.needs_input_grad[0]:
-                    g_in = torch.bmm(g, ws[i].transpose(1, 2))
-            if i == 0:
-                gx = g_in
-                break
-            extra = g_hidden[i - 1]  # from a loss term on this hidden layer (the L1 penalty)
-            if extra is not None:
-                g_in = extra if g_in is None else g_in + extra
-            g = None if g_in is None else torch.ops.aten.threshold_backward(g_in, hidden[i - 1], 0)  # relu'
+        saved, n = ctx.saved_tensors, ctx.n
+        grads, gx = _stack_backward(saved[0], saved[1:1 + n], saved[1 + n:], g_logits, g_hidden,
+                                    ctx.needs_input_grad[0])
         return (gx, *grads)
 
 
@@ -213,14 +242,19 @@ class EnsembleNet(nn.Module):
     # e.g. EWC's Fisher) train through one autograd node and evaluate with in-place ReLUs
     fused = True
 
+    def _plain(self, h: torch.Tensor) -> bool:
+        return (self.norms is None and self.kwta is None and not (self.training and any(self._drop_active))
+                and not _transformed(h, self.fcs[0].weight)
+                and not any(m._forward_hooks or m._forward_pre_hooks for m in (*self.fcs, self.head)))
+
+    def _stack_params(self) -> list[nn.Parameter]:
+        return [t for fc in (*self.fcs, self.head) for t in (fc.weight, fc.bias)]
+
     def forward(self, x: torch.Tensor) -> Output:
         h = self.features(x)
-        plain = (self.norms is None and self.kwta is None and not (self.training and any(self._drop_active))
-                 and not _transformed(h, self.fcs[0].weight)
-                 and not any(m._forward_hooks or m._forward_pre_hooks for m in (*self.fcs, self.head)))
+        plain = self._plain(h)
         if plain and self.fused and h.dim() == 3 and torch.is_grad_enabled():
-            params = [t for fc in (*self.fcs, self.head) for t in (fc.weight, fc.bias)]
-            logits, *hidden = _StackFn.apply(h, *params)
+            logits, *hidden = _StackFn.apply(h, *self._stack_params())
             return Output(logits, hidden)
         if plain and h.dim() == 2 and not torch.is_grad_enabled():
             return self._shared_inference(h)
@@ -232,6 +266,40 @@ class EnsembleNet(nn.Module):
             h = self._dropout(F.relu(h) if self.kwta is None else self.kwta[i](h))
             hidden.append(h)
         return Output(self.head(h), hidden)
+
+    def analytic(self) -> bool:
+        """Can ``loss_and_grad`` train this network (a plain fully connected stack, no conv features)?"""
+        return (type(self).features is EnsembleNet.features and self.fused and not any(self._drop_active)
+                and self._plain(self.fcs[0].weight))
+
+    @torch.no_grad()
+    def loss_and_grad(self, x: torch.Tensor, y: torch.Tensor, l1: torch.Tensor | None):
+        """The training loss without autograd: per member, mean cross-entropy over the batch plus
+        l1 * sum over hidden layers of mean |h|; its gradient is written to every parameter's ``.grad``.
+
+        x [E, B, in], y [E, B] -> (loss [E], logits [E, B, C]). The same products as the autograd path
+        (``_StackFn`` + ``F.cross_entropy``), without the autograd engine: about a quarter of a small
+        step's time. Requires ``analytic()``.
+        """
+        params = self._stack_params()
+        ws, bs = params[0::2], params[1::2]
+        E, B = y.shape
+        logits, hidden = _stack_forward(x, ws, bs, classes_first=True)
+        log_p = torch.log_softmax(logits.transpose(1, 2), 1)  # [E, C, B]: the fast softmax layout
+        target = y.unsqueeze(1)
+        loss = log_p.gather(1, target).mean((1, 2)).neg_()
+        # d(mean CE)/d(logits) = (softmax - onehot) / B
+        g = log_p.exp_().mul_(1 / B).scatter_add_(1, target, torch.full_like(target, -1 / B, dtype=logits.dtype))
+        g = g.transpose(1, 2)
+        g_hidden = [None] * len(hidden)
+        if l1 is not None:  # d(l1 * mean|h|)/dh = l1 / (B H) where h > 0 (the ReLU's mask is applied anyway)
+            for i, h in enumerate(hidden):
+                loss = loss + l1 * h.abs().mean((1, 2))
+                g_hidden[i] = (l1 / (B * h.shape[-1])).view(E, 1, 1).expand_as(h)
+        grads, _ = _stack_backward(x, ws, hidden, g, g_hidden, need_gx=False)
+        for p, grad in zip(params, grads):
+            p.grad = grad
+        return loss, logits
 
 
     def _shared_inference(self, x: torch.Tensor) -> Output:

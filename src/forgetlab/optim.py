@@ -44,21 +44,23 @@ class BatchedOptimizer:
 
 @OPTIMIZERS.register("sgd")
 class SGD(BatchedOptimizer):
+    """Momentum SGD: buf <- momentum * buf + g; p <- p - lr * buf. The step consumes the gradients: each
+    gradient tensor becomes the new momentum buffer in place (two passes over memory instead of three),
+    and ``p.grad`` is cleared."""
+
     @torch.no_grad()
     def step(self) -> None:
         live = [i for i, p in enumerate(self.params) if p.grad is not None]
         params = [self.params[i] for i in live]
         grads = [self._grad(p) for p in params]
-        fresh = [i for i in live if "momentum" not in self.state[i]]
-        for i, g in zip(live, grads):  # first step: the buffer is the gradient (as in torch.optim.SGD)
-            if i in fresh:
-                self.state[i]["momentum"] = g.clone()
-        old = [(self.state[i]["momentum"], self._mom[i], g) for i, g in zip(live, grads) if i not in fresh]
+        old = [(g, self.state[i]["momentum"], self._mom[i]) for i, g in zip(live, grads) if self.state[i]]
         if old:  # one C++ loop per operation instead of one Python call per parameter
-            bufs, moms, gs = map(list, zip(*old))
-            torch._foreach_mul_(bufs, moms)
-            torch._foreach_add_(bufs, gs)
-        torch._foreach_addcmul_(params, [self._neg_lr[i] for i in live], [self.state[i]["momentum"] for i in live])
+            torch._foreach_addcmul_(*map(list, zip(*old)))  # g <- g + buf * momentum
+        for i, g in zip(live, grads):  # on the first step the buffer is the gradient (as in torch.optim.SGD)
+            self.state[i]["momentum"] = g
+        torch._foreach_addcmul_(params, [self._neg_lr[i] for i in live], grads)
+        for p in params:
+            p.grad = None
 
 
 @OPTIMIZERS.register("adam")

@@ -10,6 +10,7 @@ import hashlib
 import html
 import json
 import math
+import re
 import statistics
 import time
 from dataclasses import dataclass, field, asdict
@@ -141,9 +142,19 @@ def differs(metric: str, ours: list[float], study: float) -> bool:
     return abs(m - study) > max(2 * sd, floor)
 
 
-def explain(metric: str, preset: str, task: int, ours: float, study: float) -> str:
+L1_COLLAPSE = ("at lambda 2 our plain SGD (lr 0.01, momentum 0.9) turns most hidden units off for good in the first "
+               "epoch (10 seeds: 74-90 of 120 layer-1 units dead after epoch 1, 5 seeds stuck at the constant "
+               "prediction 0.1135, the rest 0.35-0.81); lr 0.001 and un-normalised pixels collapse too, Adam lr 0.001 "
+               "does not (0.83 ± 0.07, sparsity 0.946, 5 seeds): the penalty is the study's (lambda (mean|h1| + "
+               "mean|h2|) after ReLU), its unstated optimizer is the likely difference (benchmarks/l1_collapse.py)")
+
+
+def explain(metric: str, preset: str, task: int, ours: float, study: float, label: str = "") -> str:
     """One line on why this number can differ from the study's (which is one run of its own code)."""
     seq = "sequential" in preset
+    lam = re.search(r"\bl1=([0-9.e+-]+)", label)
+    if preset == "mlp-l1-concurrent" and lam and float(lam.group(1)) >= 2:
+        return L1_COLLAPSE
     if metric == "train_loss":
         return ("the study's losses are not per-example mean cross-entropies (its concurrent train loss 0.0117 at "
                 "train acc 0.9786 is below the 0.0148 that 2.1% errors alone would cost), so only the trend compares")
@@ -159,8 +170,9 @@ def explain(metric: str, preset: str, task: int, ours: float, study: float) -> s
         if seq:
             return ("the study counts zeros over its test loader for this task; ours over the eval data of the seen "
                     "classes; the count depends on which classes are included")
-        return ("the study's L1 loop runs epochs 1..4 (`range(1, epochs)`), ours 5 epochs; more epochs under the "
-                "penalty push more units to zero")
+        return ("population sparsity depends on the optimizer, which the study does not state (lambda 0 / 1: our "
+                "SGD 0.51 / 0.956, Adam lr 0.001 0.58 / 0.936 over 5 seeds; benchmarks/l1_collapse.py); its L1 loop also "
+                "runs epochs 1..4 (`range(1, epochs)`), ours 5")
     if metric == "val_acc":
         if seq and task > 0:
             return ("after forgetting, val acc is about the share of the current task's classes in the seen eval "
@@ -181,7 +193,7 @@ def onset_table(pd: probes_mod.ProbeData, index: list[int], fraction: float = 0.
     sub = pd.select(index)
     onsets = fig.onset_batches(sub, fraction)
     names = pd.meta.get("update_names", [])
-    weights = [j for j, n in enumerate(names) if n.endswith("weight")]
+    weights = [j for j, n in enumerate(names) if fig.param_layer(n)[1] == "weight"]
     rows = []
     for t, on in onsets.items():
         boundary = sub.task_accuracy([[c for task in sub.tasks[:t] for c in task]])
@@ -317,7 +329,7 @@ def _ms(values) -> str:
 def comparison(name: str, res: Results) -> tuple[list[str], list[list[str]], list[str]]:
     """Header, rows and flag notes of the study-vs-ours table of one experiment."""
     study = STUDY.get(name, {})
-    notes, rows = [], []
+    notes, rows, said = [], [], {}
     metrics = [m for m in METRICS if m != "sparsity"] + (["sparsity"] if "l1" in name else [])
     header = ["config", "task"] + [f"{LABELS[m]} {who}" for m in metrics for who in ("ours", "study")]
     for label, ix in groups(res):
@@ -330,8 +342,13 @@ def comparison(name: str, res: Results) -> tuple[list[str], list[list[str]], lis
                 cell = _ms(ours)
                 if s is not None and len(ours) and differs(m, ours, s):
                     cell += " ⚑"
+                    why = explain(m, name, t, mean_sd(ours)[0], s, label)
+                    if why in said:  # one cause behind several flags: spell it out once
+                        why = f"the same cause as the {said[why]} flag above"
+                    else:
+                        said[why] = f"{label + ' ' if label else ''}task {t + 1} {LABELS[m]}"
                     notes.append(f"⚑ {label + ' ' if label else ''}task {t + 1} {LABELS[m]}: ours {_ms(ours)}, study "
-                                 f"{_fmt(s)}: {explain(m, name, t, mean_sd(ours)[0], s)}.")
+                                 f"{_fmt(s)}: {why}.")
                 row += [cell, _fmt(s) if s is not None else "–"]
             rows.append(row)
     return header, rows, notes

@@ -97,4 +97,9 @@ STUDY_TEXT = {
                          "as lambda goes from 0 to 2, at some cost in accuracy.",
     "mlp-l1-sequential": "Without L1, sparsity grows task after task (0.50 -> 0.90); with lambda 1 it is high "
                          "from the start (0.94-0.97), and forgetting is unchanged.",
+    # LeNet-5 is only named in the text, as the conv net of an earlier part of the study; no numbers
+    "lenet-concurrent": "No LeNet-5 numbers; the MLP's concurrent latent space is 'not as good, but close to the "
+                        "latent space using LeNet5'.",
+    "lenet-sequential": "No LeNet-5 numbers; the MLP forgets with 'the same behavior we saw using the conv net': "
+                        "very abruptly, then it learns the new task.",
 }

@@ -10,14 +10,13 @@ import time
 from typing import Callable, Sequence
 
 import torch
-import torch.nn.functional as F
 
 from . import scenarios, seeding
 from .config import MEMBER_KEYS, Member, RunConfig, members as make_members
 from .data import Dataset, Split
 from .evaluation import class_stats
 from .hooks import Context, Hook
-from .models import build
+from .models import build, member_cross_entropy
 from .optim import OPTIMIZERS
 from .results import MemberResult, Results, TaskRecord
 
@@ -51,6 +50,9 @@ def train(config: RunConfig, data: Dataset, hooks: Sequence[Hook] = (), progress
     l1 = hp["train.l1"] if bool((hp["train.l1"] > 0).any()) else None
     shuffle_gens = seeding.generators(seeds, seeding.SHUFFLE)
     skip_single = config.model.norm == "batch"  # batch norm cannot normalise a batch of one
+    # the plain MLP with the plain loss steps without autograd (same maths, a quarter less time per small step)
+    analytic = model.analytic() and scenario.identity and not any(
+        _overrides(h, "base_loss") or _overrides(h, "loss") for h in hooks)
 
     results = Results(config, [MemberResult(m.seed, m.hparams) for m in members], device=str(device))
     ctx = Context(config, members, data, model, opt, hp, scenario=scenario)
@@ -116,25 +118,10 @@ def train(config: RunConfig, data: Dataset, hooks: Sequence[Hook] = (), progress
                     y = data.train.y.index_select(0, flat).view(idx.shape)
                     for h in hooks:
                         x, y = h.batch(ctx, x, y)
-                    out = model(x)
-                    logits, target = out.logits, y
-                    if not scenario.identity:
-                        logits, target = scenario.logits(logits, y), scenario.targets(y)
-                    loss = None
-                    for h in hooks:  # a strategy may replace the cross-entropy (iCaRL's binary one)
-                        loss = h.base_loss(ctx, out, x, y)
-                        if loss is not None:
-                            break
-                    if loss is None:
-                        loss = F.cross_entropy(logits.flatten(0, 1), target.flatten(), reduction="none").view(E, -1).mean(1)
-                    if l1 is not None:
-                        loss = loss + l1 * sum(h.abs().mean((1, 2)) for h in out.hidden)
-                    for h in hooks:
-                        extra = h.loss(ctx, out, x, y)
-                        if extra is not None:
-                            loss = loss + extra
-                    opt.zero_grad()
-                    loss.sum().backward()  # members are independent: d(sum)/d(theta_e) = d(loss_e)/d(theta_e)
+                    if analytic:
+                        (loss, logits), target = model.loss_and_grad(x, y, l1), y
+                    else:
+                        logits, target, loss = _autograd_loss(ctx, model, hooks, scenario, x, y, l1)
                     for h in hooks:
                         h.after_backward(ctx)
                     opt.step()
@@ -144,7 +131,7 @@ def train(config: RunConfig, data: Dataset, hooks: Sequence[Hook] = (), progress
                         h.after_step(ctx)
                     with torch.no_grad():
                         loss_sum.add_(loss.detach(), alpha=y.shape[1])
-                        correct += (logits.argmax(-1) == target).sum(1)
+                        correct += (logits.max(-1).indices == target).sum(1)  # argmax: slow on a strided view
                         seen_examples += y.shape[1]
                     if progress is not None and ctx.step % 25 == 0:
                         progress(ctx.step, total, "")
@@ -184,3 +171,32 @@ def train(config: RunConfig, data: Dataset, hooks: Sequence[Hook] = (), progress
     results.elapsed_s = time.perf_counter() - t0
     results.model = model  # the trained ensemble, for saving and for notebooks
     return results
+
+
+def _overrides(hook: Hook, method: str) -> bool:
+    return getattr(type(hook), method) is not getattr(Hook, method)
+
+
+def _autograd_loss(ctx: Context, model, hooks: Sequence[Hook], scenario, x, y, l1):
+    """Forward, loss (the first hook's base loss or the cross-entropy, the L1 term, every hook's penalty)
+    and backward through autograd. Returns the scored logits, their targets and the loss [E]."""
+    out = model(x)
+    logits, target = out.logits, y
+    if not scenario.identity:
+        logits, target = scenario.logits(logits, y), scenario.targets(y)
+    loss = None
+    for h in hooks:  # a strategy may replace the cross-entropy (iCaRL's binary one)
+        loss = h.base_loss(ctx, out, x, y)
+        if loss is not None:
+            break
+    if loss is None:
+        loss = member_cross_entropy(logits, target).mean(1)
+    if l1 is not None:
+        loss = loss + l1 * sum(h.abs().mean((1, 2)) for h in out.hidden)
+    for h in hooks:
+        extra = h.loss(ctx, out, x, y)
+        if extra is not None:
+            loss = loss + extra
+    ctx.optimizer.zero_grad()
+    loss.sum().backward()  # members are independent: d(sum)/d(theta_e) = d(loss_e)/d(theta_e)
+    return logits, target, loss

@@ -4,11 +4,14 @@ Every recorded array has the member axis E second: ``[point, E, ...]``.
 """
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 import torch
 import torch.nn.functional as F
 
 from ..hooks import Context, Hook
+from ..models import EnsembleNet, Output
 from .base import ProbeConfig, Rows, Timer, stratified
 
 
@@ -31,6 +34,7 @@ class ProbeSet:
         idx = stratified(split.y, config.per_class, config.seed, self.n_classes)
         self.x, self.y = split.x[idx], split.y[idx]
         self.count = torch.bincount(self.y, minlength=self.n_classes).cpu().numpy()
+        self.background = SparseInput.background_of(self.x)
         self._key = None
         self.seen_classes: tuple[int, ...] = ()
 
@@ -39,6 +43,7 @@ class ProbeSet:
         self.seen_classes = ctx.seen
         self.xs, self.ys = self.x[seen], self.y[seen]
         self.onehot = F.one_hot(self.ys, self.n_classes).to(self.xs.dtype)  # [N, C]: per-class sums as matmuls
+        self.sparse = SparseInput.of(self.xs, self.background)
         self._key = None
 
     @torch.no_grad()
@@ -46,12 +51,79 @@ class ProbeSet:
         """Eval-mode output on the seen classes' probe examples (no dropout, batch-norm running stats)."""
         key = (ctx.task, ctx.step)
         if key != self._key:
-            was = ctx.model.training
-            ctx.model.eval()
-            self._out = ctx.model(self.xs)
-            ctx.model.train(was)
+            model = ctx.model
+            if self.sparse is not None and self.sparse.fits(model):
+                self._out = self.sparse.forward(model)  # a plain MLP has no train/eval difference
+            else:
+                was = model.training
+                model.eval()
+                self._out = model(self.xs)
+                model.train(was)
             self._key = key
         return self._out
+
+
+class SparseInput:
+    """Probe inputs that are mostly one background value c (MNIST: ~19% ink), for the first layer's product.
+
+    x W = (x - c) W + c 1'W, and (x - c) is mostly zeros. Its pixel columns split in two: those with ink in
+    more than ``DENSE_COLUMN`` of the examples (the centre of a digit) go through a dense product, the rest
+    through a CSR one that skips the zeros, and all-background columns are dropped. On one CPU core the
+    first layer (most of a probe point's cost) runs ~2.3x faster than the dense product at 1000 examples.
+    Same maths; the sums run in another order, so the outputs are equal to float rounding.
+    """
+
+    MAX_DENSITY = 0.3  # above this overall share of non-background values the plain dense product is used
+    DENSE_COLUMN = 0.3  # columns with more non-background values than this go through the dense product
+
+    def __init__(self, x: torch.Tensor, background: float):
+        x0 = x - background
+        share = (x0 != 0).float().mean(0)
+        self.dense_cols = (share > self.DENSE_COLUMN).nonzero().squeeze(1)
+        self.sparse_cols = ((share > 0) & (share <= self.DENSE_COLUMN)).nonzero().squeeze(1)
+        self.dense = x0.index_select(1, self.dense_cols)
+        with warnings.catch_warnings():  # "sparse CSR support is in beta": CSR x dense is all we use
+            warnings.simplefilter("ignore", UserWarning)
+            self.csr = x0.index_select(1, self.sparse_cols).to_sparse_csr()
+        self.background = torch.full((1, x.shape[1]), background, device=x.device)
+
+    @staticmethod
+    def background_of(x: torch.Tensor) -> float | None:
+        """The most common value of ``x`` if at least 1 - MAX_DENSITY of the entries hold it, else None."""
+        if x.device.type != "cpu" or x.dim() != 2 or not len(x):
+            return None  # on a GPU the dense product is fast enough
+        values, counts = torch.unique(x, return_counts=True)
+        if 1 - float(counts.max()) / x.numel() > SparseInput.MAX_DENSITY:
+            return None
+        return float(values[counts.argmax()])
+
+    @classmethod
+    def of(cls, x: torch.Tensor, background: float | None) -> "SparseInput | None":
+        if background is None or float((x != background).float().mean()) > cls.MAX_DENSITY:
+            return None
+        return cls(x, background)
+
+    @staticmethod
+    def fits(model) -> bool:
+        """A plain MLP (no conv features, norm, k-WTA or layer hooks): then eval mode = train mode + no dropout."""
+        return (isinstance(model, EnsembleNet) and type(model).features is EnsembleNet.features
+                and model.norms is None and model.kwta is None
+                and not any(m._forward_hooks or m._forward_pre_hooks for m in (*model.fcs, model.head)))
+
+    def forward(self, model) -> Output:
+        """``model(x)`` in eval mode for the plain stack (the same products as its shared-batch inference)."""
+        fc = model.fcs[0]
+        E, fan_in, fan_out = fc.weight.shape
+        w = fc.weight.transpose(0, 1).reshape(fan_in, E * fan_out)  # [in, E*out]: one product for every member
+        h = torch.addmm(fc.bias.view(1, E * fan_out), self.background, w)  # b + c 1'W
+        h = torch.addmm(h, self.dense, w.index_select(0, self.dense_cols))
+        h = torch.addmm(h, self.csr, w.index_select(0, self.sparse_cols))
+        h = h.view(-1, E, fan_out).transpose(0, 1).clamp_min_(0)
+        hidden = [h]
+        for fc in model.fcs[1:]:
+            h = torch.baddbmm(fc.bias, h, fc.weight).clamp_min_(0)
+            hidden.append(h)
+        return Output(torch.baddbmm(model.head.bias, h, model.head.weight), hidden)
 
 
 class _Probe(Hook):

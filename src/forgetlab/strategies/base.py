@@ -3,12 +3,12 @@ and a per-member memory of indices into the resident training set."""
 from __future__ import annotations
 
 import torch
-import torch.nn.functional as F
 
 from .. import seeding
 from ..config import RunConfig
 from ..errors import ConfigError
 from ..hooks import Context, Hook
+from ..models import member_cross_entropy
 from ..registry import Registry
 
 STRATEGIES: Registry[type["Strategy"]] = Registry("strategy")
@@ -49,8 +49,7 @@ def per_member(t: torch.Tensor) -> torch.Tensor:
 def cross_entropy(ctx: Context, logits: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
     """Per-member mean cross-entropy [E] of logits [E, B, U] for labels y [E, B], under the scenario."""
     logits, target = ctx.scenario.logits(logits, y), ctx.scenario.targets(y)
-    E = logits.shape[0]
-    return F.cross_entropy(logits.flatten(0, 1), target.flatten(), reduction="none").view(E, -1).mean(1)
+    return member_cross_entropy(logits, target).mean(1)
 
 
 class Memory:
