@@ -83,6 +83,7 @@ def _parser() -> argparse.ArgumentParser:
                          "with 3 seeds, over the 5-minute budget, so not in the default run)")
     rp.add_argument("--threads", type=int, default=1,
                     help="torch CPU threads (default 1: on a shared 2-core machine more threads spin and lose)")
+    rp.add_argument("--no-progress", action="store_true", help="no progress bar while an experiment trains")
     _sweep_parsers(sub)
     return p
 
@@ -136,7 +137,8 @@ def _cmd_reproduce(a) -> int:
     from .report import reproduce
 
     out = reproduce(seeds=a.seeds, out=a.out, data_dir=a.data_dir, device=a.device, epochs=a.epochs,
-                    with_lenet=a.with_lenet, threads=a.threads, log=lambda text: print(text, file=sys.stderr, flush=True))
+                    with_lenet=a.with_lenet, threads=a.threads, progress=not a.no_progress,
+                    log=lambda text: print(text, file=sys.stderr, flush=True))
     print(f"{out / 'REPORT.md'}\n{out / 'report.html'}")
     return 0
 

@@ -60,7 +60,8 @@ def _complete(run_dir: Path) -> bool:
 
 def run_all(presets: list[str], seeds: int, out: Path, *, data_dir=None, device="auto", epochs=None,
             probe_config: probes_mod.ProbeConfig | None = None, log: Callable[[str], None] = print,
-            phases: Phases | None = None) -> dict[str, tuple[Results, probes_mod.ProbeData, Path]]:
+            phases: Phases | None = None,
+            progress: bool = False) -> dict[str, tuple[Results, probes_mod.ProbeData, Path]]:
     """Every preset's Results and ProbeData, from the cache when its identity matches, else trained.
 
     A member already trained by an earlier preset of this plan (same ``member_identity``: the lambda-0
@@ -92,7 +93,7 @@ def run_all(presets: list[str], seeds: int, out: Path, *, data_dir=None, device=
             log(f"  {name}: its {len(ids)} members were trained with an earlier preset; reused")
         else:
             t0 = time.perf_counter()
-            res = api.run(config, out=run_dir, probes=pc, progress=False)
+            res = api.run(config, out=run_dir, probes=pc, progress=progress)
             pd = res.probes
             wall = time.perf_counter() - t0
             phases.probes += pd.meta["seconds"]
@@ -459,7 +460,7 @@ def render(blocks, out: Path) -> tuple[str, str]:
 def reproduce(seeds: int = 3, out: str | Path = "reproduce", *, data_dir=None, device: str = "auto",
               epochs: int | None = None, with_lenet: bool = False, presets: list[str] | None = None,
               threads: int | None = None, probe_config: probes_mod.ProbeConfig | None = None,
-              log: Callable[[str], None] = print) -> Path:
+              log: Callable[[str], None] = print, progress: bool = False) -> Path:
     """Run the study's experiments (cached), draw its figures, write REPORT.md and report.html in ``out``."""
     import torch
 
@@ -481,7 +482,7 @@ def reproduce(seeds: int = 3, out: str | Path = "reproduce", *, data_dir=None, d
     phases = Phases()
     log(f"training {len(plan)} experiments x {seeds} seeds (threads: {torch.get_num_threads()})")
     runs = run_all(plan, seeds, out, data_dir=data_dir, device=device, epochs=epochs, probe_config=probe_config,
-                   log=log, phases=phases)
+                   log=log, phases=phases, progress=progress)
     log(f"training {phases.training:.1f} s, probes {phases.probes:.1f} s")
     figs, onsets = {}, {}
     manifest = out / "figures" / "manifest.json"
