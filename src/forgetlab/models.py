@@ -151,10 +151,18 @@ class Linear(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if x.dim() == 2:  # one batch shared by every member: a single [N, in] x [in, E*out] product
-            E, fan_in, fan_out = self.weight.shape
-            w = self.weight.transpose(0, 1).reshape(fan_in, E * fan_out)
-            return torch.addmm(self.bias.view(E * fan_out), x, w).view(-1, E, fan_out).transpose(0, 1)
+            return self.unshare(torch.addmm(self.bias.view(1, -1), x, self.shared_weight()))
         return _LinearFn.apply(x, self.weight, self.bias)
+
+    def shared_weight(self) -> torch.Tensor:
+        """[in, E*out]: every member's weight side by side, for one product with a shared batch."""
+        E, fan_in, fan_out = self.weight.shape
+        return self.weight.transpose(0, 1).reshape(fan_in, E * fan_out)
+
+    def unshare(self, out: torch.Tensor) -> torch.Tensor:
+        """[N, E*out] (a shared batch's product) -> the [E, N, out] view."""
+        E, _, fan_out = self.weight.shape
+        return out.view(-1, E, fan_out).transpose(0, 1)
 
 
 class Norm(nn.Module):
@@ -242,10 +250,19 @@ class EnsembleNet(nn.Module):
     # e.g. EWC's Fisher) train through one autograd node and evaluate with in-place ReLUs
     fused = True
 
-    def _plain(self, h: torch.Tensor) -> bool:
-        return (self.norms is None and self.kwta is None and not (self.training and any(self._drop_active))
-                and not _transformed(h, self.fcs[0].weight)
+    def _plain_layers(self) -> bool:
+        """Linear+ReLU layers only: no norm, no k-WTA, no forward hook on a layer (e.g. EWC's Fisher)."""
+        return (self.norms is None and self.kwta is None
                 and not any(m._forward_hooks or m._forward_pre_hooks for m in (*self.fcs, self.head)))
+
+    def _plain(self, h: torch.Tensor) -> bool:
+        """Is this call a plain stack on ``h``: plain layers, no active dropout, no torch.func transform?"""
+        return (self._plain_layers() and not (self.training and any(self._drop_active))
+                and not _transformed(h, self.fcs[0].weight))
+
+    def plain_mlp(self) -> bool:
+        """Pixels straight into plain layers (no conv features): in eval mode, ``shared_inference`` is the forward."""
+        return type(self).features is EnsembleNet.features and self._plain_layers()
 
     def _stack_params(self) -> list[nn.Parameter]:
         return [t for fc in (*self.fcs, self.head) for t in (fc.weight, fc.bias)]
@@ -257,7 +274,7 @@ class EnsembleNet(nn.Module):
             logits, *hidden = _StackFn.apply(h, *self._stack_params())
             return Output(logits, hidden)
         if plain and h.dim() == 2 and not torch.is_grad_enabled():
-            return self._shared_inference(h)
+            return self.shared_inference(h)
         hidden = []
         for i, fc in enumerate(self.fcs):
             h = fc(h)
@@ -269,8 +286,7 @@ class EnsembleNet(nn.Module):
 
     def analytic(self) -> bool:
         """Can ``loss_and_grad`` train this network (a plain fully connected stack, no conv features)?"""
-        return (type(self).features is EnsembleNet.features and self.fused and not any(self._drop_active)
-                and self._plain(self.fcs[0].weight))
+        return self.plain_mlp() and self.fused and not any(self._drop_active) and not _transformed(self.fcs[0].weight)
 
     @torch.no_grad()
     def loss_and_grad(self, x: torch.Tensor, y: torch.Tensor, l1: torch.Tensor | None):
@@ -302,10 +318,11 @@ class EnsembleNet(nn.Module):
         return loss, logits
 
 
-    def _shared_inference(self, x: torch.Tensor) -> Output:
-        """No-grad forward of one shared batch (evaluation, probes): the same products as ``forward``,
-        with each ReLU applied in place to its fresh product instead of allocating another tensor."""
-        h = self.fcs[0](x)  # [E, N, H] view of one [N, E*H] product
+    def shared_inference(self, x: torch.Tensor | None, first: torch.Tensor | None = None) -> Output:
+        """No-grad forward of one shared batch x [N, in] (evaluation, probes) through a plain stack: the same
+        products as ``forward``, with each ReLU applied in place to its fresh product. ``first`` [E, N, H]
+        replaces the first layer's product when the caller computed it another way (the probes' sparse one)."""
+        h = self.fcs[0](x) if first is None else first  # [E, N, H] view of one [N, E*H] product
         hidden = [h.clamp_min_(0)]
         for fc in self.fcs[1:]:
             h = torch.baddbmm(fc.bias, h, fc.weight).clamp_min_(0)

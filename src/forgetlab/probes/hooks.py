@@ -106,24 +106,16 @@ class SparseInput:
     @staticmethod
     def fits(model) -> bool:
         """A plain MLP (no conv features, norm, k-WTA or layer hooks): then eval mode = train mode + no dropout."""
-        return (isinstance(model, EnsembleNet) and type(model).features is EnsembleNet.features
-                and model.norms is None and model.kwta is None
-                and not any(m._forward_hooks or m._forward_pre_hooks for m in (*model.fcs, model.head)))
+        return isinstance(model, EnsembleNet) and model.plain_mlp()
 
     def forward(self, model) -> Output:
-        """``model(x)`` in eval mode for the plain stack (the same products as its shared-batch inference)."""
+        """``model(x)`` in eval mode for the plain stack: its shared-batch inference, first layer replaced."""
         fc = model.fcs[0]
-        E, fan_in, fan_out = fc.weight.shape
-        w = fc.weight.transpose(0, 1).reshape(fan_in, E * fan_out)  # [in, E*out]: one product for every member
-        h = torch.addmm(fc.bias.view(1, E * fan_out), self.background, w)  # b + c 1'W
+        w = fc.shared_weight()  # [in, E*out]: one product for every member
+        h = torch.addmm(fc.bias.view(1, -1), self.background, w)  # b + c 1'W
         h = torch.addmm(h, self.dense, w.index_select(0, self.dense_cols))
         h = torch.addmm(h, self.csr, w.index_select(0, self.sparse_cols))
-        h = h.view(-1, E, fan_out).transpose(0, 1).clamp_min_(0)
-        hidden = [h]
-        for fc in model.fcs[1:]:
-            h = torch.baddbmm(fc.bias, h, fc.weight).clamp_min_(0)
-            hidden.append(h)
-        return Output(torch.baddbmm(model.head.bias, h, model.head.weight), hidden)
+        return model.shared_inference(None, first=fc.unshare(h))
 
 
 class _Probe(Hook):
