@@ -89,8 +89,12 @@ class DER(Rehearsal):
         if config.strategy.memory_per_class or not config.strategy.memory:
             from ..errors import ConfigError
 
+            per_class = config.strategy.memory_per_class
+            hint = (f" (the same budget as memory_per_class={per_class}: --set strategy.memory="
+                    f"{per_class * len({c for task in config.tasks for c in task})} --set strategy.memory_per_class=0)"
+                    if per_class else "")
             raise ConfigError(f"strategy {config.strategy.name!r} keeps a reservoir of logits: set strategy.memory "
-                              f"and leave strategy.memory_per_class at 0")
+                              f"and leave strategy.memory_per_class at 0{hint}")
 
     def loss(self, ctx, out, x, y):
         B = ctx.batch_idx.shape[1]
