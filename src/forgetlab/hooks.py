@@ -9,7 +9,8 @@ loop calls them in this order. Everything a hook sees is batched over the member
       base_loss(ctx, out, x, y)        [E] replacing the cross-entropy (iCaRL), or None (the first one wins)
       loss(ctx, out, x, y) -> [E]|None a penalty added to each member's loss (EWC, LwF, ...)
       after_backward(ctx)              gradients are in p.grad (A-GEM projects them here)
-      after_step(ctx)                  parameters were updated (probes read them here)
+      after_step(ctx)                  parameters were updated (probes read them here); the step may have
+                                       consumed the gradients (SGD): clone in after_backward what you keep
     after_epoch(ctx, stats)            per-epoch metrics of this epoch, on the host
     after_task(ctx)                    the task's last epoch was evaluated
     predict(ctx, out, x) -> [E,N,C]    evaluation scores replacing the logits (iCaRL's nearest mean), or None
