@@ -82,10 +82,14 @@ class StrategyConfig:
     fisher_samples: int = 0  # examples of the task used for the Fisher; 0 = all of them
     si_c: float = 1.0  # SI penalty strength c
     si_xi: float = 0.1  # SI damping xi
-    lwf_alpha: float = 1.0  # weight of the LwF distillation term
+    si_clip: float = 0.0  # > 0: SI clips every gradient value to [-si_clip, si_clip] before the step (Mammoth: 1)
+    lwf_alpha: float = 1.0  # weight of the LwF distillation term: alpha * KL(old || new) at temperature T
     lwf_temp: float = 2.0  # LwF softmax temperature
     der_alpha: float = 0.5  # DER: weight of the logit-matching term
     der_beta: float = 0.5  # DER++: weight of the replayed labels' cross-entropy
+    gem_margin: float = 0.5  # GEM: lower bound of the dual variables (Mammoth's gamma, GEM's memory strength)
+    icarl_bce: str = "sum"  # iCaRL's binary cross-entropy over classes: sum (van de Ven) or mean (Mammoth, Avalanche)
+    icarl_normalize: bool = True  # iCaRL's features L2-normalised (the paper) or raw (Mammoth's code)
 
 
 @dataclass(frozen=True)
@@ -295,17 +299,18 @@ def _digest(obj) -> str:
 # Settings added after identities were first published: left out while they hold their defaults, so the
 # identity (and cache) of every earlier configuration stays the same.
 _LATER_FIELDS = {"model": ("kwta", "kwta_boost"), "protocol": ("scenario", "permuted", "permutation_seed"),
-                 "train": ("iters",)}
+                 "train": ("iters",),
+                 "strategy": ("si_clip", "gem_margin", "icarl_bce", "icarl_normalize")}
 
 
 def _drop_later_defaults(d: dict) -> dict:
     default = to_dict(RunConfig())
-    for section, names in _LATER_FIELDS.items():
-        for name in names:
-            if d[section][name] == default[section][name]:
-                d[section].pop(name)
     if d["strategy"] == default["strategy"]:
         d.pop("strategy")
+    for section, names in _LATER_FIELDS.items():
+        for name in names:
+            if section in d and d[section][name] == default[section][name]:
+                d[section].pop(name)
     return d
 
 

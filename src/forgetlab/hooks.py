@@ -4,7 +4,8 @@ A continual-learning strategy or a probe is a ``Hook`` that overrides a few of t
 loop calls them in this order. Everything a hook sees is batched over the member axis E.
 
     before_task(ctx)                   a new task starts (ctx.task, ctx.classes are set)
-    train_indices(ctx, idx) -> idx     the task's training examples (cumulative training widens them)
+    train_indices(ctx, idx) -> idx     the task's training examples [n] (cumulative training widens them),
+                                       or [E, n] per member (iCaRL adds each member's exemplars)
       batch(ctx, x, y) -> (x, y)       may extend the batch (replay); x [E, B, 784], y [E, B]
       base_loss(ctx, out, x, y)        [E] replacing the cross-entropy (iCaRL), or None (the first one wins)
       loss(ctx, out, x, y) -> [E]|None a penalty added to each member's loss (EWC, LwF, ...)
@@ -52,6 +53,8 @@ class Context:
     extras: dict[str, Any] = field(default_factory=dict)  # hooks' own per-run state, by name
     scenario: Any = None  # scenarios.Scenario
     batch_idx: torch.Tensor | None = None  # [E, B] indices of the current batch into data.train
+    # (out, x) -> scores [E, N, units] or None: the strategy's classifier, for probes that score predictions
+    predict: Any = None
 
     @property
     def n_members(self) -> int:

@@ -88,25 +88,35 @@ _add("vandeven2022-split-mnist",
 
 
 def _mammoth(buffer: int, best: dict) -> dict:
-    """Per-strategy settings of Mammoth's utils/best_args.py, 'seq-mnist' entry for one buffer size.
+    """Per-strategy settings of Mammoth's utils/best_args.py, 'seq-mnist' entry for one buffer size, and
+    what Mammoth's models/*.py do beyond them (aimagelab/mammoth, commit 7ab9db9):
 
-    Mammoth's ewc_on penalty is e_lambda * sum F (theta - theta*)^2 (no 1/2): ewc_lambda = 2 * e_lambda.
+    - ewc_on's penalty is e_lambda * sum F (theta - theta*)^2 (no 1/2): ewc_lambda = 2 * e_lambda;
+    - lwf adds wd_reg * sum(theta^2) to the loss, whose gradient is 2 * wd_reg * theta: weight_decay = 2 * wd_reg;
+    - si clips every gradient value to 1 before the step;
+    - icarl averages its binary cross-entropy over the seen classes and uses raw (unnormalised) features;
+    - gem's margin is best_args' gamma.
     """
     out = {"naive": {"train.lr": 0.03}, "joint": {"train.lr": 0.03},
            "online-ewc": {"train.lr": 0.03, "strategy.ewc_lambda": 180.0, "strategy.ewc_gamma": 1.0},
            "ewc": {"train.lr": 0.03, "strategy.ewc_lambda": 180.0},
-           "si": {"train.lr": 0.1, "strategy.si_c": 1.0, "strategy.si_xi": 0.9},
+           "si": {"train.lr": 0.1, "strategy.si_c": 1.0, "strategy.si_xi": 0.9, "strategy.si_clip": 1.0},
            "lwf": {"train.lr": 0.03, "strategy.lwf_alpha": 1.0, "strategy.lwf_temp": 2.0,
-                   "train.weight_decay": 0.0005},
+                   "train.weight_decay": 2 * 0.0005},
            "agem": {"train.lr": 0.1, "strategy.replay_batch": 128},
-           "icarl": {"train.lr": 0.1, "strategy.replay_batch": 10}}
-    for name, (lr, mb, *ab) in best.items():
+           "agem-r": {"train.lr": 0.1, "strategy.replay_batch": 128},
+           "icarl": {"train.lr": 0.1, "strategy.icarl_bce": "mean", "strategy.icarl_normalize": False}}
+    for name, (lr, *rest) in best.items():
+        if name == "gem":
+            out[name] = {"train.lr": lr, "strategy.gem_margin": rest[0]}
+            continue
+        mb, *ab = rest
         out[name] = {"train.lr": lr, "strategy.replay_batch": mb}
         if ab:
             out[name]["strategy.der_alpha"] = ab[0]
         if len(ab) > 1:
             out[name]["strategy.der_beta"] = ab[1]
-    for name in ("er", "agem", "der", "derpp", "icarl"):
+    for name in ("er", "agem", "agem-r", "gem", "der", "derpp", "icarl"):
         out[name]["strategy.memory"] = buffer
     return out
 
@@ -115,10 +125,10 @@ def _mammoth(buffer: int, best: dict) -> dict:
 # Learning: a Strong, Simple Baseline" (NeurIPS), code aimagelab/mammoth: seq-mnist = Split-MNIST pairs
 # 0-1 ... 8-9, MLP 784-100-100-10, SGD without momentum, batch 10, one epoch per task; learning rates,
 # replay minibatch sizes and DER alpha/beta from utils/best_args.py ('seq-mnist').
-_MAMMOTH_BEST = {  # buffer -> strategy -> (lr, replay minibatch[, alpha[, beta]])
-    200: {"er": (0.01, 10), "der": (0.03, 10, 0.2), "derpp": (0.03, 128, 0.2, 1.0)},
-    500: {"er": (0.1, 10), "der": (0.03, 128, 1.0), "derpp": (0.03, 10, 1.0, 0.5)},
-    5120: {"er": (0.1, 10), "der": (0.1, 128, 0.5), "derpp": (0.1, 64, 0.2, 0.5)},
+_MAMMOTH_BEST = {  # buffer -> strategy -> (lr, replay minibatch[, alpha[, beta]]); gem: (lr, gamma)
+    200: {"er": (0.01, 10), "der": (0.03, 10, 0.2), "derpp": (0.03, 128, 0.2, 1.0), "gem": (0.01, 1.0)},
+    500: {"er": (0.1, 10), "der": (0.03, 128, 1.0), "derpp": (0.03, 10, 1.0, 0.5), "gem": (0.03, 0.5)},
+    5120: {"er": (0.1, 10), "der": (0.1, 128, 0.5), "derpp": (0.1, 64, 0.2, 0.5), "gem": (0.1, 1.0)},
 }
 for _buffer, _best in _MAMMOTH_BEST.items():
     _add(f"buzzega2020-seq-mnist-{_buffer}",

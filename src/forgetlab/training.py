@@ -70,6 +70,8 @@ def train(config: RunConfig, data: Dataset, hooks: Sequence[Hook] = (), progress
                 return scores
         return None
 
+    ctx.predict = predictor
+
     def evaluate(split: Split):
         return class_stats(model, split, data.n_classes, scenario=scenario, predict=predictor)
 
@@ -91,7 +93,7 @@ def train(config: RunConfig, data: Dataset, hooks: Sequence[Hook] = (), progress
                 h.before_task(ctx)
             for h in hooks:
                 train_idx = h.train_indices(ctx, train_idx)
-            n = len(train_idx)
+            n = train_idx.shape[-1]  # [n] shared, or [E, n] per member (iCaRL's task data + exemplars)
             if not iters:  # cumulative or joint training widened the task: the progress total grows with it
                 total += (steps_per_epoch(n, B) - steps_per_epoch(len(task_train[t]), B)) * n_epochs
             for epoch in range(n_epochs):
@@ -103,7 +105,7 @@ def train(config: RunConfig, data: Dataset, hooks: Sequence[Hook] = (), progress
                                          for g in shuffle_gens]).to(device)
                 else:
                     order = torch.stack([torch.randperm(n, generator=g) for g in shuffle_gens]).to(device)
-                order = train_idx[order]
+                order = train_idx[order] if train_idx.dim() == 1 else train_idx.gather(1, order)
                 loss_sum = torch.zeros(E, device=device)  # sum over steps of loss * batch size
                 correct = torch.zeros(E, device=device, dtype=torch.long)
                 seen_examples = 0

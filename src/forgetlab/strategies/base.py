@@ -26,8 +26,9 @@ class Strategy(Hook):
     @classmethod
     def check(cls, config: RunConfig) -> None:
         s = config.strategy
-        if s.memory < 0 or s.memory_per_class < 0 or s.replay_batch < 0 or s.fisher_samples < 0:
-            raise ConfigError("strategy.memory, memory_per_class, replay_batch and fisher_samples must be >= 0")
+        if s.memory < 0 or s.memory_per_class < 0 or s.replay_batch < 0 or s.fisher_samples < 0 or s.gem_margin < 0:
+            raise ConfigError("strategy.memory, memory_per_class, replay_batch, fisher_samples and gem_margin "
+                              "must be >= 0")
         if cls.needs_memory and not (s.memory or s.memory_per_class):
             raise ConfigError(f"strategy {s.name!r} replays examples: set strategy.memory (e.g. 200) "
                               f"or strategy.memory_per_class (e.g. 100)")
@@ -106,6 +107,11 @@ class Memory:
         """[E, min(n, len)] slots drawn without replacement, each member from its own generator."""
         k = min(n, len(self))
         return torch.stack([torch.randperm(len(self), generator=g)[:k] for g in self.gens]).to(self.device)
+
+    def random_of(self, ctx: Context, classes, m: int) -> torch.Tensor:
+        """[E, m] indices: m random training examples of the given classes together, per member."""
+        pool = ctx.data.train.indices_of(list(classes))
+        return torch.stack([pool[torch.randperm(len(pool), generator=g)[:m].to(pool.device)] for g in self.gens])
 
     def random_per_class(self, ctx: Context, classes, m: int) -> torch.Tensor:
         """[E, m * len(classes)] indices: m random training examples of each class, per member."""

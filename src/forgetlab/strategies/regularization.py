@@ -132,7 +132,11 @@ class OnlineEWC(EWC):
 class SI(Strategy):
     """Synaptic intelligence: omega accumulates -g * delta(theta) along the training path (the path
     integral of each parameter's contribution to the loss decrease); at a task's end
-    Omega += omega / (delta_task(theta)^2 + xi); penalty c * sum Omega (theta - theta*)^2."""
+    Omega += omega / (delta_task(theta)^2 + xi); penalty c * sum Omega (theta - theta*)^2.
+
+    With strategy.si_clip > 0 every gradient value is clipped to [-si_clip, si_clip] before the step and
+    omega accumulates the clipped gradient (Mammoth's si: clip_grad_value_ 1, then small_omega += lr g^2,
+    the same sum for plain SGD)."""
 
     def __init__(self, config):
         super().__init__(config)
@@ -141,8 +145,10 @@ class SI(Strategy):
     @classmethod
     def check(cls, config) -> None:
         super().check(config)
-        if config.strategy.si_c < 0 or config.strategy.si_xi <= 0:
-            raise ConfigError(f"strategy.si_c={config.strategy.si_c:g} must be >= 0 and si_xi > 0")
+        s = config.strategy
+        if s.si_c < 0 or s.si_xi <= 0 or s.si_clip < 0:
+            raise ConfigError(f"strategy.si_c={s.si_c:g} and si_clip={s.si_clip:g} must be >= 0 and "
+                              f"si_xi={s.si_xi:g} > 0")
 
     def before_task(self, ctx):
         if self.start is None:
@@ -156,6 +162,9 @@ class SI(Strategy):
                                    for p, w, p0 in zip(params(ctx), self.importance, self.start))
 
     def after_backward(self, ctx):
+        if self.cfg.si_clip > 0:
+            for p in params(ctx):
+                p.grad.clamp_(-self.cfg.si_clip, self.cfg.si_clip)
         self.grad = [p.grad.detach().clone() for p in params(ctx)]
         self.prev = snapshot(ctx)
 
