@@ -66,3 +66,11 @@ def test_single_task_and_perfect_memory():
     assert metrics.backward_transfer(perfect) == 0.0
     s = metrics.summary(perfect, [0.1] * 4)
     assert s["avg_acc"] == 1.0 and s["fwt"] == pytest.approx(-0.1) and math.isnan(s["min_acc"])
+
+
+def test_a_members_metrics_come_from_metrics_summary():
+    from forgetlab.results import MemberResult
+
+    m = MemberResult(0, {}, acc_matrix=R, acc_init=R0)
+    s = m.metrics()
+    assert s["forgetting"] == metrics.average_forgetting(R) and s["fwt"] == metrics.forward_transfer(R, R0)

@@ -187,6 +187,9 @@ def test_herding_order_matches_a_slow_reference():
     ({"strategy.name": "kwta"}, "needs model.kwta"),
     ({"strategy.name": "icarl", "strategy.memory": 20, "protocol.scenario": "task"}, "class-incremental only"),
     ({"protocol.scenario": "tasks"}, "protocol.scenario='tasks' is not valid"),
+    ({"strategy.name": "icarl", "strategy.memory": 20, "strategy.icarl_bce": "max"}, "icarl_bce='max' is not valid"),
+    ({"strategy.name": "si", "strategy.si_clip": -1}, "si_clip=-1"),
+    ({"strategy.name": "gem", "strategy.memory": 20, "strategy.gem_margin": -0.5}, "gem_margin"),
     ({"model.kwta": "5"}, "one k per hidden layer"),
 ])
 def test_bad_strategy_settings_are_one_line_errors(settings, message):

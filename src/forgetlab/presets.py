@@ -87,25 +87,18 @@ _add("vandeven2022-split-mnist",
                    "si": {"strategy.si_c": 5000, "strategy.si_xi": 0.1}})
 
 
-def _mammoth(buffer: int, best: dict) -> dict:
-    """Per-strategy settings of Mammoth's utils/best_args.py, 'seq-mnist' entry for one buffer size, and
-    what Mammoth's models/*.py do beyond them (aimagelab/mammoth, commit 7ab9db9):
+def _mammoth(buffer: int, fixed: dict, best: dict) -> dict:
+    """Per-strategy settings of Mammoth's utils/best_args.py for one dataset and buffer size (``fixed``: the
+    strategies without a buffer; ``best``: strategy -> (lr, replay minibatch[, alpha[, beta]]), gem: (lr,
+    gamma)), and what Mammoth's models/*.py do beyond them (aimagelab/mammoth, commit 7ab9db9):
 
     - ewc_on's penalty is e_lambda * sum F (theta - theta*)^2 (no 1/2): ewc_lambda = 2 * e_lambda;
     - lwf adds wd_reg * sum(theta^2) to the loss, whose gradient is 2 * wd_reg * theta: weight_decay = 2 * wd_reg;
     - si clips every gradient value to 1 before the step;
     - icarl averages its binary cross-entropy over the seen classes and uses raw (unnormalised) features;
-    - gem's margin is best_args' gamma.
+    - gem's margin is best_args' gamma; agem and agem_r share their settings.
     """
-    out = {"naive": {"train.lr": 0.03}, "joint": {"train.lr": 0.03},
-           "online-ewc": {"train.lr": 0.03, "strategy.ewc_lambda": 180.0, "strategy.ewc_gamma": 1.0},
-           "ewc": {"train.lr": 0.03, "strategy.ewc_lambda": 180.0},
-           "si": {"train.lr": 0.1, "strategy.si_c": 1.0, "strategy.si_xi": 0.9, "strategy.si_clip": 1.0},
-           "lwf": {"train.lr": 0.03, "strategy.lwf_alpha": 1.0, "strategy.lwf_temp": 2.0,
-                   "train.weight_decay": 2 * 0.0005},
-           "agem": {"train.lr": 0.1, "strategy.replay_batch": 128},
-           "agem-r": {"train.lr": 0.1, "strategy.replay_batch": 128},
-           "icarl": {"train.lr": 0.1, "strategy.icarl_bce": "mean", "strategy.icarl_normalize": False}}
+    out = {name: dict(settings) for name, settings in fixed.items()}
     for name, (lr, *rest) in best.items():
         if name == "gem":
             out[name] = {"train.lr": lr, "strategy.gem_margin": rest[0]}
@@ -116,27 +109,60 @@ def _mammoth(buffer: int, best: dict) -> dict:
             out[name]["strategy.der_alpha"] = ab[0]
         if len(ab) > 1:
             out[name]["strategy.der_beta"] = ab[1]
+    out["agem-r"] = dict(out["agem"])
     for name in ("er", "agem", "agem-r", "gem", "der", "derpp", "icarl"):
-        out[name]["strategy.memory"] = buffer
+        if name in out:
+            out[name]["strategy.memory"] = buffer
     return out
 
 
 # (b) Buzzega, Boschini, Porrello, Abati & Calderara 2020, "Dark Experience for General Continual
 # Learning: a Strong, Simple Baseline" (NeurIPS), code aimagelab/mammoth: seq-mnist = Split-MNIST pairs
 # 0-1 ... 8-9, MLP 784-100-100-10, SGD without momentum, batch 10, one epoch per task; learning rates,
-# replay minibatch sizes and DER alpha/beta from utils/best_args.py ('seq-mnist').
-_MAMMOTH_BEST = {  # buffer -> strategy -> (lr, replay minibatch[, alpha[, beta]]); gem: (lr, gamma)
+# replay minibatch sizes and coefficients from utils/best_args.py ('seq-mnist').
+_SEQ_MNIST_FIXED = {
+    "naive": {"train.lr": 0.03}, "joint": {"train.lr": 0.03},
+    "online-ewc": {"train.lr": 0.03, "strategy.ewc_lambda": 180.0, "strategy.ewc_gamma": 1.0},
+    "ewc": {"train.lr": 0.03, "strategy.ewc_lambda": 180.0},
+    "si": {"train.lr": 0.1, "strategy.si_c": 1.0, "strategy.si_xi": 0.9, "strategy.si_clip": 1.0},
+    "lwf": {"train.lr": 0.03, "strategy.lwf_alpha": 1.0, "strategy.lwf_temp": 2.0, "train.weight_decay": 2 * 0.0005},
+    "agem": {"train.lr": 0.1, "strategy.replay_batch": 128},
+    "icarl": {"train.lr": 0.1, "strategy.icarl_bce": "mean", "strategy.icarl_normalize": False},
+}
+_SEQ_MNIST_BEST = {
     200: {"er": (0.01, 10), "der": (0.03, 10, 0.2), "derpp": (0.03, 128, 0.2, 1.0), "gem": (0.01, 1.0)},
     500: {"er": (0.1, 10), "der": (0.03, 128, 1.0), "derpp": (0.03, 10, 1.0, 0.5), "gem": (0.03, 0.5)},
     5120: {"er": (0.1, 10), "der": (0.1, 128, 0.5), "derpp": (0.1, 64, 0.2, 0.5), "gem": (0.1, 1.0)},
 }
-for _buffer, _best in _MAMMOTH_BEST.items():
+for _buffer, _best in _SEQ_MNIST_BEST.items():
     _add(f"buzzega2020-seq-mnist-{_buffer}",
          f"Buzzega et al. 2020 DER (Mammoth seq-mnist): class-IL Split-MNIST, MLP 2x100, SGD, batch 10, "
          f"1 epoch per task, buffer {_buffer}",
-         per_strategy=_mammoth(_buffer, _best),
+         per_strategy=_mammoth(_buffer, _SEQ_MNIST_FIXED, _best),
          model={"hidden": [100, 100]}, protocol={"tasks": SPLIT_MNIST_PAIRS},
          train={"optimizer": "sgd", "momentum": 0.0, "batch_size": 10, "epochs": 1})
+
+# Mammoth's perm-mnist: 20 tasks of all ten digits under fixed pixel permutations, domain-incremental (the
+# ten output units are shared), the same MLP, SGD, batch 128, one epoch per task ('perm-mnist' best args).
+# Mammoth permutes every task; here task 1 sees the original images (scenarios.permutations).
+_PERM_MNIST_FIXED = {
+    "naive": {"train.lr": 0.2}, "joint": {"train.lr": 0.2},
+    "online-ewc": {"train.lr": 0.1, "strategy.ewc_lambda": 1.4, "strategy.ewc_gamma": 1.0},
+    "si": {"train.lr": 0.1, "strategy.si_c": 0.5, "strategy.si_xi": 1.0, "strategy.si_clip": 1.0},
+    "agem": {"train.lr": 0.1, "strategy.replay_batch": 128},
+}
+_PERM_MNIST_BEST = {
+    200: {"er": (0.2, 128), "der": (0.2, 128, 1.0), "derpp": (0.1, 128, 1.0, 1.0), "gem": (0.1, 0.5)},
+    500: {"er": (0.2, 128), "der": (0.2, 128, 1.0), "derpp": (0.2, 128, 1.0, 0.5), "gem": (0.1, 0.5)},
+    5120: {"er": (0.2, 128), "der": (0.2, 128, 0.5), "derpp": (0.2, 128, 0.5, 1.0), "gem": (0.1, 0.5)},
+}
+for _buffer, _best in _PERM_MNIST_BEST.items():
+    _add(f"buzzega2020-perm-mnist-{_buffer}",
+         f"Buzzega et al. 2020 DER (Mammoth perm-mnist): domain-IL Permuted-MNIST, 20 tasks, MLP 2x100, SGD, "
+         f"batch 128, 1 epoch per task, buffer {_buffer}",
+         per_strategy=_mammoth(_buffer, _PERM_MNIST_FIXED, _best),
+         model={"hidden": [100, 100]}, protocol={"permuted": 20, "scenario": "domain"},
+         train={"optimizer": "sgd", "momentum": 0.0, "batch_size": 128, "epochs": 1})
 
 
 def get(name: str, strategy: str | None = None) -> cfg.RunConfig:

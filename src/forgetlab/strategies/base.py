@@ -29,6 +29,8 @@ class Strategy(Hook):
         if s.memory < 0 or s.memory_per_class < 0 or s.replay_batch < 0 or s.fisher_samples < 0 or s.gem_margin < 0:
             raise ConfigError("strategy.memory, memory_per_class, replay_batch, fisher_samples and gem_margin "
                               "must be >= 0")
+        if s.icarl_bce not in ("sum", "mean"):
+            raise ConfigError(f"strategy.icarl_bce={s.icarl_bce!r} is not valid; choose sum or mean")
         if cls.needs_memory and not (s.memory or s.memory_per_class):
             raise ConfigError(f"strategy {s.name!r} replays examples: set strategy.memory (e.g. 200) "
                               f"or strategy.memory_per_class (e.g. 100)")

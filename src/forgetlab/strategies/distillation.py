@@ -100,8 +100,6 @@ class ICaRL(Strategy):
         super().check(config)
         if config.protocol.scenario != "class":
             raise ConfigError("strategy 'icarl' is class-incremental only; use protocol.scenario=class")
-        if config.strategy.icarl_bce not in ("sum", "mean"):
-            raise ConfigError(f"strategy.icarl_bce={config.strategy.icarl_bce!r} is not valid; choose sum or mean")
 
     def __init__(self, config):
         super().__init__(config)
