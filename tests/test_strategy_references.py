@@ -102,32 +102,38 @@ class MemoryLog(Hook):
         self.labels.setdefault(ctx.task, []).append(ctx.data.train.y[mem.idx].unique().tolist() if len(mem) else [])
 
 
-def _run_with_memory_log(name, tasks, memory):
+def train_with(built, config, data, hooks, monkeypatch):
+    """train() with the strategy instance ``built`` (so a test can read its state), however train imports make."""
+    import forgetlab.training as training
+    from forgetlab import strategies
+
+    monkeypatch.setattr(strategies, "make", lambda c: built)
+    if hasattr(training, "make_strategy"):
+        monkeypatch.setattr(training, "make_strategy", lambda c: built)
+    return training.train(config, data, hooks)
+
+
+def _run_with_memory_log(name, tasks, memory, monkeypatch):
     from forgetlab import strategies
 
     config = toy_config(name, **{"protocol.tasks": tasks, "strategy.memory": memory, "train.iters": 30})
     data = toy_data(n_classes=6)
     built = strategies.make(config)
     log = MemoryLog(lambda: built[0])
-    original = strategies.make
-    try:  # train() builds its strategy through strategies.make: hand it the instance the log reads
-        strategies.make = lambda c: built
-        res = train(config, data, [log])
-    finally:
-        strategies.make = original
+    res = train_with(built, config, data, [log], monkeypatch)
     return built[0], log, res, data
 
 
-def test_agem_memory_holds_finished_tasks_only_memory_over_n_tasks_each():
+def test_agem_memory_holds_finished_tasks_only_memory_over_n_tasks_each(monkeypatch):
     tasks = [[0, 1], [2, 3], [4, 5]]
-    agem, log, res, data = _run_with_memory_log("agem", tasks, 30)
+    agem, log, res, data = _run_with_memory_log("agem", tasks, 30, monkeypatch)
     for t, rows in log.labels.items():
         finished = {c for task in tasks[:t] for c in task}
         assert all(set(r) <= finished for r in rows), (t, rows[:3])
     assert [idx.shape for idx in agem.per_task] == [(2, 10)] * 3  # 30 // 3 tasks per task, per member
     for t, idx in enumerate(agem.per_task):
         assert set(data.train.y[idx].unique().tolist()) <= set(tasks[t])
-    reservoir, log_r, _, _ = _run_with_memory_log("agem-r", tasks, 30)
+    reservoir, log_r, _, _ = _run_with_memory_log("agem-r", tasks, 30, monkeypatch)
     assert set(log_r.labels[1][-1]) & {2, 3}  # the reservoir variant holds the current task too
 
 
@@ -170,7 +176,7 @@ def test_gem_dual_on_a_hand_case_and_against_enumeration():
                 np.testing.assert_allclose(got[e].numpy(), want, atol=1e-6)
 
 
-def test_gem_step_never_conflicts_with_a_finished_tasks_memory_gradient():
+def test_gem_step_never_conflicts_with_a_finished_tasks_memory_gradient(monkeypatch):
     """After GEM's projection (margin 0), g' . g_k >= 0 for every finished task k's memory gradient, up to
     the 1e-3 ridge Mammoth adds to the dual's matrix (g' . g_k >= -1e-3 v_k)."""
     from forgetlab.strategies.replay import _reference_gradient
@@ -192,12 +198,7 @@ def test_gem_step_never_conflicts_with_a_finished_tasks_memory_gradient():
     config = toy_config("gem", **{"protocol.tasks": [[0, 1], [2, 3], [4, 5]], "strategy.memory": 30,
                                   "strategy.gem_margin": 0.0, "train.iters": 20})
     strategy = strategies.make(config)
-    original = strategies.make
-    try:
-        strategies.make = lambda c: strategy
-        train(config, toy_data(n_classes=6), [Check()])
-    finally:
-        strategies.make = original
+    train_with(strategy, config, toy_data(n_classes=6), [Check()], monkeypatch)
     dots = torch.stack(checks)
     assert len(dots) == 2 * 20 + 20  # task 2: one finished task; task 3: two
     assert (dots >= -3e-3).all(), dots.min()
