@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import torch
 
-from .. import seeding
+from .. import sampling, seeding
 from ..config import RunConfig
 from ..errors import ConfigError
 from ..hooks import Context, Hook
@@ -109,10 +109,5 @@ class Memory:
 
     def random_per_class(self, ctx: Context, classes, m: int) -> torch.Tensor:
         """[E, m * len(classes)] indices: m random training examples of each class, per member."""
-        y = ctx.data.train.y
-        out = []
-        for c in classes:
-            pool = (y == c).nonzero().squeeze(1)
-            out.append(torch.stack([pool[torch.randperm(len(pool), generator=g)[:m].to(pool.device)]
-                                    for g in self.gens]))
-        return torch.cat(out, 1)
+        picks = [sampling.per_class(ctx.data.train.y, classes, m, g) for g in self.gens]  # [E][class]
+        return torch.cat([torch.stack(member_picks) for member_picks in zip(*picks)], 1)

@@ -7,17 +7,14 @@ from torch.func import functional_call
 
 from ..errors import ConfigError
 from ..hooks import Context
+from ..models import eval_mode
 from .base import STRATEGIES, Memory, Strategy
 
 
 def frozen_logits(ctx: Context, theta: dict, x: torch.Tensor) -> torch.Tensor:
     """Logits of the network with parameters ``theta`` (a snapshot), in evaluation mode, without gradients."""
-    was = ctx.model.training
-    ctx.model.eval()
-    with torch.no_grad():
-        out = functional_call(ctx.model, theta, (x,)).logits
-    ctx.model.train(was)
-    return out
+    with eval_mode(ctx.model), torch.no_grad():
+        return functional_call(ctx.model, theta, (x,)).logits
 
 
 def old_units(ctx: Context) -> list[int]:
@@ -32,6 +29,8 @@ class LwF(Strategy):
     """Learning without forgetting: the logits of the earlier tasks' units on the current data are
     distilled from a copy of the network frozen at the start of the task: alpha * T^2 * KL(old || new)
     between temperature-T softmaxes."""
+
+    adds_loss = True
 
     theta_old: dict | None = None
 
@@ -81,9 +80,10 @@ class ICaRL(Strategy):
     (distillation) while exemplars are replayed beside each batch; prediction by the nearest mean of
     exemplars. Memory: strategy.memory_per_class per class, or strategy.memory shared by the seen classes."""
 
+    replaces_loss = True
+
     needs_memory = True
     theta_old: dict | None = None
-    refreshed: tuple = ()
 
     @classmethod
     def check(cls, config) -> None:
@@ -124,11 +124,8 @@ class ICaRL(Strategy):
 
     def _features(self, ctx, idx: torch.Tensor) -> torch.Tensor:
         """Normalised last-hidden-layer features [E, n, H] of examples idx [n] (shared) or [E, n] (per member)."""
-        was = ctx.model.training
-        ctx.model.eval()
-        with torch.no_grad():
+        with eval_mode(ctx.model), torch.no_grad():
             h = ctx.model(ctx.data.train.x[idx]).hidden[-1]
-        ctx.model.train(was)
         return F.normalize(h, dim=-1)
 
     def _refresh(self, ctx):
@@ -152,14 +149,13 @@ class ICaRL(Strategy):
             self.valid[c] = True
         self.means = means
 
-    def predict(self, ctx, out, x):
-        # The loop evaluates a task's last epoch before after_task, so exemplars and means are brought
-        # up to date at the first prediction of each evaluation (none before any training: R0 = logits).
-        if ctx.step == 0:
-            return None
-        if self.refreshed != (ctx.task, ctx.epoch, ctx.step):
-            self.refreshed = (ctx.task, ctx.epoch, ctx.step)
+    def before_eval(self, ctx):
+        if ctx.step > 0:  # before any training the class means do not exist: R0 scores the logits
             self._refresh(ctx)
+
+    def predict(self, ctx, out, x):
+        if self.means is None:
+            return None
         f = F.normalize(out.hidden[-1], dim=-1)  # [E, N, H]
         dist = torch.cdist(f, self.means)  # [E, N, units]
         return (-dist).masked_fill(~self.valid, float("-inf"))

@@ -9,6 +9,7 @@ from torch.func import functional_call, grad, vmap
 from .. import seeding
 from ..errors import ConfigError
 from ..hooks import Context
+from ..models import eval_mode
 from .base import STRATEGIES, Strategy, params, per_member, snapshot
 
 
@@ -36,42 +37,33 @@ def fisher_diag(ctx: Context, idx: torch.Tensor, chunk: int = 32, method: str = 
         return F.cross_entropy(logits.flatten(0, 1), target.flatten(), reduction="sum")
 
     per_example = vmap(grad(loss_one), in_dims=(None, 0, 0))
-    was = model.training
-    model.eval()
     total = {n: torch.zeros_like(p) for n, p in theta.items()}
-    for s in range(0, len(idx), chunk):
-        g = per_example(theta, data.train.x[idx[s:s + chunk]], data.train.y[idx[s:s + chunk]])
-        for n in names:
-            total[n] += g[n].pow(2).sum(0)
-    model.train(was)
+    with eval_mode(model):
+        for s in range(0, len(idx), chunk):
+            g = per_example(theta, data.train.x[idx[s:s + chunk]], data.train.y[idx[s:s + chunk]])
+            for n in names:
+                total[n] += g[n].pow(2).sum(0)
     return [total[n] / len(idx) for n in names]
 
 
 def _fisher_linear(ctx: Context, idx: torch.Tensor, chunk: int = 2048) -> list[torch.Tensor]:
     model, data, sc = ctx.model, ctx.data, ctx.scenario
     linears = [*model.fcs, model.head]
-    seen: dict = {}
-    handles = [m.register_forward_hook(lambda mod, inp, out: seen.__setitem__(mod, (inp[0], out))) for m in linears]
     fisher = {id(p): torch.zeros_like(p) for m in linears for p in (m.weight, m.bias)}
-    was = model.training
-    model.eval()
-    try:
+    E = model.n_members
+    with eval_mode(model):
         for s in range(0, len(idx), chunk):
             x, y = data.train.x[idx[s:s + chunk]], data.train.y[idx[s:s + chunk]]
-            E = model.n_members
-            out = model(x.expand(E, *x.shape))  # [E, N, 784]: every layer sees a per-member input
+            io: list[tuple[torch.Tensor, torch.Tensor]] = []  # each linear layer's (input, output)
+            out = model(x.expand(E, *x.shape), record=io)  # [E, N, 784]: every layer sees a per-member input
             yy = y.expand(E, -1)
             logits, target = sc.logits(out.logits, yy), sc.targets(yy)
             loss = F.cross_entropy(logits.flatten(0, 1), target.flatten(), reduction="sum")
-            grads = torch.autograd.grad(loss, [seen[m][1] for m in linears])
-            for m, g in zip(linears, grads):
-                h = seen[m][0].detach()
+            grads = torch.autograd.grad(loss, [o for _, o in io])
+            for m, (h, _), g in zip(linears, io, grads):
+                h = h.detach()
                 fisher[id(m.weight)] += torch.bmm(h.pow(2).transpose(1, 2), g.pow(2))
                 fisher[id(m.bias)] += g.pow(2).sum(1, keepdim=True)
-    finally:
-        for hd in handles:
-            hd.remove()
-        model.train(was)
     return [fisher[id(p)] / len(idx) for p in model.parameters() if p.requires_grad]
 
 
@@ -92,6 +84,8 @@ def task_sample(ctx: Context, n: int) -> torch.Tensor:
 class EWC(Strategy):
     """Elastic weight consolidation: after each task, store (Fisher F_t, parameters theta_t); the penalty
     is lambda/2 * sum over stored tasks of sum F_t (theta - theta_t)^2."""
+
+    adds_loss = True
 
     online = False
 
@@ -133,6 +127,8 @@ class SI(Strategy):
     """Synaptic intelligence: omega accumulates -g * delta(theta) along the training path (the path
     integral of each parameter's contribution to the loss decrease); at a task's end
     Omega += omega / (delta_task(theta)^2 + xi); penalty c * sum Omega (theta - theta*)^2."""
+
+    adds_loss = True
 
     def __init__(self, config):
         super().__init__(config)

@@ -81,6 +81,8 @@ class DER(Rehearsal):
     """Dark experience replay: the memory keeps the logits seen when an example was stored (reservoir
     sampling), and the network's logits on memory examples are pulled towards them (der_alpha * MSE)."""
 
+    adds_loss = True
+
     use_labels = False
 
     @classmethod
