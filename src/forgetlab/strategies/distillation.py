@@ -1,6 +1,8 @@
 """Distillation: LwF (Li & Hoiem 2017) and iCaRL (Rebuffi et al. 2017)."""
 from __future__ import annotations
 
+from dataclasses import dataclass, field
+
 import torch
 import torch.nn.functional as F
 from torch.func import functional_call
@@ -8,7 +10,7 @@ from torch.func import functional_call
 from ..errors import ConfigError
 from ..hooks import Context
 from ..models import eval_mode
-from .base import STRATEGIES, Memory, Strategy
+from .base import Memory, MemorySettings, Strategy, register
 
 
 def frozen_logits(ctx: Context, theta: dict, x: torch.Tensor) -> torch.Tensor:
@@ -24,7 +26,13 @@ def old_units(ctx: Context) -> list[int]:
     return [c for c in ctx.seen if c not in ctx.classes]
 
 
-@STRATEGIES.register("lwf")
+@dataclass(frozen=True)
+class LwFSettings:
+    alpha: float = field(default=1.0, metadata={"flat": "lwf_alpha"})  # weight of the distillation term
+    temp: float = field(default=2.0, metadata={"flat": "lwf_temp"})  # softmax temperature T
+
+
+@register("lwf")
 class LwF(Strategy):
     """Learning without forgetting: the logits of the earlier tasks' units on the current data are
     distilled from a copy of the network frozen at the start of the task: alpha * T^2 * KL(old || new)
@@ -32,13 +40,14 @@ class LwF(Strategy):
 
     adds_loss = True
 
+    Settings = LwFSettings
     theta_old: dict | None = None
 
     @classmethod
     def check(cls, config) -> None:
         super().check(config)
-        if config.strategy.lwf_alpha < 0 or config.strategy.lwf_temp <= 0:
-            raise ConfigError("strategy.lwf_alpha must be >= 0 and strategy.lwf_temp > 0")
+        if config.strategy.params.alpha < 0 or config.strategy.params.temp <= 0:
+            raise ConfigError("strategy.lwf.alpha must be >= 0 and strategy.lwf.temp > 0")
 
     def before_task(self, ctx):
         if ctx.task > 0:
@@ -48,11 +57,11 @@ class LwF(Strategy):
         units = old_units(ctx) if self.theta_old is not None else []
         if not units:
             return None
-        T = self.cfg.lwf_temp
+        T = self.cfg.temp
         old = frozen_logits(ctx, self.theta_old, x)[..., units] / T
         new = out.logits[..., units] / T
         kl = (F.softmax(old, -1) * (F.log_softmax(old, -1) - F.log_softmax(new, -1))).sum(-1).mean(1)
-        return self.cfg.lwf_alpha * T * T * kl
+        return self.cfg.alpha * T * T * kl
 
 
 def herding(features: torch.Tensor, m: int) -> torch.Tensor:
@@ -73,7 +82,7 @@ def herding(features: torch.Tensor, m: int) -> torch.Tensor:
     return torch.stack(order, 1)
 
 
-@STRATEGIES.register("icarl")
+@register("icarl")
 class ICaRL(Strategy):
     """iCaRL: exemplars chosen by herding in the last hidden layer's (normalised) feature space; training
     with binary cross-entropy whose targets for earlier classes are the frozen network's sigmoids
@@ -82,6 +91,7 @@ class ICaRL(Strategy):
 
     replaces_loss = True
 
+    Settings = MemorySettings  # replay_batch is unused: exemplars are replayed in proportion to their share
     needs_memory = True
     theta_old: dict | None = None
 
