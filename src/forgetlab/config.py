@@ -289,13 +289,12 @@ _FIRST_FIELDS = {"data": ("dataset", "eval_split", "holdout_fraction", "download
 
 
 def _identity_dict(config: RunConfig) -> dict:
-    d, default = to_dict(config), to_dict(RunConfig())
-    out = {}
+    d, out = to_dict(config), {}
     for section in SECTIONS:
-        out[section] = {k: v for k, v in d[section].items()
-                        if k in _FIRST_FIELDS[section] or v != default[section][k]}
+        default = json.loads(json.dumps(dataclasses.asdict(type(getattr(config, section))())))  # tuples as lists
+        out[section] = {k: v for k, v in d[section].items() if k in _FIRST_FIELDS[section] or v != default[k]}
     out["data"].pop("root", None)
-    out["data"]["download"] = default["data"]["download"]
+    out["data"]["download"] = DataConfig.download
     strategy = strategy_settings.identity_dict(config.strategy)
     if strategy is not None:
         out["strategy"] = strategy
