@@ -130,3 +130,33 @@ def test_settings_round_trip_through_a_results_file_and_old_flat_files_still_loa
     assert old.strategy == c.strategy
     with pytest.raises(ConfigError, match="not a setting of strategy 'derpp'"):
         cfg.from_dict({**cfg.to_dict(c), "strategy": {**flat, "si_c": 3.0}})
+
+
+def test_mas_importance_is_the_mean_absolute_per_example_gradient(toy):
+    """strategies.mas.importance against a slow reference: autograd example by example, member by member."""
+    from types import SimpleNamespace
+
+    from forgetlab.models import build
+    from forgetlab.strategies.mas import importance
+
+    net = build(cfg.ModelConfig(hidden=(12, 7)), [0, 1], torch.zeros(2), "cpu")
+    idx = torch.arange(0, 400, 23)
+    omega = importance(SimpleNamespace(model=net, data=toy), idx, chunk=5)
+    ref = [torch.zeros_like(p) for p in net.parameters()]
+    for i in idx:
+        net.zero_grad()
+        net(toy.train.x[i].expand(2, 1, 784)).logits.pow(2).sum().backward()
+        for r, p in zip(ref, net.parameters()):
+            r += p.grad.abs()
+    for mine, slow in zip(omega, ref):
+        torch.testing.assert_close(mine, slow / len(idx), rtol=1e-5, atol=1e-7)
+
+
+def test_mas_with_lambda_zero_is_naive_and_its_penalty_holds_weights_near_the_anchor(toy):
+    runs = {lam: train(_config(**{"strategy.name": "mas", "strategy.mas.lam": lam}), toy) for lam in ("0", "1")}
+    assert runs["0"].members[0].acc_matrix == train(_config(), toy).members[0].acc_matrix
+    # with the penalty, the weights move less during the second task than without it
+    first = train(_config(**{"protocol.tasks": "[[0,1]]"}), toy).model
+    moved = {lam: sum(float((p - q).detach().pow(2).sum()) for p, q in zip(r.model.parameters(), first.parameters()))
+             for lam, r in runs.items()}
+    assert moved["1"] < moved["0"]
