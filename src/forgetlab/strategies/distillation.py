@@ -39,7 +39,6 @@ class LwF(Strategy):
     between temperature-T softmaxes."""
 
     adds_loss = True
-
     Settings = LwFSettings
     theta_old: dict | None = None
 
@@ -87,10 +86,9 @@ class ICaRL(Strategy):
     """iCaRL: exemplars chosen by herding in the last hidden layer's (normalised) feature space; training
     with binary cross-entropy whose targets for earlier classes are the frozen network's sigmoids
     (distillation) while exemplars are replayed beside each batch; prediction by the nearest mean of
-    exemplars. Memory: strategy.memory_per_class per class, or strategy.memory shared by the seen classes."""
+    exemplars. Memory: strategy.icarl.memory_per_class per class, or strategy.icarl.memory shared by the seen classes."""
 
     replaces_loss = True
-
     Settings = MemorySettings  # replay_batch is unused: exemplars are replayed in proportion to their share
     needs_memory = True
     theta_old: dict | None = None

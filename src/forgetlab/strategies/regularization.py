@@ -95,7 +95,6 @@ class EWC(Strategy):
     is lambda/2 * sum over stored tasks of sum F_t (theta - theta_t)^2."""
 
     adds_loss = True
-
     Settings = EWCSettings
     online = False
 

@@ -1,7 +1,7 @@
 """Rehearsal: experience replay, A-GEM (Chaudhry et al. 2019), DER and DER++ (Buzzega et al. 2020).
 
 The memory holds indices into the resident training set, per member (base.Memory): reservoir sampling
-over the stream (strategy.memory), or strategy.memory_per_class random examples of each class stored
+over the stream (strategy.<name>.memory), or strategy.<name>.memory_per_class random examples of each class stored
 at the end of its task (van de Ven et al.'s budget).
 """
 from __future__ import annotations
@@ -94,10 +94,9 @@ class DERppSettings(DERSettings):
 @register("der")
 class DER(Rehearsal):
     """Dark experience replay: the memory keeps the logits seen when an example was stored (reservoir
-    sampling), and the network's logits on memory examples are pulled towards them (der_alpha * MSE)."""
+    sampling), and the network's logits on memory examples are pulled towards them (alpha * MSE)."""
 
     adds_loss = True
-
     Settings = DERSettings
     use_labels = False
 
@@ -132,7 +131,7 @@ class DER(Rehearsal):
 
 @register("derpp")
 class DERpp(DER):
-    """DER++: DER plus der_beta * cross-entropy on the labels of a second memory batch."""
+    """DER++: DER plus beta * cross-entropy on the labels of a second memory batch."""
 
     Settings = DERppSettings
     use_labels = True
