@@ -27,6 +27,11 @@ indices, not copies); ``ctx.scenario`` maps labels to output units and masks (sc
 
 Hooks must not synchronise with the host per step: accumulate on the device and read back in
 ``after_epoch``/``after_task``.
+
+Where a hook finds what it needs: the step and the L1 penalty in steps.py; ``models.eval_mode(model)`` for
+a forward pass in evaluation mode; ``model(x, record=[])`` for each linear layer's input and output
+(per-example gradient statistics); ``sampling.per_class`` for a stratified subset; strategies and their
+settings in strategies/ (strategies.register).
 """
 from __future__ import annotations
 
