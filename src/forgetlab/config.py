@@ -263,14 +263,13 @@ def load_file(path: str | Path, base: RunConfig | None = None) -> RunConfig:
 
 
 def to_dict(config: RunConfig) -> dict:
-    d = {f.name: dataclasses.asdict(getattr(config, f.name)) for f in dataclasses.fields(config) if f.name in SECTIONS}
-    d = {"name": config.name, **d, "strategy": strategy_settings.to_dict(config.strategy)}
+    d = {f.name: getattr(config, f.name) for f in dataclasses.fields(config)}  # in the fields' order
+    d |= {s: dataclasses.asdict(d[s]) for s in SECTIONS} | {"strategy": strategy_settings.to_dict(config.strategy)}
     d["grid"] = {k: list(v) for k, v in config.grid}
     d["protocol"]["tasks"] = [list(t) for t in config.protocol.tasks]
     d["model"]["hidden"] = list(config.model.hidden)
     d["model"]["kwta"] = list(config.model.kwta)
     d["seeds"] = list(config.seeds)
-    d["device"] = config.device
     return d
 
 

@@ -28,7 +28,7 @@ FLAT_DEFAULTS: dict[str, Any] = {
 @dataclass(frozen=True)
 class StrategyConfig:
     """The continual-learning strategy (see forgetlab.strategies) and its settings: an instance of the
-    strategy's registered settings dataclass, or None for its defaults."""
+    strategy's registered settings dataclass, or None when every setting is at its default."""
 
     name: str = "naive"
     settings: Any = None
@@ -75,7 +75,7 @@ def set_value(sc: StrategyConfig, key: str, value: Any, convert: Callable[[str, 
         raise ConfigError(f"unknown setting strategy.{key}; strategy {sc.name!r} has: {', '.join(keys(sc.name)) or 'none'}")
     typ = get_type_hints(STRATEGY_SETTINGS[sc.name])[field_name]
     new = dataclasses.replace(sc.params, **{field_name: convert(f"strategy.{owner}.{field_name}", value, typ)})
-    return dataclasses.replace(sc, settings=new)
+    return dataclasses.replace(sc, settings=None if new == STRATEGY_SETTINGS[sc.name]() else new)  # one spelling
 
 
 def from_dict(sc: StrategyConfig, data: dict, convert) -> StrategyConfig:
