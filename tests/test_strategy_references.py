@@ -196,7 +196,7 @@ def test_gem_step_never_conflicts_with_a_finished_tasks_memory_gradient(monkeypa
     from forgetlab import strategies
 
     config = toy_config("gem", **{"protocol.tasks": [[0, 1], [2, 3], [4, 5]], "strategy.memory": 30,
-                                  "strategy.gem_margin": 0.0, "train.iters": 20})
+                                  "strategy.gem.margin": 0.0, "train.iters": 20})
     strategy = strategies.make(config)
     train_with(strategy, config, toy_data(n_classes=6), [Check()], monkeypatch)
     dots = torch.stack(checks)
@@ -265,7 +265,7 @@ def test_mammoth_lwf_weight_decay_is_the_gradient_of_wd_reg():
 def test_si_under_the_mammoth_protocol_clips_gradient_values_to_one():
     """Mammoth's si: clip_grad_value_(1) before the SGD step, small_omega += lr * g_clipped^2."""
     config = presets.get("buzzega2020-seq-mnist-200", "si")
-    assert config.strategy.si_clip == 1.0
+    assert config.strategy.params.clip == 1.0
     theta = torch.nn.Parameter(torch.tensor([[3.0, -0.5, 0.2]]))
     module = torch.nn.Module()
     module.theta = theta

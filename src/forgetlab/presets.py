@@ -82,9 +82,9 @@ _add("vandeven2022-split-mnist",
      "lr 0.001, batch 128, 2000 iterations per task, memory 100 per class",
      model={"hidden": [400, 400]}, protocol={"tasks": SPLIT_MNIST_PAIRS},
      train={"optimizer": "adam", "lr": 0.001, "momentum": 0.9, "batch_size": 128, "iters": 2000},
-     strategy={"memory_per_class": 100},
-     per_strategy={"ewc": {"strategy.ewc_lambda": 1e9}, "online-ewc": {"strategy.ewc_lambda": 1e9},
-                   "si": {"strategy.si_c": 5000, "strategy.si_xi": 0.1}})
+     per_strategy={"ewc": {"strategy.ewc.lam": 1e9}, "online-ewc": {"strategy.online-ewc.lam": 1e9},
+                   "si": {"strategy.si.c": 5000, "strategy.si.xi": 0.1},
+                   **{name: {f"strategy.{name}.memory_per_class": 100} for name in ("er", "agem", "icarl")}})
 
 
 def _mammoth(buffer: int, fixed: dict, best: dict) -> dict:
@@ -92,7 +92,7 @@ def _mammoth(buffer: int, fixed: dict, best: dict) -> dict:
     strategies without a buffer; ``best``: strategy -> (lr, replay minibatch[, alpha[, beta]]), gem: (lr,
     gamma)), and what Mammoth's models/*.py do beyond them (aimagelab/mammoth, commit 7ab9db9):
 
-    - ewc_on's penalty is e_lambda * sum F (theta - theta*)^2 (no 1/2): ewc_lambda = 2 * e_lambda;
+    - ewc_on's penalty is e_lambda * sum F (theta - theta*)^2 (no 1/2): our lam = 2 * e_lambda;
     - lwf adds wd_reg * sum(theta^2) to the loss, whose gradient is 2 * wd_reg * theta: weight_decay = 2 * wd_reg;
     - si clips every gradient value to 1 before the step;
     - icarl averages its binary cross-entropy over the seen classes and uses raw (unnormalised) features;
@@ -101,18 +101,18 @@ def _mammoth(buffer: int, fixed: dict, best: dict) -> dict:
     out = {name: dict(settings) for name, settings in fixed.items()}
     for name, (lr, *rest) in best.items():
         if name == "gem":
-            out[name] = {"train.lr": lr, "strategy.gem_margin": rest[0]}
+            out[name] = {"train.lr": lr, "strategy.gem.margin": rest[0]}
             continue
         mb, *ab = rest
-        out[name] = {"train.lr": lr, "strategy.replay_batch": mb}
+        out[name] = {"train.lr": lr, f"strategy.{name}.replay_batch": mb}
         if ab:
-            out[name]["strategy.der_alpha"] = ab[0]
+            out[name][f"strategy.{name}.alpha"] = ab[0]
         if len(ab) > 1:
-            out[name]["strategy.der_beta"] = ab[1]
-    out["agem-r"] = dict(out["agem"])
+            out[name][f"strategy.{name}.beta"] = ab[1]
+    out["agem-r"] = {k.replace("strategy.agem.", "strategy.agem-r."): v for k, v in out["agem"].items()}
     for name in ("er", "agem", "agem-r", "gem", "der", "derpp", "icarl"):
         if name in out:
-            out[name]["strategy.memory"] = buffer
+            out[name][f"strategy.{name}.memory"] = buffer
     return out
 
 
@@ -122,12 +122,12 @@ def _mammoth(buffer: int, fixed: dict, best: dict) -> dict:
 # replay minibatch sizes and coefficients from utils/best_args.py ('seq-mnist').
 _SEQ_MNIST_FIXED = {
     "naive": {"train.lr": 0.03}, "joint": {"train.lr": 0.03},
-    "online-ewc": {"train.lr": 0.03, "strategy.ewc_lambda": 180.0, "strategy.ewc_gamma": 1.0},
-    "ewc": {"train.lr": 0.03, "strategy.ewc_lambda": 180.0},
-    "si": {"train.lr": 0.1, "strategy.si_c": 1.0, "strategy.si_xi": 0.9, "strategy.si_clip": 1.0},
-    "lwf": {"train.lr": 0.03, "strategy.lwf_alpha": 1.0, "strategy.lwf_temp": 2.0, "train.weight_decay": 2 * 0.0005},
-    "agem": {"train.lr": 0.1, "strategy.replay_batch": 128},
-    "icarl": {"train.lr": 0.1, "strategy.icarl_bce": "mean", "strategy.icarl_normalize": False},
+    "online-ewc": {"train.lr": 0.03, "strategy.online-ewc.lam": 180.0, "strategy.online-ewc.gamma": 1.0},
+    "ewc": {"train.lr": 0.03, "strategy.ewc.lam": 180.0},
+    "si": {"train.lr": 0.1, "strategy.si.c": 1.0, "strategy.si.xi": 0.9, "strategy.si.clip": 1.0},
+    "lwf": {"train.lr": 0.03, "strategy.lwf.alpha": 1.0, "strategy.lwf.temp": 2.0, "train.weight_decay": 2 * 0.0005},
+    "agem": {"train.lr": 0.1, "strategy.agem.replay_batch": 128},
+    "icarl": {"train.lr": 0.1, "strategy.icarl.bce": "mean", "strategy.icarl.normalize": False},
 }
 _SEQ_MNIST_BEST = {
     200: {"er": (0.01, 10), "der": (0.03, 10, 0.2), "derpp": (0.03, 128, 0.2, 1.0), "gem": (0.01, 1.0)},
@@ -147,9 +147,9 @@ for _buffer, _best in _SEQ_MNIST_BEST.items():
 # Mammoth permutes every task; here task 1 sees the original images (scenarios.permutations).
 _PERM_MNIST_FIXED = {
     "naive": {"train.lr": 0.2}, "joint": {"train.lr": 0.2},
-    "online-ewc": {"train.lr": 0.1, "strategy.ewc_lambda": 1.4, "strategy.ewc_gamma": 1.0},
-    "si": {"train.lr": 0.1, "strategy.si_c": 0.5, "strategy.si_xi": 1.0, "strategy.si_clip": 1.0},
-    "agem": {"train.lr": 0.1, "strategy.replay_batch": 128},
+    "online-ewc": {"train.lr": 0.1, "strategy.online-ewc.lam": 1.4, "strategy.online-ewc.gamma": 1.0},
+    "si": {"train.lr": 0.1, "strategy.si.c": 0.5, "strategy.si.xi": 1.0, "strategy.si.clip": 1.0},
+    "agem": {"train.lr": 0.1, "strategy.agem.replay_batch": 128},
 }
 _PERM_MNIST_BEST = {
     200: {"er": (0.2, 128), "der": (0.2, 128, 1.0), "derpp": (0.1, 128, 1.0, 1.0), "gem": (0.1, 0.5)},

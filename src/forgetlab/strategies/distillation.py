@@ -1,23 +1,22 @@
 """Distillation: LwF (Li & Hoiem 2017) and iCaRL (Rebuffi et al. 2017)."""
 from __future__ import annotations
 
+from dataclasses import dataclass, field
+
 import torch
 import torch.nn.functional as F
 from torch.func import functional_call
 
 from ..errors import ConfigError
 from ..hooks import Context
-from .base import STRATEGIES, Memory, Strategy
+from ..models import eval_mode
+from .base import Memory, MemorySettings, Strategy, register
 
 
 def frozen_logits(ctx: Context, theta: dict, x: torch.Tensor) -> torch.Tensor:
     """Logits of the network with parameters ``theta`` (a snapshot), in evaluation mode, without gradients."""
-    was = ctx.model.training
-    ctx.model.eval()
-    with torch.no_grad():
-        out = functional_call(ctx.model, theta, (x,)).logits
-    ctx.model.train(was)
-    return out
+    with eval_mode(ctx.model), torch.no_grad():
+        return functional_call(ctx.model, theta, (x,)).logits
 
 
 def old_units(ctx: Context) -> list[int]:
@@ -27,7 +26,13 @@ def old_units(ctx: Context) -> list[int]:
     return [c for c in ctx.seen if c not in ctx.classes]
 
 
-@STRATEGIES.register("lwf")
+@dataclass(frozen=True)
+class LwFSettings:
+    alpha: float = field(default=1.0, metadata={"flat": "lwf_alpha"})  # weight of the distillation term
+    temp: float = field(default=2.0, metadata={"flat": "lwf_temp"})  # softmax temperature T
+
+
+@register("lwf")
 class LwF(Strategy):
     """Learning without forgetting: the earlier tasks' units on the current data are distilled from a copy
     of the network frozen at the start of the task: alpha * KL(old || new) between temperature-T softmaxes,
@@ -37,13 +42,16 @@ class LwF(Strategy):
     has the gradient of Mammoth's (the cross-entropy of the softened outputs: the KL plus the old outputs'
     entropy, a constant). Mammoth's wd_reg * sum(theta^2) is train.weight_decay = 2 * wd_reg (presets.py)."""
 
+    adds_loss = True
+
+    Settings = LwFSettings
     theta_old: dict | None = None
 
     @classmethod
     def check(cls, config) -> None:
         super().check(config)
-        if config.strategy.lwf_alpha < 0 or config.strategy.lwf_temp <= 0:
-            raise ConfigError("strategy.lwf_alpha must be >= 0 and strategy.lwf_temp > 0")
+        if config.strategy.params.alpha < 0 or config.strategy.params.temp <= 0:
+            raise ConfigError("strategy.lwf.alpha must be >= 0 and strategy.lwf.temp > 0")
 
     def before_task(self, ctx):
         if ctx.task > 0:
@@ -53,8 +61,8 @@ class LwF(Strategy):
         units = old_units(ctx) if self.theta_old is not None else []
         if not units:
             return None
-        return self.cfg.lwf_alpha * distillation_kl(frozen_logits(ctx, self.theta_old, x)[..., units],
-                                                    out.logits[..., units], self.cfg.lwf_temp)
+        return self.cfg.alpha * distillation_kl(frozen_logits(ctx, self.theta_old, x)[..., units],
+                                                out.logits[..., units], self.cfg.temp)
 
 
 def distillation_kl(old: torch.Tensor, new: torch.Tensor, T: float) -> torch.Tensor:
@@ -81,17 +89,25 @@ def herding(features: torch.Tensor, m: int) -> torch.Tensor:
     return torch.stack(order, 1)
 
 
-@STRATEGIES.register("icarl")
+@dataclass(frozen=True)
+class ICaRLSettings(MemorySettings):
+    bce: str = "sum"  # binary cross-entropy over the seen classes: sum (van de Ven) or mean (Mammoth, Avalanche)
+    normalize: bool = True  # features L2-normalised (the paper) or raw (Mammoth's code)
+
+
+@register("icarl")
 class ICaRL(Strategy):
     """iCaRL: exemplars chosen by herding in the last hidden layer's feature space; each task trains on its
     data together with every stored exemplar (one union set, as Mammoth's and Avalanche's iCaRL do), with
     binary cross-entropy whose targets for earlier classes are the frozen network's sigmoids (distillation);
     prediction by the nearest mean of exemplars.
 
-    Memory: strategy.memory_per_class per class, or strategy.memory shared by the seen classes. Settings:
-    strategy.icarl_bce (sum or mean over the seen classes), strategy.icarl_normalize (L2-normalised features
-    as in the paper, or raw ones as in Mammoth's code)."""
+    Memory: strategy.icarl.memory_per_class per class, or strategy.icarl.memory shared by the seen classes
+    (replay_batch is unused: every exemplar is in the task's training set)."""
 
+    replaces_loss = True
+
+    Settings = ICaRLSettings
     needs_memory = True
     theta_old: dict | None = None
 
@@ -100,12 +116,14 @@ class ICaRL(Strategy):
         super().check(config)
         if config.protocol.scenario != "class":
             raise ConfigError("strategy 'icarl' is class-incremental only; use protocol.scenario=class")
+        if config.strategy.params.bce not in ("sum", "mean"):
+            raise ConfigError(f"strategy.icarl.bce={config.strategy.params.bce!r} is not valid; choose sum or mean")
 
     def __init__(self, config):
         super().__init__(config)
         self.exemplars: dict[int, torch.Tensor] = {}  # class -> [E, m] indices in herding order
         self.memory: Memory | None = None
-        self.task_steps = 0
+        self._stored = -1  # the last task whose exemplars were stored
         self._means_key, self._means = None, None
 
     def before_task(self, ctx):
@@ -116,12 +134,7 @@ class ICaRL(Strategy):
 
     def train_indices(self, ctx, idx):
         """The task's examples and every member's exemplars: [E, n + |M|] (one union set per member)."""
-        if len(self.memory):
-            idx = torch.cat([idx.expand(ctx.n_members, -1), self.memory.idx], 1)
-        t, n = self.config.train, idx.shape[-1]
-        per_epoch = -(-n // t.batch_size) - int(self.config.model.norm == "batch" and n % t.batch_size == 1)
-        self.task_steps = t.iters or t.epochs * per_epoch
-        return idx
+        return torch.cat([idx.expand(ctx.n_members, -1), self.memory.idx], 1) if len(self.memory) else idx
 
     def base_loss(self, ctx, out, x, y):
         seen = list(ctx.seen)
@@ -131,20 +144,20 @@ class ICaRL(Strategy):
             pos = [seen.index(c) for c in old]
             target[..., pos] = torch.sigmoid(frozen_logits(ctx, self.theta_old, x)[..., old])
         bce = F.binary_cross_entropy_with_logits(out.logits[..., seen], target, reduction="none")
-        return (bce.sum(-1) if self.cfg.icarl_bce == "sum" else bce.mean(-1)).mean(1)
+        return (bce.sum(-1) if self.cfg.bce == "sum" else bce.mean(-1)).mean(1)
 
-    def after_step(self, ctx):
-        if ctx.task_step == self.task_steps:  # the task's last step: store its exemplars before it is evaluated
+    def before_eval(self, ctx):
+        """After the task's last epoch, before its evaluation: store its exemplars (Mammoth's end_task)."""
+        last_epoch = 0 if self.config.train.iters else self.config.train.epochs - 1
+        if ctx.step > 0 and ctx.epoch == last_epoch and self._stored != ctx.task:
             self._store_exemplars(ctx)
+            self._stored = ctx.task
 
     def _features(self, ctx, x: torch.Tensor) -> torch.Tensor:
         """Last-hidden-layer features [E, n, H] of inputs x [n, 784] (shared) or [E, n, 784] (per member)."""
-        was = ctx.model.training
-        ctx.model.eval()
-        with torch.no_grad():
+        with eval_mode(ctx.model), torch.no_grad():
             h = ctx.model(x).hidden[-1]
-        ctx.model.train(was)
-        return F.normalize(h, dim=-1) if self.cfg.icarl_normalize else h
+        return F.normalize(h, dim=-1) if self.cfg.normalize else h
 
     def _store_exemplars(self, ctx):
         """Exemplars of the current classes by herding; the earlier sets shrink to a herding prefix."""
@@ -159,7 +172,8 @@ class ICaRL(Strategy):
 
     def _class_means(self, ctx) -> tuple[torch.Tensor, torch.Tensor]:
         """[E, units, H] class means of the current network's features, and which units have one: a class
-        with exemplars uses them; a seen class without (during its own task) its first 100 training examples."""
+        with exemplars uses them; a seen class without (during its own task) its first 100 training examples.
+        Computed once per training state (task, step) and kept: every prediction of that state reads them."""
         key = (ctx.task, ctx.step)
         if self._means_key != key:
             units, H = ctx.scenario.n_units, self.config.model.hidden[-1]
@@ -168,7 +182,7 @@ class ICaRL(Strategy):
             for c in ctx.seen:
                 idx = self.exemplars[c] if c in self.exemplars else ctx.data.train.indices_of([c])[:100]
                 f = self._features(ctx, ctx.data.train.x[idx]).mean(1)
-                means[:, c] = F.normalize(f, dim=-1) if self.cfg.icarl_normalize else f
+                means[:, c] = F.normalize(f, dim=-1) if self.cfg.normalize else f
                 valid[c] = True
             self._means_key, self._means = key, (means, valid)
         return self._means
@@ -177,6 +191,5 @@ class ICaRL(Strategy):
         if ctx.step == 0:  # no training yet: the logits (R0)
             return None
         means, valid = self._class_means(ctx)
-        f = out.hidden[-1]
-        f = F.normalize(f, dim=-1) if self.cfg.icarl_normalize else f
+        f = F.normalize(out.hidden[-1], dim=-1) if self.cfg.normalize else out.hidden[-1]
         return (-torch.cdist(f, means)).masked_fill(~valid, float("-inf"))

@@ -2,18 +2,23 @@
 DER++ (Buzzega et al. 2020).
 
 The memory holds indices into the resident training set, per member (base.Memory): reservoir sampling
-over the stream (strategy.memory), or strategy.memory_per_class random examples of each class stored
+over the stream (strategy.<name>.memory), or strategy.<name>.memory_per_class random examples of each class stored
 at the end of its task (van de Ven et al.'s budget). GEM and A-GEM store memory // n_tasks random
 examples of each task at its end instead of a reservoir, as Mammoth's and Avalanche's do.
 """
 from __future__ import annotations
 
+from dataclasses import dataclass, field
+
 import torch
 
-from .base import STRATEGIES, Memory, Strategy, cross_entropy, params, per_member
+from ..errors import ConfigError
+
+from .base import Memory, MemorySettings, Strategy, cross_entropy, params, per_member, register
 
 
 class Rehearsal(Strategy):
+    Settings = MemorySettings
     needs_memory = True
 
     def __init__(self, config):
@@ -43,7 +48,7 @@ class Rehearsal(Strategy):
             self.memory.extend(self.memory.random_per_class(ctx, ctx.classes, self.cfg.memory_per_class))
 
 
-@STRATEGIES.register("er")
+@register("er")
 class ExperienceReplay(Rehearsal):
     """Each step trains on the batch concatenated with replay_batch examples drawn from the memory."""
 
@@ -63,8 +68,8 @@ def agem_project(g: list[torch.Tensor], g_ref: list[torch.Tensor]) -> list[torch
 
 
 class EpisodicMemory(Rehearsal):
-    """A memory that never holds the current task: at each task's end, strategy.memory // n_tasks random
-    examples of that task (or strategy.memory_per_class of each of its classes) are appended."""
+    """A memory that never holds the current task: at each task's end, memory // n_tasks random examples
+    of that task (or memory_per_class of each of its classes) are appended."""
 
     def __init__(self, config):
         super().__init__(config)
@@ -87,7 +92,7 @@ def _reference_gradient(ctx, xm, ym) -> list[torch.Tensor]:
     return list(torch.autograd.grad(cross_entropy(ctx, ctx.model(xm).logits, ym).sum(), ps))
 
 
-@STRATEGIES.register("agem")
+@register("agem")
 class AGEM(EpisodicMemory):
     """Averaged GEM: the step's gradient is projected so it does not increase the loss on a batch of
     replay_batch examples drawn from the memory of the finished tasks."""
@@ -101,7 +106,7 @@ class AGEM(EpisodicMemory):
             p.grad = new
 
 
-@STRATEGIES.register("agem-r")
+@register("agem-r")
 class AGEMReservoir(AGEM):
     """A-GEM with a reservoir memory over every step (Mammoth's agem_r): it holds the current task too."""
 
@@ -141,51 +146,73 @@ def gem_dual(P: torch.Tensor, q: torch.Tensor, margin: float) -> torch.Tensor:
     return u + margin
 
 
-@STRATEGIES.register("gem")
+@dataclass(frozen=True)
+class GEMSettings(MemorySettings):
+    margin: float = 0.5  # lower bound of the dual variables (Mammoth's gamma, GEM's memory strength)
+
+
+@register("gem")
 class GEM(EpisodicMemory):
     """Gradient episodic memory: per step, the gradient on each finished task's memory; when the step's
     gradient g conflicts with any (g . g_k < 0), it becomes g + G'v with v from the dual quadratic
-    programme (gem_dual, margin strategy.gem_margin), so that no memory loss increases to first order."""
+    programme (gem_dual, margin strategy.gem.margin), so that no memory loss increases to first order."""
+
+    Settings = GEMSettings
+
+    @classmethod
+    def check(cls, config) -> None:
+        super().check(config)
+        if config.strategy.params.margin < 0:
+            raise ConfigError(f"strategy.gem.margin={config.strategy.params.margin:g} must be >= 0")
 
     def after_backward(self, ctx):
         if not self.per_task:
             return
         ps = params(ctx)
         g = [p.grad.clone() for p in ps]
-        refs = []
-        for idx in self.per_task:
-            refs.append(_reference_gradient(ctx, ctx.data.train.x[idx], ctx.data.train.y[idx]))
+        refs = [_reference_gradient(ctx, ctx.data.train.x[idx], ctx.data.train.y[idx]) for idx in self.per_task]
         G = torch.stack([torch.cat([r.flatten(1) for r in ref], 1) for ref in refs], 1)  # [E, t, n_params]
         flat = torch.cat([a.flatten(1) for a in g], 1)  # [E, n_params]
         dots = (G @ flat.unsqueeze(-1)).squeeze(-1)  # [E, t]
         conflict = (dots < 0).any(1)
         P = (G @ G.transpose(1, 2)).double()
         P = 0.5 * (P + P.transpose(1, 2)) + 1e-3 * torch.eye(P.shape[-1], dtype=P.dtype, device=P.device)
-        v = gem_dual(P, dots.double(), self.cfg.gem_margin).to(flat.dtype)
+        v = gem_dual(P, dots.double(), self.cfg.margin).to(flat.dtype)
         new = torch.where(conflict.unsqueeze(1), flat + (v.unsqueeze(-1) * G).sum(1), flat)
         for p, part in zip(ps, new.split([a[0].numel() for a in g], 1)):
             p.grad = part.view_as(p.grad)
 
 
-@STRATEGIES.register("der")
+@dataclass(frozen=True)
+class DERSettings(MemorySettings):
+    alpha: float = field(default=0.5, metadata={"flat": "der_alpha"})  # weight of the logit-matching term
+
+
+@dataclass(frozen=True)
+class DERppSettings(DERSettings):
+    beta: float = field(default=0.5, metadata={"flat": "der_beta"})  # weight of the replayed labels' cross-entropy
+
+
+@register("der")
 class DER(Rehearsal):
     """Dark experience replay: the memory keeps the logits seen when an example was stored (reservoir
-    sampling), and the network's logits on memory examples are pulled towards them (der_alpha * MSE)."""
+    sampling), and the network's logits on memory examples are pulled towards them (alpha * MSE)."""
 
+    adds_loss = True
+    Settings = DERSettings
     use_labels = False
 
     @classmethod
     def check(cls, config) -> None:
         super().check(config)
-        if config.strategy.memory_per_class or not config.strategy.memory:
-            from ..errors import ConfigError
-
-            per_class = config.strategy.memory_per_class
-            hint = (f" (the same budget as memory_per_class={per_class}: --set strategy.memory="
-                    f"{per_class * len({c for task in config.tasks for c in task})} --set strategy.memory_per_class=0)"
+        s, name = config.strategy.params, config.strategy.name
+        if s.memory_per_class or not s.memory:
+            per_class = s.memory_per_class
+            hint = (f" (the same budget as memory_per_class={per_class}: --set strategy.{name}.memory="
+                    f"{per_class * len({c for task in config.tasks for c in task})} --set strategy.{name}.memory_per_class=0)"
                     if per_class else "")
-            raise ConfigError(f"strategy {config.strategy.name!r} keeps a reservoir of logits: set strategy.memory "
-                              f"and leave strategy.memory_per_class at 0{hint}")
+            raise ConfigError(f"strategy {name!r} keeps a reservoir of logits: set strategy.{name}.memory "
+                              f"and leave strategy.{name}.memory_per_class at 0{hint}")
 
     def loss(self, ctx, out, x, y):
         B = ctx.batch_idx.shape[1]
@@ -194,18 +221,19 @@ class DER(Rehearsal):
             return None
         slots, xm, _ = self.draw(ctx)
         target = self.memory.logits.gather(1, slots.unsqueeze(-1).expand(-1, -1, self.memory.logits.shape[-1]))
-        extra = self.cfg.der_alpha * (ctx.model(xm).logits - target).pow(2).flatten(1).mean(1)
+        extra = self.cfg.alpha * (ctx.model(xm).logits - target).pow(2).flatten(1).mean(1)
         if self.use_labels:  # DER++: a second, independent memory batch with its stored labels
             _, xm2, ym2 = self.draw(ctx)
-            extra = extra + self.cfg.der_beta * cross_entropy(ctx, ctx.model(xm2).logits, ym2)
+            extra = extra + self.cfg.beta * cross_entropy(ctx, ctx.model(xm2).logits, ym2)
         return extra
 
     def after_step(self, ctx):
         self.memory.add_reservoir(ctx.batch_idx, self.pending)
 
 
-@STRATEGIES.register("derpp")
+@register("derpp")
 class DERpp(DER):
-    """DER++: DER plus der_beta * cross-entropy on the labels of a second memory batch."""
+    """DER++: DER plus beta * cross-entropy on the labels of a second memory batch."""
 
+    Settings = DERppSettings
     use_labels = True
