@@ -142,7 +142,7 @@ def avalanche_strategy(strategy: str, buffer: int, protocol: str, n_tasks: int, 
     from avalanche.training.plugins import EvaluationPlugin
 
     config = presets.get(preset_for(protocol, buffer), "naive" if strategy == "joint" else strategy)
-    s, t = config.strategy, config.train
+    s, t = config.strategy.params, config.train
     features = nn.Sequential(nn.Flatten(), nn.Linear(784, 100), nn.ReLU(), nn.Linear(100, 100), nn.ReLU())
     head = nn.Linear(100, 10)
     model = nn.Sequential(features, head)
@@ -155,11 +155,11 @@ def avalanche_strategy(strategy: str, buffer: int, protocol: str, n_tasks: int, 
     if strategy == "joint":
         return S.JointTraining(model=model, **common)
     if strategy == "online-ewc":  # Avalanche's penalty has no 1/2: its lambda is Mammoth's e_lambda
-        return S.EWC(model=model, ewc_lambda=s.ewc_lambda / 2, mode="online", decay_factor=s.ewc_gamma, **common)
+        return S.EWC(model=model, ewc_lambda=s.lam / 2, mode="online", decay_factor=s.gamma, **common)
     if strategy == "si":
-        return S.SynapticIntelligence(model=model, si_lambda=s.si_c, eps=s.si_xi, **common)
+        return S.SynapticIntelligence(model=model, si_lambda=s.c, eps=s.xi, **common)
     if strategy == "lwf":
-        return S.LwF(model=model, alpha=s.lwf_alpha, temperature=s.lwf_temp, **common)
+        return S.LwF(model=model, alpha=s.alpha, temperature=s.temp, **common)
     if strategy == "er":
         from avalanche.training.plugins import ReplayPlugin
 
@@ -168,14 +168,14 @@ def avalanche_strategy(strategy: str, buffer: int, protocol: str, n_tasks: int, 
     if strategy == "agem":
         return S.AGEM(model=model, patterns_per_exp=per_task, sample_size=s.replay_batch, **common)
     if strategy == "gem":
-        return S.GEM(model=model, patterns_per_exp=per_task, memory_strength=s.gem_margin, **common)
+        return S.GEM(model=model, patterns_per_exp=per_task, memory_strength=s.margin, **common)
     if strategy == "icarl":
         del common["criterion"]
         return S.ICaRL(feature_extractor=features, classifier=head, memory_size=s.memory, buffer_transform=None,
                        fixed_memory=True, **common)
     if strategy in ("der", "derpp"):
-        beta = s.der_beta if strategy == "derpp" else 0.0
-        return S.DER(model=model, mem_size=s.memory, batch_size_mem=s.replay_batch, alpha=s.der_alpha, beta=beta,
+        beta = s.beta if strategy == "derpp" else 0.0
+        return S.DER(model=model, mem_size=s.memory, batch_size_mem=s.replay_batch, alpha=s.alpha, beta=beta,
                      **common)
     raise ValueError(strategy)
 
