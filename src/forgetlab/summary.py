@@ -21,6 +21,7 @@ from typing import Any, Callable, Sequence
 
 from .errors import ForgetlabError
 from .results import atomic_write, rows_to_csv
+from .store import Store, load_spec
 
 # ---------------------------------------------------------------------------------------------
 # Per-member metrics
@@ -260,8 +261,6 @@ def plot(stats: list[dict], x: str, metric: str, path_stem: Path, err: str = "ci
 def summarize(out: str | Path, metrics: Sequence[str] | None = None, xs: Sequence[str] | None = None,
               err: str = "ci", plots: bool = True) -> tuple[str, list[Path]]:
     """The statistics table (text) and the plot files of the sweep in ``out``; also writes summary.csv."""
-    from .sweep import Store, load_spec
-
     out = Path(out)
     spec = load_spec(out)
     metrics = list(metrics or DEFAULT_METRICS)
