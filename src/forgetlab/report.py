@@ -231,7 +231,7 @@ def _latent_figure(res, pd, run_dir, picks_by_label, title, stem) -> tuple[Path,
     for label, picks in picks_by_label:
         emb = fig.embeddings(pd, run_dir, picks)
         for t, e, layer in picks:
-            where = fig._task_label(t, pd.tasks[t]) if len(pd.tasks) > 1 else "end of training"
+            where = fig.task_label(t, pd.tasks[t]) if len(pd.tasks) > 1 else "end of training"
             panels.append((f"{label + ', ' if label else ''}hidden {layer}, {where}", emb[(t, e, layer)]))
     t_tsne = time.perf_counter() - t0
     ncols = max(len(p) for _, p in picks_by_label)

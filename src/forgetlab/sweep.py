@@ -28,6 +28,7 @@ from . import config as cfg
 from . import summary
 from .config import MEMBER_KEYS, Member, RunConfig
 from .errors import ConfigError, ForgetlabError
+from .formatting import jsonable, point_label, value
 from .executors import EXECUTORS, run_local, run_ray
 from .results import atomic_write
 from .store import SCHEMA_VERSION, Store, load_spec
@@ -73,7 +74,7 @@ def make_axis(key: str, values: str | Sequence) -> Axis:
         raise ConfigError(f"grid {key} has no values; give at least one, e.g. --grid {key}=V1,V2")
     converted = tuple(cfg.get(cfg.override(RunConfig(), key, v), key) for v in raw)
     if len(set(converted)) != len(converted):
-        raise ConfigError(f"grid {key} repeats a value: {', '.join(map(_show, raw))}")
+        raise ConfigError(f"grid {key} repeats a value: {', '.join(map(value, raw))}")
     return Axis(key, converted)
 
 
@@ -86,16 +87,6 @@ def parse_grid(texts: Iterable[str]) -> list[Axis]:
             raise ConfigError(f"grid key {key} is given twice; put all its values in one --grid {key}=V1,V2")
         axes.append(make_axis(key, values))
     return axes
-
-
-def _show(value: Any) -> str:
-    if isinstance(value, tuple):
-        return json.dumps(_jsonable(value), separators=(",", ":"))
-    return f"{value:g}" if isinstance(value, float) else str(value)
-
-
-def _jsonable(value: Any) -> Any:
-    return [_jsonable(v) for v in value] if isinstance(value, (tuple, list)) else value
 
 
 # ---------------------------------------------------------------------------------------------
@@ -125,7 +116,7 @@ class Group:
 
     @property
     def label(self) -> str:
-        return " ".join(f"{k}={_show(v)}" for k, v in self.shape) or "(base)"
+        return point_label(self.shape, short=False, empty="(base)")
 
 
 @dataclass
@@ -196,15 +187,12 @@ def make_plan(base: RunConfig, axes: Sequence[Axis] = (), seeds: Sequence[int] |
             alone = cfg.validate(dataclasses.replace(single, seeds=(seed,)))
             mid = cfg.member_identity(group.config, member)
             if mid in seen:
-                raise ConfigError(f"grid points {_label(seen[mid])} and {_label(point)} give the same run; "
+                a, b = (point_label(x, short=False, empty="(base)") for x in (seen[mid], point))
+                raise ConfigError(f"grid points {a} and {b} give the same run; "
                                   f"drop one of the values")
             seen[mid] = point
             group.members.append(PlannedMember(mid, point, member, alone))
     return Plan(base, axes, seeds, list(groups.values()))
-
-
-def _label(point) -> str:
-    return " ".join(f"{k}={_show(v)}" for k, v in point) or "(base)"
 
 
 # ---------------------------------------------------------------------------------------------
@@ -214,7 +202,7 @@ def _label(point) -> str:
 
 def member_record(pm: PlannedMember, result: dict, group_size: int, elapsed_s: float, device: str) -> dict:
     return {"schema": SCHEMA_VERSION, "id": pm.id, "status": "complete", "seed": pm.seed,
-            "point": {k: _jsonable(v) for k, v in pm.point}, "hparams": pm.member.hparams,
+            "point": {k: jsonable(v) for k, v in pm.point}, "hparams": pm.member.hparams,
             "config": cfg.to_dict(pm.config), "tasks": result["tasks"], "acc_matrix": result["acc_matrix"],
             "group_size": group_size, "elapsed_s": round(elapsed_s, 3), "device": device}
 
@@ -240,8 +228,8 @@ class SweepResult:
 def spec(plan: Plan) -> dict:
     """What sweep.json records: enough to resume or summarise the sweep without the command line."""
     return {"schema": SCHEMA_VERSION, "name": plan.base.name, "base": cfg.to_dict(plan.base),
-            "axes": [[a.key, [_jsonable(v) for v in a.values]] for a in plan.axes], "seeds": list(plan.seeds),
-            "members": [{"id": m.id, "seed": m.seed, "point": {k: _jsonable(v) for k, v in m.point}}
+            "axes": [[a.key, [jsonable(v) for v in a.values]] for a in plan.axes], "seeds": list(plan.seeds),
+            "members": [{"id": m.id, "seed": m.seed, "point": {k: jsonable(v) for k, v in m.point}}
                         for m in plan.members]}
 
 
