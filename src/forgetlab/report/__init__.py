@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Callable
 
 from .. import probes as probes_mod
+from ..presets import PRESETS
 from ..results import atomic_write
 from ..store import Store
 from ..study import SECTIONS
@@ -71,8 +72,9 @@ def reproduce(seeds: int = 3, out: str | Path = "reproduce", *, data_dir=None, d
     prepare_out(out, "reproduce")
     store = Store(out)
     names = presets or [s[2] for s in SECTIONS] + (list(LENET) if with_lenet else [])
-    # the L1 presets first: their lambda-0 members are the plain MLP presets, which then reuse them
-    order = sorted(names, key=lambda n: (0 if "l1" in n else 1, names.index(n)))
+    # presets with a grid first: their members include plain ones (the L1 presets' lambda 0 is the plain
+    # MLP), which the presets without a grid then reuse instead of training again
+    order = sorted(names, key=lambda n: (0 if PRESETS[n].settings.get("grid") else 1, names.index(n)))
     phases = runs_mod.Phases()
     log(f"training {len(order)} experiments x {seeds} seeds (threads: {torch.get_num_threads()})")
     programs = runs_mod.plan(order, seeds, store, data_dir=data_dir, device=device, epochs=epochs,

@@ -121,7 +121,8 @@ def onset_rows(onsets: list[tuple[str, list[dict]]]) -> list[list[str]]:
     return rows
 
 
-def l1_latent_repeat(repeat: dict[str, float]) -> str:
-    return (f"The study's latent-space repeat gave sparsity {repeat['l1=0']} (lambda 0) and "
-            f"{repeat['l1=1']} (lambda 1).")
+def latent_repeat(repeat: dict[str, float]) -> str:
+    """The sparsity the study's latent-space repeat gave per lambda, e.g. {"l1=0": 0.5369, "l1=1": 0.9236}."""
+    parts = [f"{v} (lambda {k.split('=')[1]})" for k, v in repeat.items()]
+    return f"The study's latent-space repeat gave sparsity {' and '.join(parts)}."
 

@@ -7,8 +7,8 @@ import html
 import re
 from pathlib import Path
 
-from ..study import L1_LATENT_REPEAT, SECTIONS, STUDY_TEXT
-from .prose import ONSET_HEADER, ONSET_INTRO, comparison, intro, l1_latent_repeat, onset_rows
+from ..study import LATENT_REPEAT, SECTIONS, STUDY_TEXT
+from .prose import ONSET_HEADER, ONSET_INTRO, comparison, intro, latent_repeat, onset_rows
 from .runs import Phases
 
 LENET = ("lenet-concurrent", "lenet-sequential")
@@ -20,8 +20,8 @@ def _section(name: str, runs, figs_by_preset, onsets) -> list[tuple]:
     header, rows, notes = comparison(name, res)
     B.append(("table", header, rows))
     B += [("p", n) for n in notes]
-    if name == "mlp-l1-concurrent":
-        B.append(("p", l1_latent_repeat(L1_LATENT_REPEAT)))
+    if name in LATENT_REPEAT:
+        B.append(("p", latent_repeat(LATENT_REPEAT[name])))
     if name in onsets:
         B.append(("p", ONSET_INTRO))
         B.append(("table", ONSET_HEADER, onset_rows(onsets[name])))
