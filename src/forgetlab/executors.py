@@ -1,6 +1,6 @@
 """Executors: where a sweep's batched programs run.
 
-A program is one ``Group`` (a config and its members); ``train_group`` runs it from plain data (a config
+A program is one ``sweep.Group`` (a config and its members); ``train_group`` runs it from plain data (a config
 dict and [(seed, hparams)]) and returns plain data, so the same function runs in this process
 (``run_local``) or in a Ray task (``run_ray``). Each executor calls ``done(group, result)`` as programs
 finish.
@@ -10,14 +10,18 @@ from __future__ import annotations
 import dataclasses
 import socket
 import sys
-from typing import TYPE_CHECKING, Callable
+from typing import Callable, Protocol, Sequence
 
 from . import config as cfg
 from .config import Member
 from .errors import ForgetlabError
 
-if TYPE_CHECKING:
-    from .sweep import Group
+
+class Program(Protocol):
+    """What an executor needs of a program (sweep.Group, a dataclass): its config and its members, each
+    with ``seed`` and ``member.hparams``."""
+    config: cfg.RunConfig
+    members: Sequence
 
 
 def train_group(config: dict, members: list[tuple[int, dict]], progress: Callable | None = None) -> dict:
@@ -38,14 +42,14 @@ def train_group(config: dict, members: list[tuple[int, dict]], progress: Callabl
             "members": [{"tasks": [vars(t) for t in m.tasks], "acc_matrix": m.acc_matrix} for m in res.members]}
 
 
-def _payload(group: Group) -> tuple[dict, list[tuple[int, dict]]]:
+def _payload(group: Program) -> tuple[dict, list[tuple[int, dict]]]:
     return cfg.to_dict(group.config), [(m.seed, m.member.hparams) for m in group.members]
 
 
-Done = Callable[["Group", dict], None]
+Done = Callable[[Program, dict], None]
 
 
-def run_local(groups: list[Group], done: Done, progress: Callable | None = None) -> None:
+def run_local(groups: list[Program], done: Done, progress: Callable | None = None) -> None:
     for g in groups:
         done(g, train_group(*_payload(g), progress=progress))
 
@@ -97,7 +101,7 @@ def _ray_init(ray, address: str | None, wait_s: int = 3) -> None:
                 os.environ[k] = v
 
 
-def _absolute_data_root(group: Group) -> Group:
+def _absolute_data_root(group: Program) -> Program:
     """Workers do not share the driver's working directory (nor, on a cluster, its environment):
     send the data folder as the absolute path the driver resolved. Nodes need the data at that path."""
     root = cfg.data_root(group.config).expanduser().resolve()
@@ -105,7 +109,7 @@ def _absolute_data_root(group: Group) -> Group:
     return dataclasses.replace(group, config=config)
 
 
-def run_ray(groups: list[Group], done: Done, address: str | None = None) -> None:
+def run_ray(groups: list[Program], done: Done, address: str | None = None) -> None:
     """One Ray task per group; results are gathered here, in the order they finish."""
     try:
         import ray
