@@ -262,6 +262,8 @@ def _cmd_compare(a) -> int:
     from .strategies import STRATEGIES
 
     names = list(STRATEGIES) if a.strategies == "all" else [n.strip() for n in a.strategies.split(",") if n.strip()]
+    if not names:
+        raise ForgetlabError(f"--strategies {a.strategies!r} names no strategy; valid: all, {', '.join(STRATEGIES)}")
     for n in names:
         STRATEGIES[n]  # unknown names: one-line error before any work
     compare(a.preset, names, seeds=a.seeds, out=a.out, data_dir=a.data_dir, device=a.device, set=a.set,

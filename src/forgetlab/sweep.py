@@ -382,21 +382,27 @@ def spec(plan: Plan) -> dict:
 
 
 def load_spec(out: str | Path) -> dict:
-    path = Path(out) / "sweep.json"
+    from .results import check_schema, read_json
+
+    path, what = Path(out) / "sweep.json", "a directory written by 'forgetlab sweep'"
+    data = check_schema(read_json(path, what), path, SCHEMA_VERSION, what)
+    if not (isinstance(data.get("base"), dict) and isinstance(data.get("axes"), list)
+            and isinstance(data.get("seeds"), list) and isinstance(data.get("members"), list)):
+        raise ForgetlabError(f"{path} is damaged (needs 'base', 'axes', 'seeds' and 'members'); give {what}")
     try:
-        data = json.loads(path.read_text())
-    except FileNotFoundError:
-        raise ForgetlabError(f"{path} does not exist; give a directory written by 'forgetlab sweep'") from None
-    except ValueError:
-        raise ForgetlabError(f"{path} is not valid JSON; was it written by 'forgetlab sweep'?") from None
-    if not isinstance(data, dict) or data.get("schema") != SCHEMA_VERSION:
-        raise ForgetlabError(f"{path} is not a forgetlab sweep file (schema {SCHEMA_VERSION})")
+        plan_from_spec(data)  # every value checked as when the sweep was planned
+    except ForgetlabError as e:
+        raise ForgetlabError(f"{path} cannot be planned again: {e}") from None
     return data
 
 
 def plan_from_spec(data: dict) -> Plan:
     base = cfg.from_dict(data["base"])
-    return make_plan(base, [make_axis(k, vs) for k, vs in data["axes"]], data["seeds"])
+    try:
+        axes = [make_axis(k, vs) for k, vs in data["axes"]]
+    except (TypeError, ValueError):
+        raise ForgetlabError("'axes' must be [key, [values]] pairs") from None
+    return make_plan(base, axes, data["seeds"])
 
 
 def default_out(plan: Plan) -> Path:
