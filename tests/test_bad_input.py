@@ -7,7 +7,7 @@ import os
 
 import pytest
 
-from forgetlab import api, cli, results, summary, sweep
+from forgetlab import api, cli, presets, results, summary, sweep
 
 SCHEMA = results.SCHEMA_VERSION
 
@@ -254,6 +254,11 @@ def _interrupt(*a, **k):
     raise KeyboardInterrupt
 
 
+class _InterruptedPresets(dict):
+    def items(self):
+        raise KeyboardInterrupt
+
+
 @pytest.mark.parametrize("argv, target", [
     (["run", "mlp-sequential"], (api, "run")),
     (["show", "r"], (results, "load")),
@@ -262,14 +267,27 @@ def _interrupt(*a, **k):
     (["sweep", "mlp-sequential", "--epochs", "1", "--out", "s", "--no-progress"], (sweep, "train_group")),
     (["compare", "mlp-sequential", "--strategies", "naive", "--out", "c"], (api, "run")),
     (["reproduce", "--out", "rep"], (api, "run")),
-    (["presets"], (cli, "print")),
+    (["presets"], (presets, "PRESETS", _InterruptedPresets(a=1))),
 ])
 def test_ctrl_c_is_exit_130_and_one_line(capsys, tmp_path, monkeypatch, mnist_dir, argv, target):
     os.chdir(tmp_path)
-    monkeypatch.setattr(*target, _interrupt, raising=target[1] != "print")
+    monkeypatch.setattr(*target[:2], target[2] if len(target) > 2 else _interrupt)
     if argv[0] in ("run", "sweep", "compare", "reproduce"):
         argv = [*argv, "--data-dir", str(mnist_dir)]
     code, out, err = run_cli(capsys, argv)
     assert code == 130, err
     lines = err.strip().splitlines()
     assert lines and lines[-1].startswith("interrupted") and "Traceback" not in err
+
+
+@pytest.mark.parametrize("value, expect", [("cpu", "cpu"), ("", None), ("tpu", "error")])
+def test_forgetlab_device_picks_the_device_of_auto(monkeypatch, value, expect):
+    import torch
+
+    monkeypatch.setenv("FORGETLAB_DEVICE", value)
+    if expect == "error":
+        with pytest.raises(results.ForgetlabError, match="FORGETLAB_DEVICE='tpu' is not valid; set it to cpu or cuda"):
+            api.resolve_device("auto")
+        return
+    want = expect or ("cuda" if torch.cuda.is_available() else "cpu")
+    assert api.resolve_device("auto") == torch.device(want) and api.resolve_device("cpu") == torch.device("cpu")

@@ -27,8 +27,11 @@ _DATA_CACHE: dict[tuple, data_mod.Dataset] = {}
 
 
 def resolve_device(name: str) -> torch.device:
+    """A device name; "auto" is $FORGETLAB_DEVICE when set (cpu or cuda), else cuda when available, else cpu."""
     if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+        name = os.environ.get("FORGETLAB_DEVICE") or ("cuda" if torch.cuda.is_available() else "cpu")
+        if name not in ("cpu", "cuda"):
+            raise ConfigError(f"FORGETLAB_DEVICE={name!r} is not valid; set it to cpu or cuda, or unset it")
     if name == "cuda" and not torch.cuda.is_available():
         raise ConfigError("device 'cuda' requested but torch.cuda.is_available() is False; use --device cpu or auto")
     return torch.device(name)
