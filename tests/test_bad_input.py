@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 
 import pytest
 
@@ -217,8 +216,8 @@ def test_a_bad_config_file(capsys, tmp_path, command, name):
     (["presets", "extra"], ["unrecognized arguments: extra"]),
     (["run", "mlp-sequential", "--epochs"], ["expected one argument"]),
 ])
-def test_bad_options(capsys, tmp_path, argv, fragments):
-    os.chdir(tmp_path)  # nothing may appear in the working directory either
+def test_bad_options(capsys, tmp_path, monkeypatch, argv, fragments):
+    monkeypatch.chdir(tmp_path)  # nothing may appear in the working directory either
     code, out, err = run_cli(capsys, argv)
     assert_one_line_error(code, err, fragments)
     assert out == "" and list(tmp_path.iterdir()) == []
@@ -270,7 +269,7 @@ class _InterruptedPresets(dict):
     (["presets"], (presets, "PRESETS", _InterruptedPresets(a=1))),
 ])
 def test_ctrl_c_is_exit_130_and_one_line(capsys, tmp_path, monkeypatch, mnist_dir, argv, target):
-    os.chdir(tmp_path)
+    monkeypatch.chdir(tmp_path)
     monkeypatch.setattr(*target[:2], target[2] if len(target) > 2 else _interrupt)
     if argv[0] in ("run", "sweep", "compare", "reproduce"):
         argv = [*argv, "--data-dir", str(mnist_dir)]
