@@ -1,7 +1,7 @@
 """forgetlab: catastrophic forgetting, studied fast. See README.md.
 
 The names below load their module on first use, so a command (or a worker process) imports only what
-it needs: ``import forgetlab.executor`` does not load torch.
+it needs: ``import forgetlab.pool`` does not load torch.
 """
 from importlib import import_module
 

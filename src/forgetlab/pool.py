@@ -1,4 +1,4 @@
-"""Local worker processes: one per core, each with one torch thread, independent jobs largest first.
+"""A pool of local worker processes: one per core, each with one torch thread, independent jobs largest first.
 
 On a small machine two processes of one thread each run at full speed where one process of two threads
 does not (the threads of tiny products wait for each other). A job is a module-level function and its

@@ -8,7 +8,7 @@ import time
 import pytest
 
 from forgetlab.errors import ForgetlabError
-from forgetlab.executor import Job, check_workers, default_workers, run_jobs
+from forgetlab.pool import Job, check_workers, default_workers, run_jobs
 
 
 def square(x, progress=None):
@@ -79,7 +79,7 @@ def test_workers_must_be_positive():
 
 def test_program_cost_orders_programs_by_their_work():
     from forgetlab import presets
-    from forgetlab.executor import program_cost
+    from forgetlab.pool import program_cost
 
     seq = presets.get("mlp-sequential")
     assert program_cost(seq, 5) == 5 * program_cost(seq, 1)
