@@ -290,3 +290,8 @@ def test_forgetlab_device_picks_the_device_of_auto(monkeypatch, value, expect):
         return
     want = expect or ("cuda" if torch.cuda.is_available() else "cpu")
     assert api.resolve_device("auto") == torch.device(want) and api.resolve_device("cpu") == torch.device("cpu")
+
+
+def test_csv_rows_with_different_keys_keep_every_column():
+    text = results.rows_to_csv([{"a": 1, "h1": 0.5}, {"a": 2, "h1": 0.25, "h2": 0.75}])
+    assert text.splitlines() == ["a,h1,h2", "1,0.5,", "2,0.25,0.75"]

@@ -147,10 +147,11 @@ class Results:
 
 
 def rows_to_csv(rows: list[dict]) -> str:
-    """A list of same-keyed dicts as CSV text (header from the first row)."""
+    """A list of dicts as CSV text: every key any row has, in order of first appearance (a row without
+    one, e.g. a network with fewer hidden layers in a sweep, leaves its cell empty)."""
     buf = io.StringIO()
     if rows:
-        w = csv.DictWriter(buf, fieldnames=list(rows[0]))
+        w = csv.DictWriter(buf, fieldnames=list(dict.fromkeys(k for r in rows for k in r)))
         w.writeheader()
         w.writerows(rows)
     return buf.getvalue()
