@@ -1,21 +1,20 @@
 """forgetlab: catastrophic forgetting, studied fast. See README.md.
 
-The names below load their module on first use, so a command (or a worker process) imports only what
-it needs: ``import forgetlab.pool`` does not load torch.
-"""
-from importlib import import_module
+The names below load on first use, so ``import forgetlab.config`` (torch-free) stays light."""
+from __future__ import annotations
 
-_EXPORTS = {"run": "api", "make_config": "api", "load": "results", "RunConfig": "config", "Results": "results",
-            "Hook": "hooks", "Context": "hooks", "PRESETS": "presets", "ForgetlabError": "errors"}
+import importlib
+
+_LAZY = {"run": "api", "make_config": "api", "RunConfig": "config", "ForgetlabError": "errors", "Context": "hooks",
+         "Hook": "hooks", "PRESETS": "presets", "Results": "results", "load": "results"}
+
 __all__ = ["run", "make_config", "load", "RunConfig", "Results", "Hook", "Context", "PRESETS", "ForgetlabError"]
 __version__ = "0.1.0"
 
 
 def __getattr__(name: str):
-    if name in _EXPORTS:
-        return getattr(import_module(f".{_EXPORTS[name]}", __name__), name)
-    raise AttributeError(f"module 'forgetlab' has no attribute {name!r}")
-
-
-def __dir__():
-    return sorted([*globals(), *__all__])
+    if name not in _LAZY:
+        raise AttributeError(f"module 'forgetlab' has no attribute {name!r}")
+    value = getattr(importlib.import_module(f".{_LAZY[name]}", __name__), name)
+    globals()[name] = value
+    return value

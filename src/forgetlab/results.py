@@ -16,7 +16,6 @@ from . import config as cfg
 from .errors import ConfigError, ForgetlabError
 
 SCHEMA_VERSION = 1
-EPOCH_METRICS = ("train_loss", "train_acc", "val_loss", "val_acc", "sparsity", "sparsity_all")
 
 
 @dataclass
