@@ -9,7 +9,6 @@ from __future__ import annotations
 import dataclasses
 import itertools
 import json
-import math
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -178,10 +177,9 @@ def _convert(key: str, value: Any, typ) -> Any:
                 raise ValueError
             if typ is int and isinstance(value, str):
                 return int(value)
-            out = typ(value)
-            if typ is float and not math.isfinite(out):
+            if typ is float and not abs(float(value)) < float("inf"):  # NaN, inf
                 raise ConfigError(f"{key}={value!r} is not a finite number")
-            return out
+            return typ(value)
         # tuples: "120,84", "[120, 84]" or [[1,2],[3,4]] (JSON) for nested ones
         if isinstance(value, str):
             text = value.strip()
