@@ -16,12 +16,14 @@ Two comparisons:
         --forgetlab-python /work/venv/bin/python --avalanche-python /work/venv-aval/bin/python [--repeat 3]
     /work/venv-aval/bin/python benchmarks/avalanche_naive_timing.py protocol-b --data-dir /work/shared/data
 
-Every process gets OMP_NUM_THREADS (default 1). Prints the CPU model (lscpu) and the load average.
+Every process gets OMP_NUM_THREADS (default 1). Prints wall and CPU (user + system) times, the CPU model
+(lscpu) and the load average: on a shared machine the CPU times are the steadier measure.
 """
 from __future__ import annotations
 
 import argparse
 import os
+import resource
 import statistics
 import subprocess
 import sys
@@ -92,18 +94,21 @@ def cpu_model() -> str:
     return next((ln.split(":", 1)[1].strip() for ln in out.splitlines() if ln.startswith("Model name")), "unknown")
 
 
-def timed(cmd: list[str], env: dict) -> float:
+def timed(cmd: list[str], env: dict) -> tuple[float, float]:
+    """(wall seconds, CPU seconds: the process's user + system time, steadier on a busy machine)."""
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
     t0 = time.perf_counter()
     proc = subprocess.run(cmd, env=env, capture_output=True, text=True)
     wall = time.perf_counter() - t0
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
     if proc.returncode != 0:
         sys.exit(f"error: {' '.join(cmd[:4])} ... exited {proc.returncode}: {proc.stderr.strip()[-500:]}")
-    return wall
+    return wall, (after.ru_utime + after.ru_stime) - (before.ru_utime + before.ru_stime)
 
 
 def whole(a) -> None:
     env = {**os.environ, "OMP_NUM_THREADS": str(a.threads), "PYTHONPATH": str(ROOT / "src")}
-    times: dict[str, list[float]] = {"forgetlab": [], "avalanche": []}
+    times: dict[str, list[tuple[float, float]]] = {"forgetlab": [], "avalanche": []}
     print(f"CPU: {cpu_model()}, {os.cpu_count()} cores; OMP_NUM_THREADS={a.threads}; load average at start: "
           f"{' '.join(f'{x:.2f}' for x in os.getloadavg())}")
     with tempfile.TemporaryDirectory() as tmp:
@@ -114,11 +119,13 @@ def whole(a) -> None:
             order = [("forgetlab", fl), ("avalanche", av)]
             for name, cmd in order if i % 2 == 0 else order[::-1]:  # interleaved, alternating who goes first
                 times[name].append(timed(cmd, env))
-                print(f"  round {i + 1}: {name:<9} {times[name][-1]:6.1f} s", flush=True)
-    med = {k: statistics.median(v) for k, v in times.items()}
-    print(f"median of {a.repeat}: forgetlab {med['forgetlab']:.1f} s, Avalanche Naive {med['avalanche']:.1f} s, "
-          f"ratio {med['avalanche'] / med['forgetlab']:.2f}x; load average at end: "
-          f"{' '.join(f'{x:.2f}' for x in os.getloadavg())}")
+                wall, cpu = times[name][-1]
+                print(f"  round {i + 1}: {name:<9} {wall:6.1f} s wall, {cpu:6.1f} s CPU; load "
+                      f"{os.getloadavg()[0]:.2f}", flush=True)
+    for j, clock in enumerate(("wall", "CPU")):
+        f, av = (statistics.median(t[j] for t in times[k]) for k in ("forgetlab", "avalanche"))
+        print(f"median of {a.repeat}, {clock}: forgetlab {f:.1f} s, Avalanche Naive {av:.1f} s, ratio {av / f:.2f}x")
+    print(f"load average at the end: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
 
 
 def main() -> None:
