@@ -130,7 +130,7 @@ SWEEP_FILES = {
     "missing-keys": ('{"schema": 1, "name": "x"}', ["needs 'base', 'axes', 'seeds' and 'members'"]),
     "axes-wrong-type": ('{"schema": 1, "base": {}, "axes": [5], "seeds": [0], "members": []}', ["'axes'"]),
     "axis-unknown-key": ('{"schema": 1, "base": {}, "axes": [["train.lrr", [1]]], "seeds": [0], "members": []}',
-                         ["unknown grid key 'train.lrr'"]),
+                         ["unknown config key 'train.lrr'"]),
     "axis-non-finite": ('{"schema": 1, "base": {}, "axes": [["train.lr", [Infinity]]], "seeds": [0], "members": []}',
                         ["not a finite number"]),
     "base-out-of-range": ('{"schema": 1, "base": {"train": {"batch_size": 0}}, "axes": [], "seeds": [0], '
