@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from forgetlab import api, cli, presets, results, summary, sweep
+from forgetlab import api, cli, executors, presets, results, summary
 
 SCHEMA = results.SCHEMA_VERSION
 
@@ -263,9 +263,10 @@ class _InterruptedPresets(dict):
     (["show", "r"], (results, "load")),
     (["plot", "r"], (results, "load")),
     (["summarize", "s"], (summary, "summarize")),
-    (["sweep", "mlp-sequential", "--epochs", "1", "--out", "s", "--no-progress"], (sweep, "train_group")),
-    (["compare", "mlp-sequential", "--strategies", "naive", "--out", "c"], (api, "run")),
-    (["reproduce", "--out", "rep"], (api, "run")),
+    (["sweep", "mlp-sequential", "--epochs", "1", "--out", "s", "--no-progress", "--workers", "1"],
+     (executors, "train_group")),
+    (["compare", "mlp-sequential", "--strategies", "naive", "--out", "c", "--workers", "1"], (api, "run")),
+    (["reproduce", "--out", "rep", "--workers", "1"], (api, "run")),
     (["presets"], (presets, "PRESETS", _InterruptedPresets(a=1))),
 ])
 def test_ctrl_c_is_exit_130_and_one_line(capsys, tmp_path, monkeypatch, mnist_dir, argv, target):

@@ -87,3 +87,25 @@ def test_program_cost_orders_programs_by_their_work():
     assert program_cost(seq, 1) == (784 * 120 + 120 * 84 + 84 * 10) * 10 * 5
     assert program_cost(presets.get("lenet-sequential"), 1) > program_cost(seq, 1)
     assert program_cost(presets.get("mlp-l1-concurrent"), 25) > program_cost(presets.get("mlp-l1-sequential"), 10)
+
+
+def slow(x, progress=None):
+    for i in range(300):
+        if progress is not None:
+            progress(i, 300, "")
+        time.sleep(0.1)
+    return x
+
+
+def test_ctrl_c_stops_every_worker_and_keeps_what_finished():
+    got = []
+
+    def progress(key, done, total, status):
+        if key == "slow" and got:  # Ctrl-C arrives while the slow job runs, after the quick one finished
+            raise KeyboardInterrupt
+
+    t0 = time.perf_counter()
+    with pytest.raises(KeyboardInterrupt):
+        run_jobs([Job("slow", 2, slow, (1,)), Job("quick", 1, square, (3,))],
+                 lambda k, r: got.append((k, r)), workers=2, progress=progress)
+    assert got == [("quick", 9)] and time.perf_counter() - t0 < 25  # the slow worker was stopped, not awaited
