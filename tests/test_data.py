@@ -135,3 +135,21 @@ def test_a_label_out_of_range_is_an_error(tmp_path, cache_home):
     path.write_bytes(bytes(buf))
     with pytest.raises(DataError, match="label 12"):
         data.load("mnist", tmp_path / "d")
+
+
+def test_run_imports_no_plotting_learning_or_cluster_library(tmp_path, mnist_dir):
+    """`forgetlab run` loads torch and the engine only: no torchvision (its import pulls in torch._dynamo),
+    matplotlib, scikit-learn, Ray or pandas."""
+    import subprocess
+    import sys
+
+    code = ("import sys; from forgetlab import cli; "
+            f"cli.main(['run', 'mlp-sequential', '--seeds', '0', '--epochs', '1', '--set', 'protocol.tasks=[[0,1]]', "
+            f"'--data-dir', {str(mnist_dir)!r}, '--table', 'none', '--no-progress', '--out', {str(tmp_path / 'r')!r}]); "
+            "print(sorted(m for m in ('torchvision', 'torch._dynamo', 'matplotlib', 'sklearn', 'ray', 'pandas') "
+            "if m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300,
+                         env={**os.environ, "OMP_NUM_THREADS": "1"})
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip().splitlines()[-1] == "[]"
+    assert (tmp_path / "r" / "results.json").exists()
