@@ -305,3 +305,17 @@ def test_forgetlab_device_picks_the_device_of_auto(monkeypatch, value, expect):
 def test_csv_rows_with_different_keys_keep_every_column():
     text = results.rows_to_csv([{"a": 1, "h1": 0.5}, {"a": 2, "h1": 0.25, "h2": 0.75}])
     assert text.splitlines() == ["a,h1,h2", "1,0.5,", "2,0.25,0.75"]
+
+
+def test_show_and_plot_work_in_a_fresh_process(good_run_dir, tmp_path):
+    """A saved config names its strategy: reading it must register the strategies first (a new process
+    has imported none of them)."""
+    import subprocess
+    import sys
+
+    for argv in (["show", str(good_run_dir), "--table", "last"], ["plot", str(good_run_dir), "--out", str(tmp_path)]):
+        out = subprocess.run([sys.executable, "-m", "forgetlab", *argv], capture_output=True, text=True, timeout=300)
+        assert out.returncode == 0 and "error" not in out.stderr, out.stderr
+    assert "mlp-sequential" in subprocess.run([sys.executable, "-m", "forgetlab", "show", str(good_run_dir)],
+                                              capture_output=True, text=True, timeout=300).stdout
+    assert list(tmp_path.glob("*.png"))

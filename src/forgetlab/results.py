@@ -226,6 +226,8 @@ def _check_member(m: Any) -> None:
 
 def load(run_dir: str | Path) -> Results:
     """A saved run; a missing, foreign, newer or damaged results.json is one ForgetlabError."""
+    from . import strategies  # noqa: F401 - registers the strategy names (and settings) a saved config holds
+
     run_dir = Path(run_dir)
     path = run_dir / "results.json"
     if run_dir.is_file():

@@ -69,6 +69,8 @@ class Store:
 def load_spec(out: str | Path) -> dict:
     """The sweep plan recorded in ``out/sweep.json``, its base config and axis values checked as when the
     sweep was planned: a missing, foreign, newer or damaged file is one ForgetlabError."""
+    from . import strategies  # noqa: F401 - registers the strategy names (and settings) a saved config holds
+
     path, what = Path(out) / "sweep.json", "a directory written by 'forgetlab sweep'"
     data = check_schema(read_json(path, what), path, SCHEMA_VERSION, what)
     if not all(isinstance(data.get(k), t) for k, t in (("base", dict), ("axes", list), ("seeds", list),
