@@ -70,13 +70,12 @@ def compare(preset: str, strategies: Sequence[str], *, seeds: Sequence[int] | No
     """Run every strategy of ``strategies`` under ``preset`` (with the preset's settings for it) and write
     compare.md, compare.csv, figures and one run directory per strategy into ``out``. ``workers``: processes
     training strategies side by side, largest first (one: this process; the numbers are the same)."""
-    from .pool import Job, program_cost, run_jobs
+    from .pool import Job, check_positive, program_cost, run_jobs
     from .results import load
 
     if gap_steps < 0:
         raise ForgetlabError(f"--gap-steps {gap_steps} must be >= 0")
-    if workers < 1:
-        raise ForgetlabError(f"--workers {workers} must be >= 1")
+    check_positive(workers=workers)
     configs = {}
     for name in strategies:  # validate every config before any training starts
         base = presets.get(preset, name)

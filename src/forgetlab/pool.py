@@ -50,6 +50,13 @@ def default_workers() -> int:
         return os.cpu_count() or 1
 
 
+def check_positive(**counts: int | None) -> None:
+    """Each given count (workers=, threads=) must be >= 1: one error naming the option otherwise."""
+    for name, n in counts.items():
+        if n is not None and n < 1:
+            raise ForgetlabError(f"--{name} {n} must be >= 1")
+
+
 def check_workers(workers: int | None) -> int:
     if workers is None:
         return default_workers()

@@ -30,6 +30,7 @@ from .config import MEMBER_KEYS, Member, RunConfig
 from .errors import ConfigError, ForgetlabError
 from .formatting import jsonable, point_label, value
 from .executors import EXECUTORS, run_local, run_ray
+from .pool import check_positive
 from .results import atomic_write
 from .store import SCHEMA_VERSION, Store, load_spec
 
@@ -278,11 +279,9 @@ def _progress_bar(total: int, enabled: bool):
 def run_plan(plan: Plan, out: str | Path | None = None, *, executor: str = "local", address: str | None = None,
              group_size: int | None = None, resume: bool = False, progress: bool = True, workers: int = 1,
              threads: int = 1, log: Callable[[str], None] = lambda s: print(s, file=sys.stderr)) -> SweepResult:
-    """Train every member of ``plan`` not already in the store under ``out``; write the tables.
-
-    ``workers``: local worker processes (one: this process), each with ``threads`` torch threads."""
-    if workers < 1:
-        raise ConfigError(f"--workers {workers} must be >= 1")
+    """Train every member of ``plan`` not already in the store under ``out`` on ``workers`` local processes
+    (one: this process) of ``threads`` torch threads each; write the tables."""
+    check_positive(workers=workers, threads=threads)
     if executor not in EXECUTORS:
         raise ConfigError(f"executor {executor!r} is not valid; choose one of: {', '.join(EXECUTORS)}")
     if group_size is not None and group_size < 1:
@@ -310,9 +309,8 @@ def run_plan(plan: Plan, out: str | Path | None = None, *, executor: str = "loca
         log(plan.describe(done, group_size))
         todo = plan.chunks(done, group_size)
         n_todo = sum(len(g.members) for g in todo)
-        where = f"local, {min(workers, len(todo))} worker(s)" if executor == "local" and todo else executor
-        log(f"store: {out}/members ({len(done)} of {len(plan.members)} stored, {n_todo} to train "
-            f"in {len(todo)} program{'s' * (len(todo) != 1)}, executor {where})")
+        log(f"store: {out}/members ({len(done)} of {len(plan.members)} stored, {n_todo} to train in {len(todo)} "
+            f"program{'s' * (len(todo) != 1)}, executor {executor}{f', workers {workers}' * (executor == 'local')})")
         bar = _progress_bar(n_todo, progress and n_todo > 0)
 
         def finished(group: Group, result: dict) -> None:

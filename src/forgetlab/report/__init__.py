@@ -83,13 +83,11 @@ def reproduce(seeds: int = 3, out: str | Path = "reproduce", *, data_dir=None, d
     from .. import api
     from ..api import prepare_out
     from ..errors import ConfigError
+    from ..pool import check_positive
 
     if seeds < 1:
         raise ConfigError(f"--seeds {seeds}: give at least 1 seed")
-    if threads is not None and threads < 1:
-        raise ConfigError(f"--threads {threads} must be >= 1")
-    if workers < 1:
-        raise ConfigError(f"--workers {workers} must be >= 1")
+    check_positive(threads=threads, workers=workers)
     if threads:
         torch.set_num_threads(threads)
     t_start = time.perf_counter()
