@@ -26,6 +26,7 @@ PROTOCOLS = ("concurrent", "sequential")
 SCENARIOS = ("class", "task", "domain")  # van de Ven et al.'s three types of incremental learning
 OPTIMIZERS = ("sgd", "adam")
 EVAL_SPLITS = ("test", "holdout")
+MODULE_INPUTS = ("flat", "image")
 DEVICES = ("auto", "cpu", "cuda")
 
 
@@ -36,6 +37,7 @@ class DataConfig:
     eval_split: str = "test"  # "test": the study's validation; "holdout": held out from train
     holdout_fraction: float = 0.1  # of each class's training examples, when eval_split=holdout
     download: bool = True  # fetch through torchvision when the files are missing
+    path: str = ""  # a .npz of x_train, y_train, x_test, y_test (replaces data.dataset)
 
 
 @dataclass(frozen=True)
@@ -46,6 +48,9 @@ class ModelConfig:
     dropout: float = 0.0  # probability of zeroing a hidden unit during training
     kwta: tuple[int, ...] = ()  # k-winners-take-all: active units kept per hidden layer; () = plain ReLU
     kwta_boost: float = 0.0  # boosting strength beta (Ahmad & Scheinkman 2019); 0 = no boosting
+    module: str = ""  # a user network (package.module:Class or file.py:Class) instead of model.arch
+    module_args: str = ""  # its keyword arguments as a JSON object
+    module_input: str = "flat"  # flat: x [B, features]; image: x [B, C, H, W] (the data's image shape)
 
 
 @dataclass(frozen=True)
@@ -294,7 +299,7 @@ def _digest(obj) -> str:
 
 # Settings added after identities were first published: left out while they hold their defaults, so the
 # identity (and cache) of every earlier configuration stays the same.
-_LATER_FIELDS = {"model": ("kwta", "kwta_boost"), "protocol": ("scenario", "permuted", "permutation_seed"),
+_LATER_FIELDS = {"data": ("path",), "model": ("kwta", "kwta_boost", "module", "module_args", "module_input"), "protocol": ("scenario", "permuted", "permutation_seed"),
                  "train": ("iters",)}
 
 
@@ -359,11 +364,18 @@ def _one_of(key: str, value: str, valid: tuple[str, ...]) -> None:
 
 def validate(config: RunConfig) -> RunConfig:
     d, m, p, t = config.data, config.model, config.protocol, config.train
-    _one_of("data.dataset", d.dataset, DATASETS)
+    if d.dataset not in DATASETS and not d.path:  # any torchvision classification dataset by its class name
+        from .data import check_torchvision_name
+
+        check_torchvision_name(d.dataset)
     _one_of("data.eval_split", d.eval_split, EVAL_SPLITS)
     if not 0 < d.holdout_fraction < 1:
         raise ConfigError(f"data.holdout_fraction={d.holdout_fraction:g} must be in (0, 1)")
     _one_of("model.arch", m.arch, ARCHS)
+    _one_of("model.module_input", m.module_input, MODULE_INPUTS)
+    if m.module and (m.norm != "none" or m.kwta or m.dropout or "model.dropout" in dict(config.grid)):
+        raise ConfigError("model.norm, model.kwta and model.dropout shape the built-in networks; with model.module, "
+                          "put normalisation and dropout in your module")
     _one_of("model.norm", m.norm, NORMS)
     if not m.hidden or any(h < 1 for h in m.hidden):
         raise ConfigError(f"model.hidden={list(m.hidden)} needs at least one layer of >= 1 unit")
@@ -386,7 +398,7 @@ def validate(config: RunConfig) -> RunConfig:
     seen: set[int] = set()
     for task in p.tasks:
         for c in task:
-            if not 0 <= c < N_CLASSES:
+            if not 0 <= c < N_CLASSES and d.dataset in DATASETS and not d.path:  # other data: checked on load
                 raise ConfigError(
                     f"protocol.tasks: class {c} is out of range; {d.dataset} has classes 0-{N_CLASSES - 1}"
                 )

@@ -16,7 +16,9 @@ from .config import MEMBER_KEYS, Member, RunConfig, members as make_members
 from .data import Dataset, Split
 from .evaluation import class_stats
 from .hooks import Context, Hook
-from .models import build, member_cross_entropy
+from .models import member_cross_entropy
+from .errors import ConfigError
+from .modules import ModuleEnsemble, build
 from .optim import OPTIMIZERS
 from .results import MemberResult, Results, TaskRecord
 
@@ -44,10 +46,12 @@ def train(config: RunConfig, data: Dataset, hooks: Sequence[Hook] = (), progress
     hp = {k: torch.tensor([m.hparams[k] for m in members], device=device) for k in MEMBER_KEYS}
     seeds = [m.seed for m in members]
     scenario = scenarios.build(config, data.n_classes, device)
-    model = build(config.model, seeds, hp["model.dropout"], device, scenario.n_units)
+    model = build(config.model, seeds, hp["model.dropout"], device, scenario.n_units, data.image_shape)
     opt = OPTIMIZERS[config.train.optimizer](model.parameters(), hp["train.lr"], hp["train.momentum"],
                                              hp["train.weight_decay"])
     l1 = hp["train.l1"] if bool((hp["train.l1"] > 0).any()) else None
+    if l1 is not None and isinstance(model, ModuleEnsemble) and not model.hidden_units:
+        raise ConfigError(f"train.l1 penalises hidden activations, but {config.model.module} returns only logits")
     shuffle_gens = seeding.generators(seeds, seeding.SHUFFLE)
     skip_single = config.model.norm == "batch"  # batch norm cannot normalise a batch of one
     # the plain MLP with the plain loss steps without autograd (same maths, a quarter less time per small step)

@@ -127,9 +127,12 @@ class ICaRL(Strategy):
         was = ctx.model.training
         ctx.model.eval()
         with torch.no_grad():
-            h = ctx.model(ctx.data.train.x[idx]).hidden[-1]
+            hidden = ctx.model(ctx.data.train.x[idx]).hidden
         ctx.model.train(was)
-        return F.normalize(h, dim=-1)
+        if not hidden:
+            raise ConfigError("strategy icarl classifies by the last hidden layer's features, but the network "
+                              "returns only logits; return (logits, hidden) from forward")
+        return F.normalize(hidden[-1], dim=-1)
 
     def _refresh(self, ctx):
         """Exemplars of the current classes by herding, earlier sets shrunk, class means recomputed."""
@@ -144,11 +147,12 @@ class ICaRL(Strategy):
         # class means of the exemplars (per member: each member's own exemplars and features)
         E = ctx.n_members
         units = ctx.scenario.n_units
-        H = self.config.model.hidden[-1]
-        means = torch.zeros(E, units, H, device=ctx.data.train.x.device)
-        self.valid = torch.zeros(units, dtype=torch.bool, device=means.device)
+        means = None
+        self.valid = torch.zeros(units, dtype=torch.bool, device=ctx.data.train.x.device)
         for c, ex in self.exemplars.items():
-            means[:, c] = F.normalize(self._features(ctx, ex).mean(1), dim=-1)
+            f = F.normalize(self._features(ctx, ex).mean(1), dim=-1)  # [E, H]
+            means = f.new_zeros(E, units, f.shape[-1]) if means is None else means
+            means[:, c] = f
             self.valid[c] = True
         self.means = means
 
