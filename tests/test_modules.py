@@ -144,3 +144,48 @@ def test_built_in_options_are_refused_with_a_module(toy):
         _config(**{"model.norm": "batch"})
     with pytest.raises(ConfigError, match="returns only logits"):
         train(_config(**{"model.module": "user_modules.lenet:DropoutMLP", "train.l1": 0.1}), toy)
+
+
+class TinyConv(torch.nn.Module):
+    """Any channel count and image size: one convolution, global pooling, a head."""
+
+    def __init__(self, channels=3, n_classes=3):
+        super().__init__()
+        self.conv = torch.nn.Conv2d(channels, 4, 3, padding=1)
+        self.head = torch.nn.Linear(4, n_classes)
+
+    def forward(self, x):
+        h = torch.relu(self.conv(x))
+        return self.head(h.mean((2, 3))), h
+
+
+def test_colour_images_of_any_size_reach_a_module_and_the_built_in_mlp_flattens_them():
+    from forgetlab import api, data
+
+    g = torch.Generator().manual_seed(0)
+    y = torch.arange(90) % 3
+    x = torch.rand(90, 3, 10, 12, generator=g) + y.view(-1, 1, 1, 1).float() * torch.tensor([1.0, 0, -1]).view(1, 3, 1, 1)
+    ds = data.from_arrays(x, y, x[:30], y[:30])
+    common = dict(dataset=ds, seeds=[0, 1], epochs=10, lr=0.1, batch_size=10, save=False, progress=False,
+                  set={"protocol.kind": "concurrent", "protocol.tasks": "[[0],[1],[2]]"})
+    res = api.run("mlp-sequential", model=TinyConv, **{**common, "set": {**common["set"], "model.module_input": "image"}})
+    assert res.model.hidden_units == (4 * 10 * 12,)
+    assert min(m.tasks[-1].val_acc[-1] for m in res.members) > 0.9  # the colour of a class is learnable
+    builtin = api.run("mlp-sequential", **{**common, "lr": 0.03})
+    assert builtin.model.fcs[0].weight.shape == (2, 3 * 10 * 12, 120)
+    assert min(m.tasks[-1].val_acc[-1] for m in builtin.members) > 0.9
+
+
+def test_the_cli_runs_a_module_file_and_a_wrong_output_shape_is_one_line(capsys, tmp_path, monkeypatch):
+    from test_cli import assert_one_line_error, run_cli
+
+    from forgetlab import api
+
+    monkeypatch.setattr(api, "load_data", lambda config, device: __import__("conftest").synthetic())
+    base = ["run", "mlp-sequential", "--set", f"model.module={STUDY_MLP}", "--epochs", "1", "--seeds", "0",
+            "--no-progress", "--table", "none"]
+    code, _, err = run_cli(capsys, *base, "--out", str(tmp_path / "ok"))
+    assert code == 0, err
+    assert (tmp_path / "ok" / "weights.pt").exists()
+    code, _, err = run_cli(capsys, *base, "--set", 'model.module_args={"n_classes": 5}', "--out", str(tmp_path / "bad"))
+    assert_one_line_error(code, err, "logits of shape [2, 5]", "needs [2, 10]")

@@ -169,9 +169,9 @@ def from_arrays(x_train, y_train, x_test, y_test, *, name: str = "arrays", devic
             raise DataError(f"x_{split} has shape {list(x.shape)}; give at least one example, shape [N, ...]")
         ys[f"y_{split}"] = _labels(f"y_{split}", ys[f"y_{split}"], len(x), f"x_{split}")
     shape = tuple(xs["x_train"].shape[1:])
+    image_shape = _image_shape(shape)
     if tuple(xs["x_test"].shape[1:]) != shape:
         raise DataError(f"x_test examples have shape {list(xs['x_test'].shape[1:])} but x_train's have {list(shape)}")
-    image_shape = _image_shape(shape)
     integer = not xs["x_train"].dtype.is_floating_point
     for key, x in xs.items():
         x = x.float()
