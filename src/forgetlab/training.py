@@ -158,7 +158,7 @@ def train(config: RunConfig, data: Dataset, hooks: Sequence[Hook] = (), progress
                     rec.sparsity.append(layer[e * L:(e + 1) * L])
                 for h in hooks:
                     h.after_epoch(ctx, {"train_loss": cols[0], "train_acc": cols[1], "val_loss": cols[2],
-                                        "val_acc": cols[3]})
+                                        "val_acc": cols[3], "sparsity_all": cols[4]})
                 if progress is not None:
                     mean_acc = sum(cols[3]) / E
                     progress(ctx.step, total, f"task {t + 1}/{len(tasks)} epoch {epoch + 1} val acc {mean_acc:.4f}")
