@@ -189,3 +189,17 @@ def test_the_cli_runs_a_module_file_and_a_wrong_output_shape_is_one_line(capsys,
     assert (tmp_path / "ok" / "weights.pt").exists()
     code, _, err = run_cli(capsys, *base, "--set", 'model.module_args={"n_classes": 5}', "--out", str(tmp_path / "bad"))
     assert_one_line_error(code, err, "logits of shape [2, 5]", "needs [2, 10]")
+
+
+def test_functional_call_on_the_ensemble_uses_the_given_parameters():
+    """LwF's frozen network and EWC's per-example gradients call the ensemble with other parameters."""
+    from torch.func import functional_call
+
+    ens = ModuleEnsemble(MLP, {}, [0, 1], 10, (784,), "cpu").eval()
+    x = torch.randn(4, 784)
+    theta = {n: p.detach() * 2 for n, p in ens.named_parameters()}
+    got = functional_call(ens, theta, (x,)).logits
+    ref = _member(ens, 1, MLP)
+    ref.load_state_dict({k.removeprefix("net."): v[1] for k, v in theta.items()})
+    torch.testing.assert_close(got[1], ref(x)[0], rtol=1e-5, atol=1e-5)
+    assert not torch.allclose(got[1], ens(x).logits[1])

@@ -362,20 +362,26 @@ def _one_of(key: str, value: str, valid: tuple[str, ...]) -> None:
         raise ConfigError(f"{key}={value!r} is not valid; choose one of: {', '.join(valid)}")
 
 
-def validate(config: RunConfig) -> RunConfig:
-    d, m, p, t = config.data, config.model, config.protocol, config.train
+def _check_sources(config: RunConfig) -> None:
+    """The data set's name and a user module's settings (the module itself is resolved when it is built)."""
+    d, m = config.data, config.model
     if d.dataset not in DATASETS and not d.path:  # any torchvision classification dataset by its class name
         from .data import check_torchvision_name
 
         check_torchvision_name(d.dataset)
-    _one_of("data.eval_split", d.eval_split, EVAL_SPLITS)
-    if not 0 < d.holdout_fraction < 1:
-        raise ConfigError(f"data.holdout_fraction={d.holdout_fraction:g} must be in (0, 1)")
-    _one_of("model.arch", m.arch, ARCHS)
     _one_of("model.module_input", m.module_input, MODULE_INPUTS)
     if m.module and (m.norm != "none" or m.kwta or m.dropout or "model.dropout" in dict(config.grid)):
         raise ConfigError("model.norm, model.kwta and model.dropout shape the built-in networks; with model.module, "
                           "put normalisation and dropout in your module")
+
+
+def validate(config: RunConfig) -> RunConfig:
+    d, m, p, t = config.data, config.model, config.protocol, config.train
+    _check_sources(config)
+    _one_of("data.eval_split", d.eval_split, EVAL_SPLITS)
+    if not 0 < d.holdout_fraction < 1:
+        raise ConfigError(f"data.holdout_fraction={d.holdout_fraction:g} must be in (0, 1)")
+    _one_of("model.arch", m.arch, ARCHS)
     _one_of("model.norm", m.norm, NORMS)
     if not m.hidden or any(h < 1 for h in m.hidden):
         raise ConfigError(f"model.hidden={list(m.hidden)} needs at least one layer of >= 1 unit")
