@@ -91,7 +91,7 @@ def _config(seeds=(0,), **set_):
 
 @pytest.mark.parametrize("strategy", ["naive", "er", "derpp", "ewc", "lwf"])
 def test_training_each_member_gets_the_numbers_it_gets_alone(toy, strategy):
-    extra = {"strategy.name": strategy, "strategy.memory": 30} if strategy != "naive" else {}
+    extra = {"strategy.name": strategy, **({f"strategy.{strategy}.memory": 30} if strategy in ("er", "derpp") else {})}
     together = train(_config(seeds=(5, 6), **extra), toy)
     alone = train(_config(seeds=(6,), **extra), toy)
     a, b = together.members[1], alone.members[0]

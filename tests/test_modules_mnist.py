@@ -48,7 +48,7 @@ def test_the_study_mlp_from_a_file_learns_what_the_built_in_mlp_learns(mnist_dir
 @pytest.mark.parametrize("strategy", ["er", "derpp"])
 def test_a_lenet_like_module_with_replay_lands_where_the_built_in_lenet_does(mnist_dir, strategy):
     # short: 100 steps per task, evaluated on a 5% hold-out of the training set
-    set_ = {"strategy.memory": "200", "train.iters": "100", "data.eval_split": "holdout",
+    set_ = {f"strategy.{strategy}.memory": "200", "train.iters": "100", "data.eval_split": "holdout",
             "data.holdout_fraction": "0.05"}
     common = dict(seeds=SEEDS, data_dir=mnist_dir, progress=False, save=False, strategy=strategy)
     builtin = api.run("lenet-sequential", set=set_, **common)

@@ -204,10 +204,6 @@ class ModuleEnsemble(nn.Module):
     def n_inputs(self) -> int:
         return int(torch.tensor(self.input_shape).prod())
 
-    def analytic(self) -> bool:
-        """Trained through autograd only (the hand-written step is for the built-in MLP)."""
-        return False
-
     @contextlib.contextmanager
     def _random_stream(self):
         """Dropout and any other random draw in training mode come from the ensemble's own stream."""
