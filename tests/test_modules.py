@@ -141,7 +141,11 @@ def test_a_bad_module_is_one_line(module, set_, fragment):
 
 def test_built_in_options_are_refused_with_a_module(toy):
     with pytest.raises(ConfigError, match="put normalisation and dropout in your module"):
-        _config(**{"model.norm": "batch"})
+        train(_config(**{"model.norm": "batch"}), toy)
+    with pytest.raises(ConfigError, match="put dropout in your module"):
+        train(make_config(_config(), grid={"model.dropout": "0,0.5"}), toy)
+    with pytest.raises(ConfigError, match="model.module_input='pixels' is not valid; choose one of: flat, image"):
+        train(_config(**{"model.module_input": "pixels"}), toy)
     with pytest.raises(ConfigError, match="returns only logits"):
         train(_config(**{"model.module": "user_modules.lenet:DropoutMLP", "train.l1": 0.1}), toy)
 

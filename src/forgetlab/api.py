@@ -172,6 +172,7 @@ def run(base: str | cfg.RunConfig = "mlp-sequential", *, out: str | Path | None 
     if model is not None:
         options["set"] = {**_as_dict(options.get("set")), "model.module": modules.register(model)}
     config = make_config(base, **options)
+    modules.check(config.model, config.grid)
     if config.model.module:
         modules.resolve(config.model.module)  # a bad spec fails before any data is loaded
     run_dir = prepare_out(out, config.name) if save else None

@@ -28,7 +28,6 @@ PROTOCOLS = ("concurrent", "sequential")
 SCENARIOS = ("class", "task", "domain")  # van de Ven et al.'s three types of incremental learning
 OPTIMIZERS = ("sgd", "adam")
 EVAL_SPLITS = ("test", "holdout")
-MODULE_INPUTS = ("flat", "image")
 DEVICES = ("auto", "cpu", "cuda")
 
 
@@ -347,22 +346,11 @@ def _one_of(key: str, value: str, valid: tuple[str, ...]) -> None:
         raise ConfigError(f"{key}={value!r} is not valid; choose one of: {', '.join(valid)}")
 
 
-def _check_sources(config: RunConfig) -> None:
-    """The data set's name and a user module's settings (the module itself is resolved when it is built)."""
-    d, m = config.data, config.model
-    if d.dataset not in DATASETS and not d.path:  # any torchvision classification dataset by its class name
-        from .data import check_torchvision_name
-
-        check_torchvision_name(d.dataset)
-    _one_of("model.module_input", m.module_input, MODULE_INPUTS)
-    if m.module and (m.norm != "none" or m.kwta or m.dropout or "model.dropout" in dict(config.grid)):
-        raise ConfigError("model.norm, model.kwta and model.dropout shape the built-in networks; with model.module, "
-                          "put normalisation and dropout in your module")
-
-
 def validate(config: RunConfig) -> RunConfig:
     d, m, p, t = config.data, config.model, config.protocol, config.train
-    _check_sources(config)
+    from .data import check_config  # names torchvision's datasets, classes of the built-in ones
+
+    check_config(config)
     _one_of("data.eval_split", d.eval_split, EVAL_SPLITS)
     if not 0 < d.holdout_fraction < 1:
         raise ConfigError(f"data.holdout_fraction={d.holdout_fraction:g} must be in (0, 1)")
@@ -389,10 +377,6 @@ def validate(config: RunConfig) -> RunConfig:
     seen: set[int] = set()
     for task in p.tasks:
         for c in task:
-            if not 0 <= c < N_CLASSES and d.dataset in DATASETS and not d.path:  # other data: checked on load
-                raise ConfigError(
-                    f"protocol.tasks: class {c} is out of range; {d.dataset} has classes 0-{N_CLASSES - 1}"
-                )
             if c in seen:
                 raise ConfigError(f"protocol.tasks: class {c} appears in more than one task")
             seen.add(c)

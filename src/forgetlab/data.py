@@ -11,7 +11,7 @@ from pathlib import Path
 import torch
 
 from . import sampling
-from .errors import DataError
+from .errors import ConfigError, DataError
 
 # name -> (torchvision class name, folder under the root, per-pixel mean and std of the train set)
 _DATASETS = {
@@ -225,7 +225,7 @@ def check_torchvision_name(name: str) -> None:
 
     cls = getattr(tvd, name, None)
     if not (isinstance(cls, type) and issubclass(cls, tvd.VisionDataset)):
-        raise DataError(f"data.dataset={name!r} is neither {' nor '.join(_DATASETS)} nor a torchvision dataset class "
+        raise ConfigError(f"data.dataset={name!r} is neither {' nor '.join(_DATASETS)} nor a torchvision dataset class "
                         f"(e.g. KMNIST, EMNIST, CIFAR10); arrays of your own go in data.path (a .npz)")
 
 
@@ -266,6 +266,20 @@ def load_torchvision(name: str, root: str | Path, device: torch.device | str = "
         splits.append(_tv_arrays(ds))
     (xtr, ytr), (xte, yte) = splits
     return from_arrays(xtr, ytr, xte, yte, name=name, device=device, **options)
+
+
+def check_config(config) -> None:
+    """Before any work: a data set named in the config exists; tasks of a built-in one name its classes 0-9
+    (other data are checked against their labels once loaded, ``check_tasks``)."""
+    d = config.data
+    if d.path:
+        return
+    if d.dataset not in _DATASETS:  # any torchvision classification dataset by its class name
+        check_torchvision_name(d.dataset)
+        return
+    for c in (c for task in config.protocol.tasks for c in task):
+        if not 0 <= c < 10:
+            raise ConfigError(f"protocol.tasks: class {c} is out of range; {d.dataset} has classes 0-9")
 
 
 def check_tasks(data: Dataset, tasks) -> None:

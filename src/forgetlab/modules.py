@@ -6,8 +6,10 @@ example). forgetlab builds one copy per member, each under its own seeded random
 initial weights do not depend on which members train beside it), stacks their parameters and buffers
 with a leading member axis (``torch.func.stack_module_state``) and runs every member as one program:
 ``torch.func.functional_call`` under ``torch.vmap``. Batch-norm running statistics are stacked buffers,
-updated in place per member; dropout draws different masks per member (``randomness="different"``) from
-a random stream of the ensemble's own, seeded from the first member's seed.
+updated in place per member; dropout draws different masks per member (``randomness="different"``). On
+the CPU those draws come from a random stream of the ensemble's own, seeded from the first member's seed
+(so a member's masks, unlike its initial weights, depend on the ensemble it is in); on a GPU from torch's
+CUDA generator.
 
 A module is named by ``package.module:ClassName`` (importable) or ``path/to/file.py:ClassName``; a class
 or factory given to ``forgetlab.run(model=...)`` is registered under its qualified name for this process.
@@ -233,11 +235,26 @@ class ModuleEnsemble(nn.Module):
         return Output(logits, [h.flatten(2) for h in hidden])
 
 
+MODULE_INPUTS = ("flat", "image")
+
+
+def check(cfg: ModelConfig, grid=()) -> None:
+    """The model settings that go with ``model.module`` (the module itself is resolved by ``resolve``)."""
+    if cfg.module_input not in MODULE_INPUTS:
+        raise ConfigError(f"model.module_input={cfg.module_input!r} is not valid; choose one of: {', '.join(MODULE_INPUTS)}")
+    if cfg.module and (cfg.norm != "none" or cfg.kwta or cfg.dropout or "model.dropout" in dict(grid)):
+        raise ConfigError("model.norm, model.kwta and model.dropout shape the built-in networks; with model.module, "
+                          "put normalisation and dropout in your module")
+
+
 def build(cfg: ModelConfig, seeds: list[int], dropout: torch.Tensor, device, n_classes: int = 10,
           input_shape: tuple[int, ...] = (1, 28, 28)) -> nn.Module:
     """The ensemble of ``cfg``: the user's module when ``model.module`` is set, else a built-in network."""
     if not cfg.module:
         return build_builtin(cfg, seeds, dropout, device, n_classes=n_classes, input_shape=input_shape)
+    check(cfg)
+    if dropout.any():  # a grid over model.dropout
+        raise ConfigError("model.dropout shapes the built-in networks; with model.module, put dropout in your module")
     n_inputs = int(torch.tensor(input_shape).prod())
     shape = (n_inputs,) if cfg.module_input == "flat" else tuple(input_shape)
     return ModuleEnsemble(resolve(cfg.module), module_args(cfg.module_args), seeds, n_classes, shape, device,

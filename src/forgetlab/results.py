@@ -179,4 +179,6 @@ def load(run_dir: str | Path) -> Results:
         raise ForgetlabError(f"{path} does not exist; give a run directory written by 'forgetlab run'") from None
     except (json.JSONDecodeError, UnicodeDecodeError):
         raise ForgetlabError(f"{path} is not valid JSON; the run may have been written by another tool") from None
+    from . import strategies  # noqa: F401 - registers every strategy's settings, which the config names
+
     return Results.from_json(data, run_dir)
