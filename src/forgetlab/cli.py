@@ -54,6 +54,8 @@ def _parser() -> argparse.ArgumentParser:
     r.add_argument("--table", choices=("full", "last", "none"), default="full",
                    help="print every epoch (full), each task's last epoch, or nothing")
     r.add_argument("--no-progress", action="store_true", help="no progress bar")
+    r.add_argument("--log", choices=("tensorboard",), help="also write TensorBoard event files into "
+                   "RUN_DIR/tensorboard (scalars, histograms, projector); view with 'tensorboard --logdir RUN_DIR'")
     r.add_argument("--probes", action="store_true",
                    help="record the study's diagnostics (forgetting/probability curves, relative updates, "
                         "sparsity, latent activations) into probes.npz; draw them with 'forgetlab plot'")
@@ -101,7 +103,7 @@ def _cmd_run(a) -> int:
                    data_dir=a.data_dir, config_file=a.config, set=a.set, grid=grid)
     config = api.make_config(a.preset, **options)
     try:
-        res = api.run(config, out=a.out, progress=not a.no_progress, probes=a.probes)
+        res = api.run(config, out=a.out, progress=not a.no_progress, probes=a.probes, log=a.log)
     except KeyboardInterrupt as e:
         print(f"interrupted: {e.args[0] if e.args else 'nothing was saved'}", file=sys.stderr)
         return 130
