@@ -20,6 +20,7 @@ from typing import Callable
 import numpy as np
 
 from . import config as cfg
+from . import explain_report
 from . import figures as fig
 from . import probes as probes_mod
 from .results import Results, atomic_write, load as load_results
@@ -29,6 +30,7 @@ METRICS = ("val_acc", "val_loss", "train_loss", "train_acc", "sparsity")
 LABELS = {"val_acc": "val acc", "val_loss": "val loss", "train_loss": "train loss", "train_acc": "train acc",
           "sparsity": "sparsity"}
 LENET = ("lenet-concurrent", "lenet-sequential")
+EXPLAINED = "mlp-sequential"  # the experiment whose forgetting the explanatory probes take apart
 
 # ---------------------------------------------------------------------------------------------
 # Running (with a cache keyed by the config's identity and the probe settings)
@@ -355,7 +357,8 @@ def comparison(name: str, res: Results) -> tuple[list[str], list[list[str]], lis
     return header, rows, notes
 
 
-def build_blocks(runs, figs_by_preset, onsets, phases: Phases, seeds: int, wall: float, device: str) -> list[tuple]:
+def build_blocks(runs, figs_by_preset, onsets, phases: Phases, seeds: int, wall: float, device: str,
+                 explained: list[tuple] = ()) -> list[tuple]:
     B: list[tuple] = [("h", 1, "Catastrophic forgetting in an MNIST MLP: the study, reproduced by forgetlab")]
     B.append(("p", f"Every experiment of the study ({SOURCE}) re-run with {seeds} seeds each (mean ± std over "
                    f"seeds); the study's numbers (one run each, its last epoch) are typed in `forgetlab/study.py`. "
@@ -406,6 +409,12 @@ def build_blocks(runs, figs_by_preset, onsets, phases: Phases, seeds: int, wall:
                                 "update z at onset", "update vs rest of task", "verdict"], rows))
         for png, caption in figs_by_preset.get(name, []):
             B.append(("img", png, caption))
+    if explained:
+        B.append(("h", 2, f"Why the network forgets: the study's questions, measured (`{EXPLAINED}`)"))
+        B.append(("p", f"Each question the study raises, answered with a measured quantity over {seeds} seeds (mean ± "
+                       f"std); every finding is a sentence generated from the numbers beside it "
+                       f"(`forgetlab/explain.py`), not typed in."))
+        B += explained
     return B
 
 
@@ -450,6 +459,16 @@ def render(blocks, out: Path) -> tuple[str, str]:
     page = (f"<!DOCTYPE html><html><head><meta charset=\"utf-8\"><title>forgetlab report</title>"
             f"<style>{style}</style></head><body>{''.join(body)}</body></html>")
     return "\n\n".join(md) + "\n", page
+
+
+def explained_section(runs, out: Path, reuse: bool, phases: Phases) -> list[tuple]:
+    """The explanatory probes' answers for ``EXPLAINED`` (figures redrawn unless nothing was retrained)."""
+    if EXPLAINED not in runs:
+        return []
+    t0 = time.perf_counter()
+    blocks = explain_report.section(runs[EXPLAINED][1], EXPLAINED, out / "figures", draw=not reuse)
+    phases.figures += time.perf_counter() - t0
+    return blocks
 
 
 # ---------------------------------------------------------------------------------------------
@@ -501,15 +520,16 @@ def reproduce(seeds: int = 3, out: str | Path = "reproduce", *, data_dir=None, d
     if not reuse:
         atomic_write(manifest, json.dumps({"runs": key, "figures": {
             n: [(p.relative_to(out).as_posix(), c) for p, c in f] for n, f in figs.items()}}))
+    explained = explained_section(runs, out, reuse, phases)
     log(f"t-SNE {phases.tsne:.1f} s, figures {phases.figures:.1f} s")
     t0 = time.perf_counter()
     device_name = next(iter(runs.values()))[0].device
-    blocks = build_blocks(runs, figs, onsets, phases, seeds, time.perf_counter() - t_start, device_name)
+    blocks = build_blocks(runs, figs, onsets, phases, seeds, time.perf_counter() - t_start, device_name, explained)
     md, page = render(blocks, out)
     phases.report = time.perf_counter() - t0
     wall = time.perf_counter() - t_start
     # timings are known only now: render again with them (cheap)
-    blocks = build_blocks(runs, figs, onsets, phases, seeds, wall, device_name)
+    blocks = build_blocks(runs, figs, onsets, phases, seeds, wall, device_name, explained)
     md, page = render(blocks, out)
     atomic_write(out / "REPORT.md", md)
     atomic_write(out / "report.html", page)
