@@ -252,3 +252,87 @@ def test_probe_names_select_probes():
 
     with pytest.raises(ConfigError, match="unknown probe 'lineer'; choose from curves, updates"):
         probes.ProbeConfig().only("lineer")
+
+
+# --- the numbers and sentences of the report, from hand-made arrays ---------------------------------
+
+
+def handmade(E: int = 2) -> probes.ProbeData:
+    """Three tasks of two classes, ten probe examples per class: the network forgets every old task at
+    once; hidden 2's probe keeps task 1 at 0.9, task 2's probe falls to chance."""
+    T, L, C = 3, 2, 10
+    net = np.zeros((T, E, C), int)
+    lin = np.zeros((T, E, L, C), int)
+    for t in range(T):
+        net[t, :, [2 * t, 2 * t + 1]] = 10
+        lin[t, :, :, [2 * t, 2 * t + 1]] = 10
+    lin[1:, :, 1, [0, 1]] = 9  # task 1 on hidden 2: 0.9 after tasks 2 and 3
+    lin[1:, :, 0, [0, 1]] = 3
+    lin[2, :, :, [2, 3]] = 2  # task 2 after task 3: 0.2, chance 1/6
+    arrays = {"score_count": np.full(C, 10), "net_correct": net, "linear_correct": lin, "knn_correct": lin}
+    meta = {"tasks": [[0, 1], [2, 3], [4, 5]], "members": [{}] * E, "config": {"interference_batches": 4},
+            "interference_layers": ["fcs.0"]}
+    return probes.ProbeData(arrays, meta)
+
+
+def test_representation_findings_follow_the_numbers():
+    from forgetlab import explain
+
+    pd = handmade()
+    r = explain.representation(pd)
+    assert r["net"][2, 0].tolist()[:2] == [0.0, 0.0] and np.isnan(r["net"][0, 0, 1])
+    assert r["linear"][2, 0, 1, 0] == pytest.approx(0.9) and r["chance"][2] == pytest.approx(1 / 6)
+    first, second = explain.representation_findings(pd)
+    assert first.startswith("task 1 classes (0,1): after task 2 the linear probe on hidden 2 is at 0.90 ± 0.00 "
+                            "(after task 1: 1.00 ± 0.00; chance 0.25) while the network's accuracy falls from "
+                            "1.00 ± 0.00 to 0.00 ± 0.00: the features survive, the head forgets")
+    assert second.endswith("falls from 1.00 ± 0.00 to 0.00 ± 0.00: the features are lost as well.")
+    _, rows = explain.representation_rows(pd)
+    pooled = [r for r in rows if r[0] == "3" and "all earlier" in r[1]][0]
+    assert pooled[2:5] == ["0.00 ± 0.00", "0.25 ± 0.00", "0.55 ± 0.00"]  # (3+3+2+2)/40, (9+9+2+2)/40
+
+
+def test_interference_peaks_and_their_relation_to_the_collapse():
+    from forgetlab import explain
+
+    pd = handmade()
+    cos = [0.5, -0.2, -0.9, -0.1]
+    rise = [0.1, 0.3, 0.2, 0.05]
+    rows = np.zeros((8, 2, 7))
+    for s in range(8):
+        rows[s, :, :3] = [cos[s % 4], 1.0, 1.0]  # dot, |g_new|^2, |g_old|^2 of the one layer
+        rows[s, :, 3:5] = [1.0, 1.0 + rise[s % 4]]
+        rows[s, :, 5:] = [0.01, 0.2]
+    pd.arrays.update(interference=rows, interference_task=np.repeat([1, 2], 4),
+                     interference_task_step=np.tile([1, 2, 3, 4], 2))
+    d = explain.interference(pd)[1]
+    np.testing.assert_allclose(d["cos"][:, 0], cos)
+    np.testing.assert_allclose(d["measured"][:, 1], rise)
+    peak, largest = explain.peaks(d)
+    assert peak.tolist() == [3, 3] and largest.tolist() == [2, 2]
+    text = explain.interference_findings(pd, {1: np.array([4.0, 4.0]), 2: np.array([np.nan, np.nan])})
+    assert text[0].startswith("task 2: the old classes' accuracy halves at batch 4.0 ± 0.0;")
+    assert "the most negative cosine coincides with the collapse (within one batch)" in text[0]
+    assert "the largest rise comes 2.0 batches before the collapse" in text[0]
+    assert "changes by 0.65 ± 0.00; first order from the applied updates: 0.80 ± 0.00" in text[0]
+    assert "never halves" in text[1]
+
+
+def test_unit_reuse_counts_by_hand():
+    from forgetlab import explain
+
+    pd = handmade(E=1)
+    rate = np.zeros((3, 1, 3, 4), np.float32)
+    mean = np.zeros((3, 1, 3, 4), np.float32)
+    rate[0, 0, 0] = [0.5, 0.5, 0.0, 0.0]  # task 1 uses units 0, 1
+    mean[0, 0, 0] = [3.0, 1.0, 0.0, 0.0]
+    rate[1, 0, 1] = [0.0, 0.6, 0.6, 0.05]  # task 2 uses units 1, 2 (unit 3 below the 10% threshold)
+    rate[1, 0, 0] = [0.5, 0.5, 0.0, 0.0]  # at the end of task 2, task 1's examples still use units 0, 1
+    change = np.zeros((3, 1, 4), np.float32)
+    change[1, 0] = [0.1, 0.5, 0.7, 0.3]
+    pd.arrays.update(unit_rate_h1=rate, unit_mean_h1=mean, unit_change_h1=change)
+    u = explain.unit_reuse(pd, 1)
+    assert u["old_share"][0, 0] == pytest.approx(0.25)  # unit 1 carries 1 of task 1's 4
+    assert u["overlap"][0, 0] == pytest.approx(1 / 3)  # {1, 2} and {0, 1} share unit 1 of {0, 1, 2}
+    assert u["dead"][0, 0] == 1  # unit 0 is silent on task 2's examples
+    assert u["moved_active"][0, 0] == pytest.approx(0.6) and u["moved_other"][0, 0] == pytest.approx(0.2)

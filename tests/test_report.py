@@ -115,3 +115,17 @@ def test_flags_name_the_l1_collapse_and_lenet_parameters():
     assert [figures.param_layer(n) for n in names[4:]] == [("conv1", "weight"), ("conv2", "weight"),
                                                            ("conv1", "bias"), ("conv2", "bias")]
     assert figures._layer_order(names) == ["conv1", "conv2", "fc1", "head"]
+
+
+def test_report_answers_the_study_questions_with_generated_findings(built):
+    out, _, _ = built
+    md = (out / "REPORT.md").read_text()
+    part = md[md.index("## Why the network forgets"):]
+    for heading in ("Features or head?", "Head bias", "Gradient interference at the onset", "Unit reuse",
+                    "Representation drift"):
+        assert f"### {heading}" in part
+    assert part.count("**Finding:**") >= 5
+    assert re.search(r"the linear probe on hidden \d is at \d\.\d\d ± \d\.\d\d", part)
+    assert re.search(r"the old classes' accuracy (halves at batch|does not halve)", part) or "never halves" in part
+    for kind in ("probe_vs_network", "head_bias", "interference", "unit_reuse", "drift"):
+        assert (out / "figures" / f"mlp-sequential_{kind}.png").exists()
