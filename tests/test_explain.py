@@ -336,3 +336,16 @@ def test_unit_reuse_counts_by_hand():
     assert u["overlap"][0, 0] == pytest.approx(1 / 3)  # {1, 2} and {0, 1} share unit 1 of {0, 1, 2}
     assert u["dead"][0, 0] == 1  # unit 0 is silent on task 2's examples
     assert u["moved_active"][0, 0] == pytest.approx(0.6) and u["moved_other"][0, 0] == pytest.approx(0.2)
+
+
+def test_run_and_cli_select_probes_by_name(tmp_path, capsys):
+    from forgetlab import api, cli
+
+    res = api.run(small_config(), dataset=overlapping(), probes=["head", "drift"], save=False, progress=False)
+    assert "head_bias" in res.probes and "cka_h2" in res.probes
+    assert "curve_correct" not in res.probes and "linear_correct" not in res.probes
+    assert res.probes.meta["config"]["head"] and not res.probes.meta["config"]["curves"]
+    code = cli.main(["run", "mlp-sequential", "--probes", "head,lineer", "--out", str(tmp_path / "r")])
+    err = capsys.readouterr().err
+    assert code == 2 and err.startswith("error: probes: unknown probe 'lineer'") and len(err.strip().splitlines()) == 1
+    assert not (tmp_path / "r").exists()  # nothing written

@@ -136,11 +136,16 @@ def run(base: str | cfg.RunConfig = "mlp-sequential", *, out: str | Path | None 
     ``options`` are those of ``make_config``: seeds, epochs, batch_size, lr, device, data_dir, config_file,
     set (dict of dotted keys) and grid (dict of member-level key -> values). ``dataset`` replaces the
     configured one (any ``data.Dataset`` of resident tensors).
-    ``probes``: True or a ``probes.ProbeConfig`` records the study's diagnostics (``results.probes``, and
-    probes.npz/probes.json in the run directory).
+    ``probes``: True (every probe), probe names (``["linear", "head"]`` or "linear,head"; ``probes.PROBE_NAMES``)
+    or a ``probes.ProbeConfig`` records diagnostics (``results.probes``, and probes.npz/probes.json in the run
+    directory).
     On Ctrl-C the finished epochs are saved (status "interrupted") and KeyboardInterrupt is raised again.
     """
     config = make_config(base, **options)
+    if probes:
+        from .probes import probe_config
+
+        probes = probe_config(probes)  # a wrong name fails here, before any work
     run_dir = prepare_out(out, config.name) if save else None
     device = resolve_device(config.device)
     dataset = dataset or load_data(config, device)
@@ -148,9 +153,9 @@ def run(base: str | cfg.RunConfig = "mlp-sequential", *, out: str | Path | None 
         print(describe(config), file=sys.stderr)
     recorder = None
     if probes:
-        from .probes import ProbeConfig, Probes
+        from .probes import Probes
 
-        recorder = Probes(probes if isinstance(probes, ProbeConfig) else None)
+        recorder = Probes(probes)
         hooks = [*hooks, *recorder.hooks]
     results = train(config, dataset, hooks, _tqdm_progress(config.name) if progress else None)
     if recorder is not None:

@@ -245,8 +245,14 @@ def interference_findings(pd: ProbeData, onsets: dict[int, np.ndarray]) -> list[
     for t, d in interference(pd).items():
         peak, rise = peaks(d)
         on = onsets.get(t, np.full(len(peak), np.nan))
-        late = f" (the collapse is past the {K} recorded batches)" if ms(on)[0] > K else ""
-        out.append(f"task {t + 1}: the old classes' accuracy halves at batch {fmt(on, 1)}{late}; the cosine between "
+        if t not in onsets:
+            collapse = "the collapse was not recorded (the curves probe is off)"
+        elif np.isnan(on).all():
+            collapse = "the old classes' accuracy never halves"
+        else:
+            late = f" (past the {K} recorded batches)" if ms(on)[0] > K else ""
+            collapse = f"the old classes' accuracy halves at batch {fmt(on, 1)}{late}"
+        out.append(f"task {t + 1}: {collapse}; the cosine between "
                    f"the training batch's gradient and the old tasks' gradient is most negative "
                    f"({fmt(np.nanmin(d['cos'], 0))}) at batch {fmt(peak, 1)}, and the old tasks' loss rises most at "
                    f"batch {fmt(rise, 1)}: {_relation('the most negative cosine', ms(on - peak)[0])}, "

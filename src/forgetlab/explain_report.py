@@ -178,7 +178,7 @@ def section(pd: ProbeData, title: str, figure_dir: Path, draw: bool = True) -> l
     ``draw=False`` reuses figures already on disk (nothing was retrained)."""
     c = pd.meta["config"]
     onsets = onset_batches(pd) if "curve_correct" in pd else {}
-    slug = title.split()[0]
+    slug = title.replace(" ", "_").replace("=", "")
     blocks: list[tuple] = []
     for heading, quote, how, kind, plot in QUESTIONS:
         if REQUIRES[kind] not in pd or len(pd.tasks) < 2:
@@ -195,3 +195,21 @@ def section(pd: ProbeData, title: str, figure_dir: Path, draw: bool = True) -> l
             plot(pd, *extra, title, stem)
         blocks.append(("img", stem.with_suffix(".png"), f"{heading} ({title})."))
     return blocks
+
+
+def plot_run(run_dir: str | Path, out: str | Path | None = None) -> list[Path]:
+    """The explanatory figures of a run directory, each configuration of its grid apart; returns the PNGs."""
+    from . import probes
+    from .results import load
+
+    res, pd_all = load(run_dir), probes.load(run_dir)
+    out = Path(out) if out else Path(run_dir) / "figures"
+    varied = {k for k, _ in res.config.grid}
+    paths, index = [], 0
+    for group, members in res.groups().items():
+        idx = list(range(index, index + len(members)))
+        index += len(members)
+        tag = " ".join(f"{k.split('.')[-1]}={v:g}" for k, v in group if k in varied)
+        blocks = section(pd_all.select(idx), f"{res.config.name} {tag}".strip(), out)
+        paths += [b[1] for b in blocks if b[0] == "img"]
+    return paths

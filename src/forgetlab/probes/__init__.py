@@ -22,11 +22,20 @@ from .explain import Drift, LinearProbe, TaskEndFeatures, UnitReuse
 from .hooks import (ForgettingCurve, LatentMaps, ProbabilityCurve, ProbeSetRef, RelativeUpdates, Sparsity)
 from .interference import HeadBias, Interference
 
-__all__ = ["ProbeConfig", "PROBE_NAMES", "Probes", "ProbeData", "load", "ForgettingCurve", "ProbabilityCurve",
+__all__ = ["ProbeConfig", "PROBE_NAMES", "probe_config", "Probes", "ProbeData", "load", "ForgettingCurve", "ProbabilityCurve",
            "RelativeUpdates", "Sparsity", "LatentMaps", "LinearProbe", "HeadBias", "Interference", "UnitReuse",
            "Drift", "stratified"]
 
 PROBE_SCHEMA = 1
+
+
+def probe_config(spec) -> ProbeConfig:
+    """``True`` or "all": every probe; a ProbeConfig: itself; names ("linear,head" or a list): only those."""
+    if isinstance(spec, ProbeConfig):
+        return spec.validate()
+    if spec is True or spec == "all":
+        return ProbeConfig()
+    return ProbeConfig().only(spec).validate()
 
 
 class Probes:
