@@ -349,3 +349,25 @@ def test_run_and_cli_select_probes_by_name(tmp_path, capsys):
     err = capsys.readouterr().err
     assert code == 2 and err.startswith("error: probes: unknown probe 'lineer'") and len(err.strip().splitlines()) == 1
     assert not (tmp_path / "r").exists()  # nothing written
+
+
+def test_compare_answers_why_each_strategy_forgets(tmp_path, monkeypatch):
+    from forgetlab import api
+    from forgetlab.compare import compare
+
+    data = overlapping()
+    monkeypatch.setattr(api, "load_data", lambda config, device: data)
+    rows = compare("mlp-sequential", ["naive", "er"], seeds=[0, 1], out=tmp_path, gap_steps=5, progress=False,
+                   set={"model.hidden": "16,8", "protocol.tasks": "[[0,1],[2,3],[4,5]]", "train.epochs": 1,
+                        "train.batch_size": 16, "strategy.memory": 20}, log=lambda *_: None)
+    md = (tmp_path / "compare.md").read_text()
+    part = md[md.index("## Why they forget"):]
+    table = [l for l in part.splitlines() if l.startswith("| naive |") or l.startswith("| er |")]
+    assert len(table) == 2 and all(l.count("±") >= 8 for l in table)
+    assert part.count("- naive: on the earlier tasks' classes") == 1 and "- er: " in part
+    for png in ("explain_probe_vs_network", "explain_head_bias", "explain_interference"):
+        assert (tmp_path / f"{png}.png").exists() and f"]({png}.png)" in part
+    # the stability gap still comes from the forgetting curves of the same probe run
+    assert all(np.isfinite(r["stability_gap"]) for r in rows)
+    pd = probes.load(tmp_path / "naive")
+    assert pd["interference"].shape[:2] == (2 * 6, 2)  # tasks 2 and 3: all 6 of their batches (K = 20)

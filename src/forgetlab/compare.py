@@ -17,7 +17,7 @@ from typing import Sequence
 
 import numpy as np
 
-from . import api, metrics
+from . import api, explain_compare, metrics
 from . import config as cfg
 from . import presets
 from .probes import ForgettingCurve, ProbeConfig
@@ -30,12 +30,18 @@ from .results import Results, atomic_write
 _NEVER = 10 ** 12
 
 
+def gap_config(steps: int = 50, per_class: int = 150, explain: bool = True) -> ProbeConfig:
+    """The probes of a comparison: the forgetting curves read on the seen classes' probe examples
+    (``per_class`` per class, fixed across runs) at each task boundary and after each of the first
+    ``steps`` steps of every task (the stability gap), and with ``explain`` the explanatory probes
+    (linear and kNN probes, head bias, gradient interference, unit reuse, drift)."""
+    names = ["curves"] + (["linear", "head", "interference", "units", "drift"] if explain else [])
+    return ProbeConfig(per_class=per_class, first=steps, every=_NEVER).only(names).validate()
+
+
 def gap_probe(steps: int = 50, per_class: int = 150) -> ForgettingCurve:
-    """Issue 3's forgetting-curve probe, reading the seen classes' probe examples (``per_class`` per class,
-    fixed across runs) at each task boundary and after each of the first ``steps`` steps of every task,
-    and nothing else: the curves behind the stability gap."""
-    config = ProbeConfig(per_class=per_class, first=steps, every=_NEVER, curves=True, updates=False,
-                         sparsity=False, latent=False).validate()
+    """The forgetting-curve probe of ``gap_config`` alone: the curves behind the stability gap."""
+    config = gap_config(steps, per_class, explain=False)
     return ForgettingCurve(config, ProbeSetRef(config), Timer())
 
 
@@ -62,9 +68,10 @@ def _mean_sd(values: list[float]) -> tuple[float, float]:
 def compare(preset: str, strategies: Sequence[str], *, seeds: Sequence[int] | None = None,
             out: str | Path | None = None, data_dir: str | None = None, device: str | None = None,
             set: Sequence[str] | dict | None = None, gap_steps: int = 50, progress: bool = True,
-            log=print) -> list[dict]:
+            explain: bool = True, log=print) -> list[dict]:
     """Run every strategy of ``strategies`` under ``preset`` (with the preset's settings for it) and write
-    compare.md, compare.csv, figures and one run directory per strategy into ``out``."""
+    compare.md, compare.csv, figures and one run directory per strategy into ``out``; with ``explain``,
+    the explanatory probes too, and a section of compare.md answering why each strategy forgets."""
     configs = {}
     for name in strategies:  # validate every config before any training starts
         base = presets.get(preset, name)
@@ -72,12 +79,11 @@ def compare(preset: str, strategies: Sequence[str], *, seeds: Sequence[int] | No
     out_dir = api.prepare_out(out, f"compare-{preset}")
     rows, runs = [], {}
     for name, config in configs.items():
-        probe = gap_probe(gap_steps)
         t0 = time.perf_counter()
-        res = api.run(config, out=out_dir / name, hooks=[probe], progress=progress)
+        res = api.run(config, out=out_dir / name, probes=gap_config(gap_steps, explain=explain), progress=progress)
         wall = time.perf_counter() - t0
         runs[name] = res
-        curves = earlier_task_curves(probe.arrays(), config.tasks, gap_steps)
+        curves = earlier_task_curves(res.probes.arrays, config.tasks, gap_steps)
         per_seed = [metrics.summary(m.acc_matrix, m.acc_init, [None] + [c[:, e] for c in curves[1:]])
                     for e, m in enumerate(res.members)]
         row = {"strategy": name, "seeds": len(res.members), "train_s": res.elapsed_s, "wall_s": wall}
@@ -118,6 +124,9 @@ def _write_report(out_dir: Path, preset: str, configs: dict, rows: list[dict], r
     for name, config in configs.items():
         lines.append(f"- {name}: `{json.dumps(cfg.to_dict(config)['strategy'])}` "
                      f"train `{json.dumps(cfg.to_dict(config)['train'])}`")
+    pds = {name: res.probes for name, res in runs.items() if res.probes is not None and len(res.config.tasks) > 1}
+    if pds and any("linear_correct" in pd or "head_bias" in pd or "interference" in pd for pd in pds.values()):
+        lines += explain_compare.section(pds, out_dir)
     atomic_write(out_dir / "compare.md", "\n".join(lines) + "\n")
     _figures(out_dir, rows, runs)
 

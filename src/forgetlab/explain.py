@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import math
 import statistics
+import warnings
 
 import numpy as np
 
@@ -24,6 +25,13 @@ def ms(values) -> tuple[float, float]:
     if not vals:
         return math.nan, math.nan
     return statistics.fmean(vals), statistics.stdev(vals) if len(vals) > 1 else 0.0
+
+
+def nanmean(a, axis: int) -> np.ndarray:
+    """np.nanmean without the warning for an all-NaN slice (NaN there: e.g. a collapse that never happens)."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        return np.nanmean(a, axis)
 
 
 def fmt(values, digits: int = 2) -> str:
@@ -65,12 +73,12 @@ def representation(pd: ProbeData) -> dict[str, np.ndarray]:
     return out
 
 
-def _kept(final, start, chance) -> np.ndarray:
+def kept(final, start, chance) -> np.ndarray:
     """Share of the accuracy above chance that is kept: (final - chance) / (start - chance)."""
     return (final - chance) / np.maximum(start - chance, 1e-9)
 
 
-def _verdict(kept_net: float, kept_probe: float) -> str:
+def verdict(kept_net: float, kept_probe: float) -> str:
     if kept_net >= FORGOTTEN:
         return "the network still knows these classes"
     if kept_probe >= SURVIVE:
@@ -92,11 +100,11 @@ def representation_findings(pd: ProbeData) -> list[str]:
             net0, net1 = r["net"][k, :, k], r["net"][t, :, k]
             lin0, lin1 = r["linear"][k, :, :, k], r["linear"][t, :, :, k]  # [E, L]
             best = int(np.nanargmax(np.nanmean(lin1, 0)))
-            kept_net = _kept(np.mean(net1), np.mean(net0), r["chance"][t])
-            kept_probe = _kept(np.mean(lin1[:, best]), np.mean(lin0[:, best]), r["chance"][t])
+            kept_net = kept(np.mean(net1), np.mean(net0), r["chance"][t])
+            kept_probe = kept(np.mean(lin1[:, best]), np.mean(lin0[:, best]), r["chance"][t])
             parts.append(f"after task {t + 1} the linear probe on hidden {best + 1} is at {fmt(lin1[:, best])} "
                          f"(after task {k + 1}: {fmt(lin0[:, best])}; chance {r['chance'][t]:.2f}) while the "
-                         f"network's accuracy falls from {fmt(net0)} to {fmt(net1)}: {_verdict(kept_net, kept_probe)}")
+                         f"network's accuracy falls from {fmt(net0)} to {fmt(net1)}: {verdict(kept_net, kept_probe)}")
         out.append(f"task {k + 1} classes ({_classes(pd.tasks, k)}): " + "; ".join(parts) + ".")
     return out
 
@@ -348,3 +356,4 @@ def drift_rows(pd: ProbeData) -> tuple[list[str], list[list[str]]]:
         for s in range(T - 1):
             rows.append([f"hidden {layer}", str(s + 1)] + [fmt(cka[t, :, s]) if t >= s else "–" for t in range(T)])
     return header, rows
+
