@@ -371,3 +371,22 @@ def test_compare_answers_why_each_strategy_forgets(tmp_path, monkeypatch):
     assert all(np.isfinite(r["stability_gap"]) for r in rows)
     pd = probes.load(tmp_path / "naive")
     assert pd["interference"].shape[:2] == (2 * 6, 2)  # tasks 2 and 3: all 6 of their batches (K = 20)
+
+
+@pytest.mark.parametrize("preset", ["lenet-sequential", "mlp-bn-sequential", "mlp-dropout-sequential"])
+def test_explanatory_probes_run_on_every_architecture(preset):
+    from forgetlab import api
+
+    config = api.make_config(preset, seeds=[0, 1], epochs=1, batch_size=16,
+                             set={"model.hidden": "16,8", "protocol.tasks": "[[0,1],[2,3]]"})
+    pc = PC.only("linear,head,interference,units,drift")
+    rec = probes.Probes(pc)
+    res = train(config, overlapping(), rec.hooks)
+    pd = rec.data([{"seed": m.seed} for m in res.members], config.tasks)
+    layers = pd.meta["interference_layers"]
+    assert ("conv.0" in layers and "conv.1" in layers) == (preset == "lenet-sequential")
+    assert ("norms.0" in layers) == (preset == "mlp-bn-sequential")
+    assert pd["interference"].shape == (PC.interference_batches, 2, 3 * len(layers) + 4)
+    assert np.isfinite(pd["interference"]).all() and np.isfinite(pd["head_end"][1]).all()
+    assert pd["linear_correct"].shape == (2, 2, 2, 10) and pd["linear_correct"][1].sum() > 0
+    np.testing.assert_allclose(pd["cka_h1"][1, :, 1], 1.0, rtol=1e-6)  # a representation against itself

@@ -40,9 +40,11 @@ def fmt(values, digits: int = 2) -> str:
 
 
 def layer_label(name: str) -> str:
-    """``fcs.0`` -> fc1, ``norms.1`` -> norm2, ``conv`` groups and ``head`` unchanged."""
+    """``fcs.0`` -> fc1, ``norms.1`` -> norm2, ``conv.0`` -> conv1; ``head`` unchanged."""
     parts = name.split(".")
-    return f"{parts[0][:-1]}{int(parts[1]) + 1}" if len(parts) == 2 and parts[1].isdigit() else name
+    if len(parts) != 2 or not parts[1].isdigit():
+        return name
+    return f"{parts[0].removesuffix('s')}{int(parts[1]) + 1}"
 
 
 def _classes(tasks, k: int) -> str:

@@ -78,7 +78,10 @@ def layer_groups(model) -> tuple[list[str], list[list[int]]]:
     groups: dict[str, list[int]] = {}
     for i, (name, _) in enumerate(model.named_parameters()):
         parts = name.split(".")
-        layer = ".".join(parts[:2]) if parts[0] in ("fcs", "norms") else parts[0].replace("_w", "").replace("_b", "")
+        if parts[0] in ("conv_w", "conv_b"):  # LeNet-5's ParameterLists: conv_w.0 and conv_b.0 are one layer
+            layer = f"conv.{parts[1]}"
+        else:
+            layer = ".".join(parts[:2]) if parts[0] in ("fcs", "norms") else parts[0]
         if layer not in groups:
             names.append(layer)
             groups[layer] = []
