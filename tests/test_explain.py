@@ -390,3 +390,14 @@ def test_explanatory_probes_run_on_every_architecture(preset):
     assert np.isfinite(pd["interference"]).all() and np.isfinite(pd["head_end"][1]).all()
     assert pd["linear_correct"].shape == (2, 2, 2, 10) and pd["linear_correct"][1].sum() > 0
     np.testing.assert_allclose(pd["cka_h1"][1, :, 1], 1.0, rtol=1e-6)  # a representation against itself
+
+
+def test_a_single_task_run_records_no_explanatory_arrays():
+    from forgetlab import api
+
+    config = api.make_config("mlp-concurrent", seeds=[0], epochs=1, batch_size=16, set={"model.hidden": "16,8"})
+    rec = probes.Probes(probes.ProbeConfig(per_class=5, first=2, every=3, latent_per_class=2))
+    train(config, overlapping(), rec.hooks)
+    pd = rec.data([{"seed": 0}], config.tasks)
+    assert "curve_correct" in pd
+    assert not [k for k in pd.arrays if k.split("_")[0] in ("linear", "knn", "net", "head", "interference", "unit", "cka")]

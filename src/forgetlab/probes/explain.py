@@ -66,6 +66,16 @@ class _TaskEnd(_Probe):
         with self.timer:
             self.ps_ref.prepare(ctx)
 
+    @torch.no_grad()
+    def after_task(self, ctx: Context) -> None:
+        if len(ctx.config.tasks) < 2:  # one task: nothing is forgotten, nothing to explain
+            return
+        with self.timer:
+            self.host.append({k: v.cpu().numpy() for k, v in self.measure(ctx).items()})  # sync: task end
+
+    def measure(self, ctx: Context) -> dict[str, torch.Tensor]:
+        raise NotImplementedError
+
     def _stacked(self) -> dict[str, np.ndarray]:
         return {k: np.stack([h[k] for h in self.host]) for k in self.host[0]} if self.host else {}
 
@@ -76,29 +86,26 @@ class LinearProbe(_TaskEnd):
     ``knn_correct`` (kNN probe, same features) and ``net_correct[t, e, c]`` (the network itself, scored as
     the run's scenario scores it). Probes predict only among the seen classes; the network among all."""
 
-    @torch.no_grad()
-    def after_task(self, ctx: Context) -> None:
-        with self.timer:
-            fit, score = self.features.get(ctx, self.ps_ref)
-            ps, fv = self.ps, self.features
-            seen = torch.as_tensor(sorted(ctx.seen), device=ps.y.device)
-            fit_rows = torch.isin(fv.fit_y, seen).nonzero().squeeze(1)
-            fit_label = torch.searchsorted(seen, fv.fit_y[fit_rows])  # index into the seen classes
-            onehot = F.one_hot(ps.y, ps.n_classes).double()  # [M, C]: correct counts per class as a matmul
-            linear, knn = [], []
-            for hf, hs in zip(fit.hidden, score.hidden):
-                hf = hf.index_select(1, fit_rows)
-                w, b = ridge_fit(hf, F.one_hot(fit_label, len(seen)), self.config.ridge)
-                pred = seen[(hs.double() @ w + b).argmax(-1)]
-                linear.append((pred == ps.y).double() @ onehot)
-                pred = seen[knn_predict(hf, fit_label, hs, self.config.knn, len(seen))]
-                knn.append((pred == ps.y).double() @ onehot)
-            logits, target = score.logits, ps.y
-            if ctx.scenario is not None:
-                logits, target = ctx.scenario.logits(logits, target), ctx.scenario.targets(target)
-            net = (logits.argmax(-1) == target).double() @ onehot
-            self.host.append({"linear_correct": torch.stack(linear, 1).cpu().numpy(),  # sync: task end
-                              "knn_correct": torch.stack(knn, 1).cpu().numpy(), "net_correct": net.cpu().numpy()})
+    def measure(self, ctx: Context) -> dict[str, torch.Tensor]:
+        fit, score = self.features.get(ctx, self.ps_ref)
+        ps, fv = self.ps, self.features
+        seen = torch.as_tensor(sorted(ctx.seen), device=ps.y.device)
+        fit_rows = torch.isin(fv.fit_y, seen).nonzero().squeeze(1)
+        fit_label = torch.searchsorted(seen, fv.fit_y[fit_rows])  # index into the seen classes
+        onehot = F.one_hot(ps.y, ps.n_classes).double()  # [M, C]: correct counts per class as a matmul
+        linear, knn = [], []
+        for hf, hs in zip(fit.hidden, score.hidden):
+            hf = hf.index_select(1, fit_rows)
+            w, b = ridge_fit(hf, F.one_hot(fit_label, len(seen)), self.config.ridge)
+            pred = seen[(hs.double() @ w + b).argmax(-1)]
+            linear.append((pred == ps.y).double() @ onehot)
+            pred = seen[knn_predict(hf, fit_label, hs, self.config.knn, len(seen))]
+            knn.append((pred == ps.y).double() @ onehot)
+        logits, target = score.logits, ps.y
+        if ctx.scenario is not None:
+            logits, target = ctx.scenario.logits(logits, target), ctx.scenario.targets(target)
+        net = (logits.argmax(-1) == target).double() @ onehot
+        return {"linear_correct": torch.stack(linear, 1), "knn_correct": torch.stack(knn, 1), "net_correct": net}
 
     def arrays(self) -> dict[str, np.ndarray]:
         out = {k: v.astype(np.int64) for k, v in self._stacked().items()}
@@ -119,23 +126,21 @@ class UnitReuse(_TaskEnd):
         with self.timer:
             self._start = [fc.weight.detach().clone() for fc in ctx.model.fcs]
 
-    @torch.no_grad()
-    def after_task(self, ctx: Context) -> None:
-        with self.timer:
-            _, score = self.features.get(ctx, self.ps_ref)
-            ps = self.ps
-            task_of = torch.zeros(ps.n_classes, len(ctx.config.tasks), device=ps.y.device)
-            for k, classes in enumerate(ctx.config.tasks):
-                task_of[list(classes), k] = 1.0
-            member = task_of[ps.y]  # [M, T]: which task each probe example belongs to
-            share = member / member.sum(0).clamp_min(1)  # a mean over each task's examples, as a matmul
-            row = {}
-            for i, (h, fc, w0) in enumerate(zip(score.hidden, ctx.model.fcs, self._start)):
-                row[f"unit_rate_h{i + 1}"] = torch.einsum("emh,mt->eth", (h > 0).float(), share)
-                row[f"unit_mean_h{i + 1}"] = torch.einsum("emh,mt->eth", h.float(), share)
-                change = torch.linalg.vector_norm(fc.weight - w0, dim=1) / torch.linalg.vector_norm(w0, dim=1)
-                row[f"unit_change_h{i + 1}"] = change  # [E, H]
-            self.host.append({k: v.cpu().numpy() for k, v in row.items()})  # sync: task end
+    def measure(self, ctx: Context) -> dict[str, torch.Tensor]:
+        _, score = self.features.get(ctx, self.ps_ref)
+        ps = self.ps
+        task_of = torch.zeros(ps.n_classes, len(ctx.config.tasks), device=ps.y.device)
+        for k, classes in enumerate(ctx.config.tasks):
+            task_of[list(classes), k] = 1.0
+        member = task_of[ps.y]  # [M, T]: which task each probe example belongs to
+        share = member / member.sum(0).clamp_min(1)  # a mean over each task's examples, as a matmul
+        row = {}
+        for i, (h, fc, w0) in enumerate(zip(score.hidden, ctx.model.fcs, self._start)):
+            row[f"unit_rate_h{i + 1}"] = torch.einsum("emh,mt->eth", (h > 0).float(), share)
+            row[f"unit_mean_h{i + 1}"] = torch.einsum("emh,mt->eth", h.float(), share)
+            change = torch.linalg.vector_norm(fc.weight - w0, dim=1) / torch.linalg.vector_norm(w0, dim=1)
+            row[f"unit_change_h{i + 1}"] = change  # [E, H]
+        return row
 
     def arrays(self) -> dict[str, np.ndarray]:
         return {k: v.astype(np.float32) for k, v in self._stacked().items()}
@@ -149,19 +154,17 @@ class Drift(_TaskEnd):
         super().__init__(*args)
         self._kept: list[list[torch.Tensor]] = []  # per task end, per layer [E, M, H], on the device
 
-    @torch.no_grad()
-    def after_task(self, ctx: Context) -> None:
-        with self.timer:
-            _, score = self.features.get(ctx, self.ps_ref)
-            self._kept.append([h.clone() for h in score.hidden])
-            T = len(ctx.config.tasks)
-            row = {}
-            for i, now in enumerate(self._kept[-1]):
-                cka = torch.full((now.shape[0], T), float("nan"), dtype=torch.float64, device=now.device)
-                for s, then in enumerate(self._kept):
-                    cka[:, s] = linear_cka(then[i], now)
-                row[f"cka_h{i + 1}"] = cka.cpu().numpy()  # sync: task end
-            self.host.append(row)
+    def measure(self, ctx: Context) -> dict[str, torch.Tensor]:
+        _, score = self.features.get(ctx, self.ps_ref)
+        self._kept.append([h.clone() for h in score.hidden])
+        T = len(ctx.config.tasks)
+        row = {}
+        for i, now in enumerate(self._kept[-1]):
+            cka = torch.full((now.shape[0], T), float("nan"), dtype=torch.float64, device=now.device)
+            for s, then in enumerate(self._kept):
+                cka[:, s] = linear_cka(then[i], now)
+            row[f"cka_h{i + 1}"] = cka
+        return row
 
     def arrays(self) -> dict[str, np.ndarray]:
         return self._stacked()

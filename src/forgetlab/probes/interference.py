@@ -55,18 +55,30 @@ class HeadBias(_Scheduled):
             stats[:, 2] = logits[:, :, new].mean((1, 2))
         return torch.cat([stats, w_norm, bias], 1).detach()
 
+    def before_task(self, ctx: Context) -> None:
+        if len(ctx.config.tasks) > 1:  # one task: no old classes, nothing to explain
+            super().before_task(ctx)
+
+    def after_step(self, ctx: Context) -> None:
+        if len(ctx.config.tasks) > 1:
+            super().after_step(ctx)
+
     @torch.no_grad()
     def record(self, ctx: Context) -> None:
         self.rows.append(self._row(ctx))
 
     @torch.no_grad()
     def after_task(self, ctx: Context) -> None:
+        if len(ctx.config.tasks) < 2:
+            return
         with self.timer:
             self.end_rows.append(self._row(ctx))
             self.end_host.append(self.end_rows.drain())  # sync: once per task
         super().after_task(ctx)
 
     def arrays(self) -> dict[str, np.ndarray]:
+        if not self.end_host:
+            return {}
         return {"head_bias": self._stacked().astype(np.float32),
                 "head_end": np.concatenate(self.end_host).astype(np.float32)}
 
