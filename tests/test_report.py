@@ -87,7 +87,10 @@ def test_plot_redraws_a_run_without_training(tmp_path, monkeypatch):
     api.run(config, out=tmp_path / "run", probes=PC, progress=False)
     assert main(["plot", str(tmp_path / "run"), "--latent-tasks", "last"]) == 0
     pngs = sorted(p.name for p in (tmp_path / "run" / "figures").glob("*.png"))
-    assert len(pngs) == 6 and all((tmp_path / "run" / "figures" / p).stat().st_size > 5000 for p in pngs)
+    explained = [p for p in pngs if p.split("_", 1)[1][:-4] in
+                 ("probe_vs_network", "head_bias", "interference", "unit_reuse", "drift")]
+    assert len(pngs) == 6 + 5 and len(explained) == 5  # the study's figures and one per explanatory probe
+    assert all((tmp_path / "run" / "figures" / p).stat().st_size > 5000 for p in pngs)
     assert main(["plot", str(tmp_path / "nothing")]) == 2
 
 
