@@ -5,7 +5,8 @@ import torch.nn.functional as F
 from torch import nn
 
 from forgetlab.config import ModelConfig
-from forgetlab.models import Norm, build
+from forgetlab.models import Norm, build, eval_mode
+from forgetlab.steps import FusedMLPStep, L1Penalty
 
 
 def _member_mlp(net, e: int, x: torch.Tensor) -> torch.Tensor:
@@ -119,44 +120,50 @@ def test_lenet_gradients_equal_plain_convolutions_per_member():
         torch.testing.assert_close(mine, ref, rtol=1e-4, atol=1e-4)
 
 
-def test_fused_stack_gives_the_layer_by_layer_gradients():
-    """_StackFn (one autograd node for the whole MLP) against the per-layer autograd graph, L1 term included."""
-    x = torch.randn(3, 16, 784)
-    y = torch.randint(0, 10, (3, 16))
-    grads = {}
-    for fused in (True, False):
-        net = build(ModelConfig(), [0, 1, 2], torch.zeros(3), "cpu")
-        net.fused = fused
-        out = net(x)
-        loss = F.cross_entropy(out.logits.flatten(0, 1), y.flatten()) + 0.5 * sum(h.abs().mean() for h in out.hidden)
-        loss.backward()
-        grads[fused] = [p.grad.clone() for p in net.parameters()] + [out.logits.detach()]
-    for a, b in zip(grads[True], grads[False]):
-        torch.testing.assert_close(a, b, rtol=0, atol=0)  # the same kernels in the same order: bitwise equal
-
-
 @pytest.mark.parametrize("batch", [16, 13])
-def test_analytic_step_gives_the_autograd_loss_and_gradients(batch):
-    """loss_and_grad (no autograd) against autograd through the cross-entropy and the L1 term, per member."""
+def test_fused_step_gives_the_autograd_loss_and_gradients(batch):
+    """FusedMLPStep (no autograd) against autograd through the cross-entropy and the L1 term, per member."""
     x = torch.randn(3, batch, 784)
     y = torch.randint(0, 10, (3, batch))
     l1 = torch.tensor([0.0, 0.3, 2.0])
     net = build(ModelConfig(), [0, 1, 2], torch.zeros(3), "cpu")
-    assert net.analytic()
+    assert FusedMLPStep.fits(net)
     out = net(x)
     ce = F.cross_entropy(out.logits.flatten(0, 1), y.flatten(), reduction="none").view(3, -1).mean(1)
     ref = ce + l1 * sum(h.abs().mean((1, 2)) for h in out.hidden)
     ref.sum().backward()
     ref_grads = [p.grad.clone() for p in net.parameters()]
     net.zero_grad()
-    loss, logits = net.loss_and_grad(x, y, l1)
+    loss, logits, target = FusedMLPStep(net, L1Penalty(l1))(x, y)
+    assert target is y
     torch.testing.assert_close(logits, out.logits, rtol=1e-6, atol=1e-6)  # the head's product transposed
     torch.testing.assert_close(loss, ref.detach(), rtol=1e-6, atol=1e-7)
     for mine, theirs in zip((p.grad for p in net.parameters()), ref_grads):
         torch.testing.assert_close(mine, theirs, rtol=1e-5, atol=1e-7)
 
 
-def test_analytic_step_is_refused_where_autograd_is_needed():
-    assert not build(ModelConfig(norm="batch"), [0], torch.zeros(1), "cpu").analytic()
-    assert not build(ModelConfig(), [0, 1], torch.tensor([0.0, 0.5]), "cpu").analytic()  # dropout
-    assert not build(ModelConfig(arch="lenet5"), [0], torch.zeros(1), "cpu").analytic()
+def test_l1_penalty_gradient_is_the_autograd_one():
+    h = torch.relu(torch.randn(2, 5, 7, requires_grad=True))
+    lam = torch.tensor([0.5, 3.0])
+    pen = L1Penalty(lam)
+    h.retain_grad()
+    pen.add_to(torch.zeros(2), [h]).sum().backward()
+    torch.testing.assert_close(pen.grad(h.detach()) * (h > 0), h.grad, rtol=1e-6, atol=0)
+
+
+def test_fused_step_only_fits_the_plain_mlp():
+    assert not FusedMLPStep.fits(build(ModelConfig(norm="batch"), [0], torch.zeros(1), "cpu"))
+    assert not FusedMLPStep.fits(build(ModelConfig(), [0, 1], torch.tensor([0.0, 0.5]), "cpu"))  # dropout
+    assert not FusedMLPStep.fits(build(ModelConfig(arch="lenet5"), [0], torch.zeros(1), "cpu"))
+    assert not FusedMLPStep.fits(build(ModelConfig(kwta=(20, 20)), [0], torch.zeros(1), "cpu"))
+
+
+def test_eval_mode_restores_the_training_flag_even_on_error():
+    net = build(ModelConfig(), [0], torch.zeros(1), "cpu")
+    for flag in (True, False):
+        net.train(flag)
+        with pytest.raises(RuntimeError):
+            with eval_mode(net):
+                assert not net.training
+                raise RuntimeError
+        assert net.training is flag

@@ -15,6 +15,7 @@ from forgetlab.hooks import Context
 from forgetlab.models import build
 from forgetlab.optim import SGD
 from forgetlab.strategies import STRATEGIES
+from forgetlab.strategies import validate as validate_strategy
 from forgetlab.strategies.base import Memory
 from forgetlab.strategies.distillation import herding
 from forgetlab.strategies.regularization import SI, fisher_diag
@@ -39,11 +40,15 @@ def toy_config(strategy="naive", **settings) -> cfg.RunConfig:
     base = {"name": "toy", "seeds": [0, 1], "model": {"hidden": [32, 32]},
             "protocol": {"tasks": [[0, 1], [2, 3]]},
             "train": {"iters": 100, "batch_size": 16, "lr": 0.1, "momentum": 0.0},
-            "strategy": {"name": strategy, "memory": 40, "replay_batch": 16}}
+            "strategy": {"name": strategy}}
+    if hasattr(STRATEGIES[strategy].Settings, "memory"):  # replay strategies
+        base["strategy"][strategy] = {"memory": 40, "replay_batch": 16}
     config = cfg.from_dict(base, cfg.RunConfig())
     for k, v in settings.items():
         config = cfg.override(config, k, v)
-    return cfg.validate(config)
+    config = cfg.validate(config)
+    validate_strategy(config)
+    return config
 
 
 def toy_context(config, data) -> Context:
@@ -182,7 +187,9 @@ def test_herding_order_matches_a_slow_reference():
 
 @pytest.mark.parametrize("settings, message", [
     ({"strategy.name": "ewcc"}, "unknown strategy 'ewcc'"),
-    ({"strategy.name": "er", "strategy.memory": 0}, "set strategy.memory"),
+    ({"strategy.name": "er", "strategy.er.memory": 0}, "set strategy.er.memory"),
+    ({"strategy.name": "er", "strategy.er.replay_batch": -1}, "strategy.er.replay_batch=-1 must be >= 0"),
+    ({"strategy.name": "ewc", "strategy.ewc.lam": -1}, "strategy.ewc.lam=-1 must be >= 0"),
     ({"strategy.name": "der", "strategy.memory_per_class": 10}, "reservoir of logits"),
     ({"strategy.name": "kwta"}, "needs model.kwta"),
     ({"strategy.name": "icarl", "strategy.memory": 20, "protocol.scenario": "task"}, "class-incremental only"),
@@ -191,10 +198,10 @@ def test_herding_order_matches_a_slow_reference():
 ])
 def test_bad_strategy_settings_are_one_line_errors(settings, message):
     config = cfg.from_dict({"model": {"hidden": [32, 32]}}, cfg.RunConfig())
-    for k, v in settings.items():
-        config = cfg.override(config, k, v)
     with pytest.raises(ConfigError, match=message) as err:
-        cfg.validate(config)
+        for k, v in settings.items():
+            config = cfg.override(config, k, v)
+        validate_strategy(cfg.validate(config))
     assert "\n" not in str(err.value)
 
 

@@ -17,7 +17,7 @@ import torch
 
 from . import config as cfg
 from . import data as data_mod
-from . import presets
+from . import presets, strategies
 from .errors import ConfigError, DataError, ForgetlabError
 from .hooks import Hook
 from .results import Results, atomic_write
@@ -59,7 +59,9 @@ def make_config(base: str | cfg.RunConfig = "mlp-sequential", *, strategy: str |
         config = cfg.override(config, key, value)
     for key, values in (grid or {}).items():
         config = cfg.with_grid(config, key, values)
-    return cfg.validate(config)
+    config = cfg.validate(config)
+    strategies.validate(config)  # the strategy's own checks
+    return config
 
 
 def load_data(config: cfg.RunConfig, device: torch.device) -> data_mod.Dataset:

@@ -15,6 +15,8 @@ from pathlib import Path
 from typing import Any, get_type_hints
 
 from .errors import ConfigError
+from . import strategy_settings
+from .strategy_settings import StrategyConfig
 
 SPLIT_MNIST: tuple[tuple[int, ...], ...] = ((1, 2), (3, 4), (5, 6), (7, 8), (9, 0))
 N_CLASSES = 10
@@ -70,25 +72,6 @@ class TrainConfig:
 
 
 @dataclass(frozen=True)
-class StrategyConfig:
-    """The continual-learning strategy and its hyperparameters (see forgetlab.strategies)."""
-
-    name: str = "naive"
-    memory: int = 0  # examples per member held by replay strategies (reservoir sampling over the stream)
-    memory_per_class: int = 0  # > 0: instead, this many examples per class, stored at each task's end
-    replay_batch: int = 0  # examples drawn from the memory per step; 0 = train.batch_size
-    ewc_lambda: float = 100.0  # EWC penalty: lambda/2 * sum F (theta - theta*)^2
-    ewc_gamma: float = 1.0  # online EWC: decay of the running Fisher at each task end
-    fisher_samples: int = 0  # examples of the task used for the Fisher; 0 = all of them
-    si_c: float = 1.0  # SI penalty strength c
-    si_xi: float = 0.1  # SI damping xi
-    lwf_alpha: float = 1.0  # weight of the LwF distillation term
-    lwf_temp: float = 2.0  # LwF softmax temperature
-    der_alpha: float = 0.5  # DER: weight of the logit-matching term
-    der_beta: float = 0.5  # DER++: weight of the replayed labels' cross-entropy
-
-
-@dataclass(frozen=True)
 class RunConfig:
     name: str = "custom"
     data: DataConfig = field(default_factory=DataConfig)
@@ -114,8 +97,7 @@ class RunConfig:
 # Keys whose values may differ between members of one batched program (no shape depends on them).
 MEMBER_KEYS = ("train.lr", "train.momentum", "train.weight_decay", "train.l1", "model.dropout")
 
-SECTIONS = {"data": DataConfig, "model": ModelConfig, "protocol": ProtocolConfig, "train": TrainConfig,
-            "strategy": StrategyConfig}
+SECTIONS = {"data": DataConfig, "model": ModelConfig, "protocol": ProtocolConfig, "train": TrainConfig}
 
 
 @dataclass(frozen=True)
@@ -149,6 +131,8 @@ def members(config: RunConfig) -> list[Member]:
 
 def get(config: RunConfig, key: str) -> Any:
     obj: Any = config
+    if key.startswith("strategy.") and key != "strategy.name":  # strategy.<name>.<field>
+        obj, key = config.strategy.params, key.rsplit(".", 1)[1]
     for part in key.split("."):
         obj = getattr(obj, part)
     return obj
@@ -160,7 +144,8 @@ def _field_types(cls) -> dict[str, Any]:
 
 def valid_keys() -> list[str]:
     keys = [f"{s}.{f}" for s, cls in SECTIONS.items() for f in _field_types(cls)]
-    return keys + ["name", "seeds", "device"]
+    strategy = [k for name in strategy_settings.STRATEGY_SETTINGS for k in strategy_settings.keys(name)]
+    return keys + ["strategy.name", *strategy, "name", "seeds", "device"]
 
 
 def _key_type(key: str):
@@ -206,6 +191,9 @@ def _convert(key: str, value: Any, typ) -> Any:
 
 def override(config: RunConfig, key: str, value: Any) -> RunConfig:
     """A copy of ``config`` with one dotted key set; ``value`` may be a string from the CLI."""
+    if key.startswith("strategy."):
+        return dataclasses.replace(config, strategy=strategy_settings.set_value(
+            config.strategy, key.partition(".")[2], value, _convert))
     typ = _key_type(key)
     value = _convert(key, value, typ)
     if "." not in key:
@@ -244,6 +232,8 @@ def from_dict(data: dict, base: RunConfig | None = None) -> RunConfig:
             config = dataclasses.replace(config, grid=())
             for k, vs in items:
                 config = with_grid(config, k, list(vs))
+        elif key == "strategy" and isinstance(value, dict):
+            config = dataclasses.replace(config, strategy=strategy_settings.from_dict(config.strategy, value, _convert))
         elif key in SECTIONS and isinstance(value, dict):
             for name, v in value.items():
                 config = override(config, f"{key}.{name}", v)
@@ -273,7 +263,8 @@ def load_file(path: str | Path, base: RunConfig | None = None) -> RunConfig:
 
 
 def to_dict(config: RunConfig) -> dict:
-    d = dataclasses.asdict(config)
+    d = {f.name: getattr(config, f.name) for f in dataclasses.fields(config)}  # in the fields' order
+    d |= {s: dataclasses.asdict(d[s]) for s in SECTIONS} | {"strategy": strategy_settings.to_dict(config.strategy)}
     d["grid"] = {k: list(v) for k, v in config.grid}
     d["protocol"]["tasks"] = [list(t) for t in config.protocol.tasks]
     d["model"]["hidden"] = list(config.model.hidden)
@@ -282,47 +273,41 @@ def to_dict(config: RunConfig) -> dict:
     return d
 
 
-# Settings that do not change what is computed: left out of identities.
-_NOT_IDENTITY = ("name", "device", "seeds", "grid")
-
-
 def _digest(obj) -> str:
     import hashlib
 
     return hashlib.sha256(json.dumps(obj, sort_keys=True).encode()).hexdigest()[:16]
 
 
-# Settings added after identities were first published: left out while they hold their defaults, so the
-# identity (and cache) of every earlier configuration stays the same.
-_LATER_FIELDS = {"model": ("kwta", "kwta_boost"), "protocol": ("scenario", "permuted", "permutation_seed"),
-                 "train": ("iters",)}
+# The fields identities were first published with. The rule for every other field, present or future: it
+# enters an identity only where it differs from its default, so adding a field changes no identity.
+# data.root and data.download change no number: the first is left out, the second held at its default.
+_FIRST_FIELDS = {"data": ("dataset", "eval_split", "holdout_fraction", "download"),
+                 "model": ("arch", "hidden", "norm", "dropout"), "protocol": ("kind", "tasks"),
+                 "train": ("epochs", "batch_size", "optimizer", "lr", "momentum", "weight_decay", "l1")}
 
 
-def _drop_later_defaults(d: dict) -> dict:
-    default = to_dict(RunConfig())
-    for section, names in _LATER_FIELDS.items():
-        for name in names:
-            if d[section][name] == default[section][name]:
-                d[section].pop(name)
-    if d["strategy"] == default["strategy"]:
-        d.pop("strategy")
-    return d
+def _identity_dict(config: RunConfig) -> dict:
+    d, out = to_dict(config), {}
+    for section in SECTIONS:
+        default = json.loads(json.dumps(dataclasses.asdict(type(getattr(config, section))())))  # tuples as lists
+        out[section] = {k: v for k, v in d[section].items() if k in _FIRST_FIELDS[section] or v != default[k]}
+    out["data"].pop("root", None)
+    out["data"]["download"] = DataConfig.download
+    strategy = strategy_settings.identity_dict(config.strategy)
+    if strategy is not None:
+        out["strategy"] = strategy
+    return out
 
 
 def identity(config: RunConfig) -> str:
     """Stable id of everything that determines a run's numbers (seeds and grid values included)."""
-    d = _drop_later_defaults(to_dict(config))
-    d.pop("name"), d.pop("device")
-    d["data"].pop("root")
-    return _digest(d)
+    return _digest({**_identity_dict(config), "seeds": list(config.seeds), "grid": {k: list(v) for k, v in config.grid}})
 
 
 def member_identity(config: RunConfig, member: Member) -> str:
     """Stable id of one (config, seed) member, independent of which other members train beside it."""
-    d = _drop_later_defaults(to_dict(config))
-    for k in _NOT_IDENTITY:
-        d.pop(k)
-    d["data"].pop("root")
+    d = _identity_dict(config)
     for key, value in member.hparams.items():
         section, _, name = key.partition(".")
         d[section][name] = value
@@ -405,9 +390,6 @@ def validate(config: RunConfig) -> RunConfig:
         raise ConfigError(f"seeds={list(config.seeds)} must be distinct non-negative integers")
     for key in MEMBER_KEYS:
         _check_member_value(key, float(get(config, key)))
-    from .strategies import validate as validate_strategy  # the strategy registry knows each one's needs
-
-    validate_strategy(config)
     for key, values in config.grid:
         if key not in MEMBER_KEYS:
             raise ConfigError(f"grid key {key!r} is not member-level; valid: {', '.join(MEMBER_KEYS)}")

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import torch
 
+from . import sampling
 from .errors import DataError
 
 # name -> (torchvision class name, folder under the root, per-pixel mean and std of the train set)
@@ -85,9 +86,7 @@ def _stratified_holdout(y: torch.Tensor, fraction: float, seed: int = 0) -> torc
     """Boolean mask of a fixed, class-stratified hold-out (the same for every run and member)."""
     g = torch.Generator().manual_seed(seed)
     held = torch.zeros(len(y), dtype=torch.bool)
-    for c in range(int(y.max()) + 1):
-        idx = (y == c).nonzero().squeeze(1)
-        take = idx[torch.randperm(len(idx), generator=g)[: round(fraction * len(idx))]]
+    for take in sampling.per_class(y, range(int(y.max()) + 1), lambda n: round(fraction * n), g):
         held[take] = True
     return held
 

@@ -11,7 +11,7 @@ import torch
 import torch.nn.functional as F
 
 from .data import Split
-from .models import EnsembleNet, member_cross_entropy
+from .models import EnsembleNet, eval_mode, member_cross_entropy
 
 
 @dataclass
@@ -45,27 +45,25 @@ def class_stats(model: EnsembleNet, split: Split, n_classes: int = 10, chunk: in
                 scenario=None, predict=None) -> ClassStats:
     """``scenario`` (scenarios.Scenario) masks logits and maps labels to units; ``predict(out, x)`` may
     return scores [E, N, units] that replace the logits in the argmax (None: use the logits)."""
-    was_training = model.training
-    model.eval()
     E = model.n_members
     dev = split.x.device
     correct = torch.zeros(E, n_classes, device=dev)
     loss = torch.zeros(E, n_classes, device=dev)
     zeros = None
-    for s in range(0, len(split), chunk):
-        x, y = split.x[s:s + chunk], split.y[s:s + chunk]
-        out = model(x)  # one shared batch -> [E, N, C]
-        onehot = F.one_hot(y, n_classes).float()  # [N, C]: per-class sums are one matmul
-        logits, target = out.logits, y
-        if scenario is not None and not scenario.identity:
-            logits, target = scenario.logits(logits, y), scenario.targets(y)
-        ce = member_cross_entropy(logits, target)
-        scores = predict(out, x) if predict is not None else None
-        correct += ((logits if scores is None else scores).argmax(-1) == target).float() @ onehot
-        loss += ce @ onehot
-        z = torch.stack([(h == 0).sum(-1).float() for h in out.hidden], 1) @ onehot  # [E, L, C]
-        zeros = z if zeros is None else zeros + z
-    model.train(was_training)
+    with eval_mode(model):
+        for s in range(0, len(split), chunk):
+            x, y = split.x[s:s + chunk], split.y[s:s + chunk]
+            out = model(x)  # one shared batch -> [E, N, C]
+            onehot = F.one_hot(y, n_classes).float()  # [N, C]: per-class sums are one matmul
+            logits, target = out.logits, y
+            if scenario is not None and not scenario.identity:
+                logits, target = scenario.logits(logits, y), scenario.targets(y)
+            ce = member_cross_entropy(logits, target)
+            scores = predict(out, x) if predict is not None else None
+            correct += ((logits if scores is None else scores).argmax(-1) == target).float() @ onehot
+            loss += ce @ onehot
+            z = torch.stack([(h == 0).sum(-1).float() for h in out.hidden], 1) @ onehot  # [E, L, C]
+            zeros = z if zeros is None else zeros + z
     count = torch.bincount(split.y, minlength=n_classes).float()
     units = tuple(h.shape[-1] for h in out.hidden)
     return ClassStats(count, correct, loss, zeros, units)

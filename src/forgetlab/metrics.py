@@ -49,7 +49,7 @@ def stability_gap(curves, R) -> float:
     (mean over k < t of R[t-1, k]) - min over the recorded steps of curves[t][s] (De Lange et al. 2023).
 
     ``curves[t]``: accuracy on the earlier tasks (mean over k < t) at each of the first steps of task t,
-    an array of any length (issue 3's forgetting-curve probe, as ``forgetlab compare`` records it); a task
+    an array of any length (the forgetting-curve probe, as ``forgetlab compare`` records it); a task
     without a curve (None or empty, as task 0 always is) is skipped. NaN when no task has one.
     """
     R = np.asarray(R, dtype=float)

@@ -8,7 +8,9 @@ so a member's numbers do not depend on which other members train beside it.
 from __future__ import annotations
 
 import math
+from contextlib import contextmanager
 from dataclasses import dataclass
+from typing import Iterator
 
 import torch
 import torch.nn.functional as F
@@ -25,6 +27,18 @@ MODELS: Registry[type["EnsembleNet"]] = Registry("model")
 class Output:
     logits: torch.Tensor  # [E, B, C]
     hidden: list[torch.Tensor]  # per hidden layer, [E, B, H], after the nonlinearity (and dropout)
+
+
+@contextmanager
+def eval_mode(model: nn.Module) -> Iterator[nn.Module]:
+    """``model`` in evaluation mode (no dropout, batch norm's running statistics) for the block; its
+    training flag is restored afterwards, whatever it was."""
+    was = model.training
+    model.eval()
+    try:
+        yield model
+    finally:
+        model.train(was)
 
 
 def member_cross_entropy(logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
@@ -66,78 +80,6 @@ class _LinearFn(torch.autograd.Function):
         x, weight = ctx.saved_tensors
         gx = torch.bmm(g, weight.transpose(1, 2)) if ctx.needs_input_grad[0] else None
         return gx, torch.bmm(x.transpose(1, 2), g), g.sum(1, keepdim=True)
-
-
-def _stack_forward(x: torch.Tensor, ws, bs, classes_first: bool = False) -> tuple[torch.Tensor, list[torch.Tensor]]:
-    """Linear+ReLU ... Linear for every member: baddbmm products, each ReLU in place on its fresh product.
-
-    ``classes_first`` stores the logits as [E, C, B] (returned as their [E, B, C] view): a softmax over
-    10 classes is several times faster across a strided dimension than along a contiguous one of size 10.
-    """
-    hidden, h = [], x
-    for w, b in zip(ws[:-1], bs[:-1]):
-        h = torch.baddbmm(b, h, w).clamp_min_(0)
-        hidden.append(h)
-    if classes_first:
-        logits_t = torch.baddbmm(bs[-1].transpose(1, 2), ws[-1].transpose(1, 2), h.transpose(1, 2))
-        return logits_t.transpose(1, 2), hidden
-    return torch.baddbmm(bs[-1], h, ws[-1]), hidden
-
-
-def _stack_backward(x, ws, hidden, g_logits, g_hidden, need_gx: bool):
-    """Gradients of the stack from the logits' gradient and optional extra gradients per hidden layer
-    (a loss term on the activations: the L1 penalty). Returns [gW0, gb0, gW1, ...] and the input's gradient."""
-    n = len(ws)
-    inputs = (x, *hidden)
-    grads: list[torch.Tensor | None] = [None] * (2 * n)
-    g, gx = g_logits, None
-    for i in range(n - 1, -1, -1):
-        g_in = None
-        if g is not None:
-            grads[2 * i] = torch.bmm(inputs[i].transpose(1, 2), g)
-            grads[2 * i + 1] = g.sum(1, keepdim=True)
-            if i > 0 or need_gx:
-                g_in = torch.bmm(g, ws[i].transpose(1, 2))
-        if i == 0:
-            gx = g_in
-            break
-        extra = g_hidden[i - 1]
-        if extra is not None:
-            g_in = extra if g_in is None else g_in + extra
-        g = None if g_in is None else torch.ops.aten.threshold_backward(g_in, hidden[i - 1], 0)  # relu'
-    return grads, gx
-
-
-class _StackFn(torch.autograd.Function):
-    """The whole fully connected stack (Linear+ReLU ... Linear) of every member as one autograd node.
-
-    Same arithmetic as ``_LinearFn`` + ``F.relu`` per layer (baddbmm forward, bmm weight gradients,
-    relu backward masked by the saved output), without a node, saved-tensor bookkeeping and a
-    gradient accumulation per layer. Returns the logits and every hidden activation (after ReLU).
-    """
-
-    @staticmethod
-    def forward(ctx, x, *params):
-        ws = params[0::2]
-        logits, hidden = _stack_forward(x, ws, params[1::2])
-        ctx.set_materialize_grads(False)  # an unused hidden output (no L1 term) gets None, not zeros
-        ctx.save_for_backward(x, *ws, *hidden)
-        ctx.n = len(ws)
-        return (logits, *hidden)
-
-    @staticmethod
-    def backward(ctx, g_logits, *g_hidden):
-        saved, n = ctx.saved_tensors, ctx.n
-        grads, gx = _stack_backward(saved[0], saved[1:1 + n], saved[1 + n:], g_logits, g_hidden,
-                                    ctx.needs_input_grad[0])
-        return (gx, *grads)
-
-
-def _transformed(*tensors: torch.Tensor) -> bool:
-    """Inside a torch.func transform (vmap, grad: EWC's per-example Fisher)? Then take the per-layer path,
-    whose ``_LinearFn`` supports them."""
-    wrapped = getattr(torch._C._functorch, "is_functorch_wrapped_tensor", None)
-    return wrapped is not None and any(wrapped(t) for t in tensors)
 
 
 class Linear(nn.Module):
@@ -246,87 +188,31 @@ class EnsembleNet(nn.Module):
                  for e, (g, on) in enumerate(zip(self._drop_gens, self._drop_active))]
         return h * torch.stack(masks) / keep
 
-    # plain stacks (no norm, k-WTA or active dropout; no torch.func transform and no forward hook on a layer,
-    # e.g. EWC's Fisher) train through one autograd node and evaluate with in-place ReLUs
-    fused = True
+    def forward(self, x: torch.Tensor | None, *, first: torch.Tensor | None = None,
+                record: list | None = None) -> Output:
+        """x [E, B, in] (each member its own batch) or one shared batch [N, in] -> Output [E, B, C].
 
-    def _plain_layers(self) -> bool:
-        """Linear+ReLU layers only: no norm, no k-WTA, no forward hook on a layer (e.g. EWC's Fisher)."""
-        return (self.norms is None and self.kwta is None
-                and not any(m._forward_hooks or m._forward_pre_hooks for m in (*self.fcs, self.head)))
-
-    def _plain(self, h: torch.Tensor) -> bool:
-        """Is this call a plain stack on ``h``: plain layers, no active dropout, no torch.func transform?"""
-        return (self._plain_layers() and not (self.training and any(self._drop_active))
-                and not _transformed(h, self.fcs[0].weight))
-
-    def plain_mlp(self) -> bool:
-        """Pixels straight into plain layers (no conv features): in eval mode, ``shared_inference`` is the forward."""
-        return type(self).features is EnsembleNet.features and self._plain_layers()
-
-    def _stack_params(self) -> list[nn.Parameter]:
-        return [t for fc in (*self.fcs, self.head) for t in (fc.weight, fc.bias)]
-
-    def forward(self, x: torch.Tensor) -> Output:
-        h = self.features(x)
-        plain = self._plain(h)
-        if plain and self.fused and h.dim() == 3 and torch.is_grad_enabled():
-            logits, *hidden = _StackFn.apply(h, *self._stack_params())
-            return Output(logits, hidden)
-        if plain and h.dim() == 2 and not torch.is_grad_enabled():
-            return self.shared_inference(h)
+        ``first`` [E, N, H] replaces the first layer's product when the caller computed it another way (the
+        probes' sparse product; x is then None). ``record``, a list, receives (input, output) of every
+        linear layer in order, for per-example gradient statistics (EWC's Fisher): the gradient of a loss
+        with respect to a layer's output, times its input, is that layer's per-example weight gradient.
+        """
+        h = self.features(x) if first is None else None
+        inplace = not torch.is_grad_enabled()  # no graph: each ReLU may overwrite its fresh product
         hidden = []
         for i, fc in enumerate(self.fcs):
-            h = fc(h)
+            out = fc(h) if h is not None else first
+            if record is not None:
+                record.append((h, out))
+            h = out
             if self.norms is not None:
                 h = self.norms[i](h if h.dim() == 3 else h.expand(self.n_members, *h.shape))
-            h = self._dropout(F.relu(h) if self.kwta is None else self.kwta[i](h))
+            h = self._dropout(F.relu(h, inplace=inplace) if self.kwta is None else self.kwta[i](h))
             hidden.append(h)
-        return Output(self.head(h), hidden)
-
-    def analytic(self) -> bool:
-        """Can ``loss_and_grad`` train this network (a plain fully connected stack, no conv features)?"""
-        return self.plain_mlp() and self.fused and not any(self._drop_active) and not _transformed(self.fcs[0].weight)
-
-    @torch.no_grad()
-    def loss_and_grad(self, x: torch.Tensor, y: torch.Tensor, l1: torch.Tensor | None):
-        """The training loss without autograd: per member, mean cross-entropy over the batch plus
-        l1 * sum over hidden layers of mean |h|; its gradient is written to every parameter's ``.grad``.
-
-        x [E, B, in], y [E, B] -> (loss [E], logits [E, B, C]). The same products as the autograd path
-        (``_StackFn`` + ``F.cross_entropy``; the head's computed transposed, classes first), without the
-        autograd engine, which costs 20-25% of a one-member step. Requires ``analytic()``.
-        """
-        params = self._stack_params()
-        ws, bs = params[0::2], params[1::2]
-        E, B = y.shape
-        logits, hidden = _stack_forward(x, ws, bs, classes_first=True)
-        log_p = torch.log_softmax(logits.transpose(1, 2), 1)  # [E, C, B]: the fast softmax layout
-        target = y.unsqueeze(1)
-        loss = log_p.gather(1, target).mean((1, 2)).neg_()
-        # d(mean CE)/d(logits) = (softmax - onehot) / B
-        g = log_p.exp_().mul_(1 / B).scatter_add_(1, target, torch.full_like(target, -1 / B, dtype=logits.dtype))
-        g = g.transpose(1, 2)
-        g_hidden = [None] * len(hidden)
-        if l1 is not None:  # d(l1 * mean|h|)/dh = l1 / (B H) where h > 0 (the ReLU's mask is applied anyway)
-            for i, h in enumerate(hidden):
-                loss = loss + l1 * h.abs().mean((1, 2))
-                g_hidden[i] = (l1 / (B * h.shape[-1])).view(E, 1, 1).expand_as(h)
-        grads, _ = _stack_backward(x, ws, hidden, g, g_hidden, need_gx=False)
-        for p, grad in zip(params, grads):
-            p.grad = grad
-        return loss, logits
-
-    def shared_inference(self, x: torch.Tensor | None, first: torch.Tensor | None = None) -> Output:
-        """No-grad forward of one shared batch x [N, in] (evaluation, probes) through a plain stack: the same
-        products as ``forward``, with each ReLU applied in place to its fresh product. ``first`` [E, N, H]
-        replaces the first layer's product when the caller computed it another way (the probes' sparse one)."""
-        h = self.fcs[0](x) if first is None else first  # [E, N, H] view of one [N, E*H] product
-        hidden = [h.clamp_min_(0)]
-        for fc in self.fcs[1:]:
-            h = torch.baddbmm(fc.bias, h, fc.weight).clamp_min_(0)
-            hidden.append(h)
-        return Output(torch.baddbmm(self.head.bias, h, self.head.weight), hidden)
+        logits = self.head(h)
+        if record is not None:
+            record.append((h, logits))
+        return Output(logits, hidden)
 
 
 @MODELS.register("mlp")

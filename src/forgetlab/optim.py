@@ -31,10 +31,6 @@ class BatchedOptimizer:
         for p in self.params:
             p.grad = None
 
-    def reset(self) -> None:
-        """Forget momentum/moment estimates (not used by default: the study keeps one optimizer)."""
-        self.state = [{} for _ in self.params]
-
     def _grad(self, p: torch.Tensor) -> torch.Tensor:
         g = p.grad
         if self.has_decay:

@@ -82,32 +82,32 @@ _add("vandeven2022-split-mnist",
      "lr 0.001, batch 128, 2000 iterations per task, memory 100 per class",
      model={"hidden": [400, 400]}, protocol={"tasks": SPLIT_MNIST_PAIRS},
      train={"optimizer": "adam", "lr": 0.001, "momentum": 0.9, "batch_size": 128, "iters": 2000},
-     strategy={"memory_per_class": 100},
-     per_strategy={"ewc": {"strategy.ewc_lambda": 1e9}, "online-ewc": {"strategy.ewc_lambda": 1e9},
-                   "si": {"strategy.si_c": 5000, "strategy.si_xi": 0.1}})
+     per_strategy={"ewc": {"strategy.ewc.lam": 1e9}, "online-ewc": {"strategy.online-ewc.lam": 1e9},
+                   "si": {"strategy.si.c": 5000, "strategy.si.xi": 0.1},
+                   **{name: {f"strategy.{name}.memory_per_class": 100} for name in ("er", "agem", "icarl")}})
 
 
 def _mammoth(buffer: int, best: dict) -> dict:
     """Per-strategy settings of Mammoth's utils/best_args.py, 'seq-mnist' entry for one buffer size.
 
-    Mammoth's ewc_on penalty is e_lambda * sum F (theta - theta*)^2 (no 1/2): ewc_lambda = 2 * e_lambda.
+    Mammoth's ewc_on penalty is e_lambda * sum F (theta - theta*)^2 (no 1/2): our lam = 2 * e_lambda.
     """
     out = {"naive": {"train.lr": 0.03}, "joint": {"train.lr": 0.03},
-           "online-ewc": {"train.lr": 0.03, "strategy.ewc_lambda": 180.0, "strategy.ewc_gamma": 1.0},
-           "ewc": {"train.lr": 0.03, "strategy.ewc_lambda": 180.0},
-           "si": {"train.lr": 0.1, "strategy.si_c": 1.0, "strategy.si_xi": 0.9},
-           "lwf": {"train.lr": 0.03, "strategy.lwf_alpha": 1.0, "strategy.lwf_temp": 2.0,
+           "online-ewc": {"train.lr": 0.03, "strategy.online-ewc.lam": 180.0, "strategy.online-ewc.gamma": 1.0},
+           "ewc": {"train.lr": 0.03, "strategy.ewc.lam": 180.0},
+           "si": {"train.lr": 0.1, "strategy.si.c": 1.0, "strategy.si.xi": 0.9},
+           "lwf": {"train.lr": 0.03, "strategy.lwf.alpha": 1.0, "strategy.lwf.temp": 2.0,
                    "train.weight_decay": 0.0005},
-           "agem": {"train.lr": 0.1, "strategy.replay_batch": 128},
-           "icarl": {"train.lr": 0.1, "strategy.replay_batch": 10}}
+           "agem": {"train.lr": 0.1, "strategy.agem.replay_batch": 128},
+           "icarl": {"train.lr": 0.1, "strategy.icarl.replay_batch": 10}}
     for name, (lr, mb, *ab) in best.items():
-        out[name] = {"train.lr": lr, "strategy.replay_batch": mb}
+        out[name] = {"train.lr": lr, f"strategy.{name}.replay_batch": mb}
         if ab:
-            out[name]["strategy.der_alpha"] = ab[0]
+            out[name][f"strategy.{name}.alpha"] = ab[0]
         if len(ab) > 1:
-            out[name]["strategy.der_beta"] = ab[1]
+            out[name][f"strategy.{name}.beta"] = ab[1]
     for name in ("er", "agem", "der", "derpp", "icarl"):
-        out[name]["strategy.memory"] = buffer
+        out[name][f"strategy.{name}.memory"] = buffer
     return out
 
 

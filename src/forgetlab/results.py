@@ -15,7 +15,6 @@ from . import config as cfg
 from .errors import ForgetlabError
 
 SCHEMA_VERSION = 1
-EPOCH_METRICS = ("train_loss", "train_acc", "val_loss", "val_acc", "sparsity", "sparsity_all")
 
 
 @dataclass

@@ -8,8 +8,8 @@ van de Ven, Tuytelaars & Tolias (2022, "Three types of incremental learning") di
 - domain-incremental: every task uses the same output units; a class maps to its position in its task.
 
 A ``Scenario`` is two lookup tables indexed by the true label: ``unit[y]`` (the target output unit) and
-``mask[y]`` (0 or -inf per output unit). The class-incremental scenario has neither, so the default
-path runs exactly the operations it ran before scenarios existed.
+``mask[y]`` (0 or -inf per output unit). The class-incremental scenario has neither (``identity``): its
+logits and labels are used as they are, and the fused training step (steps.py) applies.
 """
 from __future__ import annotations
 

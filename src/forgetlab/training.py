@@ -1,8 +1,15 @@
 """The training loop: every member of the ensemble trains in one batched program.
 
-Per step: gather each member's batch from the resident data by index, one forward and backward over
-the ensemble, one optimizer step. No host synchronisation inside an epoch: loss and accuracy are
-accumulated on the device and read back once per epoch, together with the evaluation statistics.
+Per step: gather each member's batch from the resident data by index, one step (steps.py: the fused
+hand-written one or autograd), one optimizer step. No host synchronisation inside an epoch: loss and
+accuracy are accumulated on the device and read back once per epoch, together with the evaluation
+statistics.
+
+    train()           set up the run, the untrained network's accuracy, then each task
+    _Run.task         before_task, the task's examples, its epochs, the accuracy matrix row, after_task
+    _Run.epoch_order  each member's order of the task's examples for one epoch
+    _Run.batches      the batch loop
+    _Run.record_epoch evaluation and the epoch's record
 """
 from __future__ import annotations
 
@@ -11,14 +18,15 @@ from typing import Callable, Sequence
 
 import torch
 
-from . import scenarios, seeding
+from . import scenarios, seeding, steps
 from .config import MEMBER_KEYS, Member, RunConfig, members as make_members
 from .data import Dataset, Split
-from .evaluation import class_stats
+from .evaluation import ClassStats, class_stats
 from .hooks import Context, Hook
-from .models import build, member_cross_entropy
+from .models import build
 from .optim import OPTIMIZERS
 from .results import MemberResult, Results, TaskRecord
+from .strategies import make as make_strategy
 
 # progress(done_steps, total_steps, status_text); called at most once per 25 steps and per epoch
 Progress = Callable[[int, int, str], None]
@@ -35,168 +43,162 @@ def train(config: RunConfig, data: Dataset, hooks: Sequence[Hook] = (), progress
     ``members`` trains only these (any subset of ``members(config)``, e.g. a sweep's unfinished ones);
     a member's numbers do not depend on which others train beside it.
     """
-    from .strategies import make as make_strategy
-
-    hooks = [*make_strategy(config), *hooks]  # the config's strategy runs first (naive: no-op hooks)
-    device = data.train.x.device
-    members = list(members) if members is not None else make_members(config)
-    E, B = len(members), config.train.batch_size
-    hp = {k: torch.tensor([m.hparams[k] for m in members], device=device) for k in MEMBER_KEYS}
-    seeds = [m.seed for m in members]
-    scenario = scenarios.build(config, data.n_classes, device)
-    model = build(config.model, seeds, hp["model.dropout"], device, scenario.n_units)
-    opt = OPTIMIZERS[config.train.optimizer](model.parameters(), hp["train.lr"], hp["train.momentum"],
-                                             hp["train.weight_decay"])
-    l1 = hp["train.l1"] if bool((hp["train.l1"] > 0).any()) else None
-    shuffle_gens = seeding.generators(seeds, seeding.SHUFFLE)
-    skip_single = config.model.norm == "batch"  # batch norm cannot normalise a batch of one
-    # the plain MLP with the plain loss steps without autograd (same maths, a quarter less time per small step)
-    analytic = model.analytic() and scenario.identity and not any(
-        _overrides(h, "base_loss") or _overrides(h, "loss") for h in hooks)
-
-    results = Results(config, [MemberResult(m.seed, m.hparams) for m in members], device=str(device))
-    ctx = Context(config, members, data, model, opt, hp, scenario=scenario)
-    tasks = config.tasks
-    task_train = [data.train.indices_of(c) for c in tasks]
-    iters = config.train.iters  # > 0: a fixed number of steps per task, recorded as one "epoch"
-    n_epochs = 1 if iters else config.train.epochs
-    total = (iters * len(tasks) if iters else
-             sum(steps_per_epoch(len(ix), B) for ix in task_train) * config.train.epochs)
-
-    def predictor(out, x):  # the first hook that predicts (iCaRL's nearest mean) replaces the logits
-        for h in hooks:
-            scores = h.predict(ctx, out, x)
-            if scores is not None:
-                return scores
-        return None
-
-    def evaluate(split: Split):
-        return class_stats(model, split, data.n_classes, scenario=scenario, predict=predictor)
-
+    run = _Run(config, data, [*make_strategy(config), *hooks], progress,  # the config's strategy runs first
+               list(members) if members is not None else make_members(config))
+    results = run.results
     # R0[k]: the untrained network's accuracy on each task, the reference of forward transfer
-    init = evaluate(data.eval)
-    acc0 = torch.stack([init.select(c).accuracy() for c in tasks], 1).tolist()  # sync: once per run
+    acc0 = run.task_accuracy(run.evaluate(data.eval))  # sync: once per run
     for r, row in zip(results.members, acc0):
         r.acc_init = row
     t0 = time.perf_counter()
     try:
-        for t, (classes, train_idx) in enumerate(zip(tasks, task_train)):
-            ctx.task, ctx.classes, ctx.task_step = t, classes, 0
-            ctx.seen = tuple(c for task in tasks[: t + 1] for c in task)
-            seen_idx = data.eval.indices_of(ctx.seen)
-            seen_eval = Split(data.eval.x.index_select(0, seen_idx), data.eval.y.index_select(0, seen_idx))
-            for r in results.members:
-                r.tasks.append(TaskRecord(list(classes)))
-            for h in hooks:
-                h.before_task(ctx)
-            for h in hooks:
-                train_idx = h.train_indices(ctx, train_idx)
-            n = len(train_idx)
-            if not iters:  # cumulative or joint training widened the task: the progress total grows with it
-                total += (steps_per_epoch(n, B) - steps_per_epoch(len(task_train[t]), B)) * n_epochs
-            for epoch in range(n_epochs):
-                ctx.epoch = epoch
-                # each member its own order; [E, n] indices into the resident training set
-                if iters:  # as many reshuffled passes as the steps need, cut at iters batches
-                    reps = -(-iters * B // n)
-                    order = torch.stack([torch.cat([torch.randperm(n, generator=g) for _ in range(reps)])[:iters * B]
-                                         for g in shuffle_gens]).to(device)
-                else:
-                    order = torch.stack([torch.randperm(n, generator=g) for g in shuffle_gens]).to(device)
-                order = train_idx[order]
-                loss_sum = torch.zeros(E, device=device)  # sum over steps of loss * batch size
-                correct = torch.zeros(E, device=device, dtype=torch.long)
-                seen_examples = 0
-                model.train()
-                for start in range(0, order.shape[1], B):
-                    idx = order[:, start:start + B]
-                    if skip_single and idx.shape[1] < 2:
-                        continue
-                    ctx.batch_idx = idx
-                    flat = idx.reshape(-1)  # index_select copies whole rows: ~3x faster than x[idx]
-                    x = data.train.x.index_select(0, flat).view(*idx.shape, *data.train.x.shape[1:])
-                    y = data.train.y.index_select(0, flat).view(idx.shape)
-                    for h in hooks:
-                        x, y = h.batch(ctx, x, y)
-                    if analytic:
-                        (loss, logits), target = model.loss_and_grad(x, y, l1), y
-                    else:
-                        logits, target, loss = _autograd_loss(ctx, model, hooks, scenario, x, y, l1)
-                    for h in hooks:
-                        h.after_backward(ctx)
-                    opt.step()
-                    ctx.step += 1
-                    ctx.task_step += 1
-                    for h in hooks:
-                        h.after_step(ctx)
-                    with torch.no_grad():
-                        loss_sum.add_(loss.detach(), alpha=y.shape[1])
-                        correct += (logits.max(-1).indices == target).sum(1)  # argmax: slow on a strided view
-                        seen_examples += y.shape[1]
-                    if progress is not None and ctx.step % 25 == 0:
-                        progress(ctx.step, total, "")
-                # evaluation: the seen classes every epoch; every class after the task's last epoch
-                last = epoch == n_epochs - 1
-                stats = evaluate(data.eval if last else seen_eval)
-                seen = stats.select(ctx.seen)
-                host = torch.cat([loss_sum / seen_examples, correct / seen_examples, seen.mean_loss(), seen.accuracy(),
-                                  seen.sparsity_all(), seen.sparsity().flatten()]).tolist()  # sync: once per epoch
-                L = len(stats.units)
-                cols = [host[i * E:(i + 1) * E] for i in range(5)]
-                layer = host[5 * E:]
-                for e, r in enumerate(results.members):
-                    rec = r.tasks[-1]
-                    rec.train_loss.append(cols[0][e])
-                    rec.train_acc.append(cols[1][e])
-                    rec.val_loss.append(cols[2][e])
-                    rec.val_acc.append(cols[3][e])
-                    rec.sparsity_all.append(cols[4][e])
-                    rec.sparsity.append(layer[e * L:(e + 1) * L])
-                for h in hooks:
-                    h.after_epoch(ctx, {"train_loss": cols[0], "train_acc": cols[1], "val_loss": cols[2],
-                                        "val_acc": cols[3]})
-                if progress is not None:
-                    mean_acc = sum(cols[3]) / E
-                    progress(ctx.step, total, f"task {t + 1}/{len(tasks)} epoch {epoch + 1} val acc {mean_acc:.4f}")
-            acc = torch.stack([stats.select(c).accuracy() for c in tasks], 1).tolist()  # [E, tasks]
-            for r, row in zip(results.members, acc):
-                r.acc_matrix.append(row)
-            for h in hooks:
-                h.after_task(ctx)
+        for t, classes in enumerate(config.tasks):
+            run.task(t, classes)
     except KeyboardInterrupt:
         results.status = "interrupted"
         for r in results.members:  # drop an unfinished task's empty record
             if r.tasks and not r.tasks[-1].train_loss:
                 r.tasks.pop()
     results.elapsed_s = time.perf_counter() - t0
-    results.model = model  # the trained ensemble, for saving and for notebooks
+    results.model = run.ctx.model  # the trained ensemble, for saving and for notebooks
     return results
 
 
-def _overrides(hook: Hook, method: str) -> bool:
-    return getattr(type(hook), method) is not getattr(Hook, method)
+class _Run:
+    """One call of ``train``: the ensemble, its optimizer, step and hooks, and the results being filled."""
 
+    def __init__(self, config: RunConfig, data: Dataset, hooks: list[Hook], progress: Progress | None,
+                 members: list[Member]):
+        self.config, self.data, self.hooks, self.progress = config, data, hooks, progress
+        device = data.train.x.device
+        self.E, self.B = len(members), config.train.batch_size
+        hp = {k: torch.tensor([m.hparams[k] for m in members], device=device) for k in MEMBER_KEYS}
+        seeds = [m.seed for m in members]
+        scenario = scenarios.build(config, data.n_classes, device)
+        model = build(config.model, seeds, hp["model.dropout"], device, scenario.n_units)
+        opt = OPTIMIZERS[config.train.optimizer](model.parameters(), hp["train.lr"], hp["train.momentum"],
+                                                 hp["train.weight_decay"])
+        self.ctx = Context(config, members, data, model, opt, hp, scenario=scenario)
+        l1 = steps.L1Penalty(hp["train.l1"]) if bool((hp["train.l1"] > 0).any()) else None
+        self.step = steps.choose(self.ctx, hooks, l1)
+        self.shuffle_gens = seeding.generators(seeds, seeding.SHUFFLE)
+        self.skip_single = config.model.norm == "batch"  # batch norm cannot normalise a batch of one
+        self.results = Results(config, [MemberResult(m.seed, m.hparams) for m in members], device=str(device))
+        self.task_train = [data.train.indices_of(c) for c in config.tasks]
+        iters = config.train.iters  # > 0: a fixed number of steps per task, recorded as one "epoch"
+        self.n_epochs = 1 if iters else config.train.epochs
+        self.total = (iters * len(config.tasks) if iters else
+                      sum(steps_per_epoch(len(ix), self.B) for ix in self.task_train) * self.n_epochs)
 
-def _autograd_loss(ctx: Context, model, hooks: Sequence[Hook], scenario, x, y, l1):
-    """Forward, loss (the first hook's base loss or the cross-entropy, the L1 term, every hook's penalty)
-    and backward through autograd. Returns the scored logits, their targets and the loss [E]."""
-    out = model(x)
-    logits, target = out.logits, y
-    if not scenario.identity:
-        logits, target = scenario.logits(logits, y), scenario.targets(y)
-    loss = None
-    for h in hooks:  # a strategy may replace the cross-entropy (iCaRL's binary one)
-        loss = h.base_loss(ctx, out, x, y)
-        if loss is not None:
-            break
-    if loss is None:
-        loss = member_cross_entropy(logits, target).mean(1)
-    if l1 is not None:
-        loss = loss + l1 * sum(h.abs().mean((1, 2)) for h in out.hidden)
-    for h in hooks:
-        extra = h.loss(ctx, out, x, y)
-        if extra is not None:
-            loss = loss + extra
-    ctx.optimizer.zero_grad()
-    loss.sum().backward()  # members are independent: d(sum)/d(theta_e) = d(loss_e)/d(theta_e)
-    return logits, target, loss
+    def evaluate(self, split: Split) -> ClassStats:
+        for h in self.hooks:
+            h.before_eval(self.ctx)
+        return class_stats(self.ctx.model, split, self.data.n_classes, scenario=self.ctx.scenario,
+                           predict=self._predict)
+
+    def _predict(self, out, x):  # the first hook that predicts (iCaRL's nearest mean) replaces the logits
+        for h in self.hooks:
+            scores = h.predict(self.ctx, out, x)
+            if scores is not None:
+                return scores
+        return None
+
+    def task_accuracy(self, stats: ClassStats) -> list[list[float]]:
+        """[E, tasks] accuracy on each task's classes, on the host."""
+        return torch.stack([stats.select(c).accuracy() for c in self.config.tasks], 1).tolist()
+
+    def task(self, t: int, classes: tuple[int, ...]) -> None:
+        ctx, data, tasks = self.ctx, self.data, self.config.tasks
+        ctx.task, ctx.classes, ctx.task_step = t, classes, 0
+        ctx.seen = tuple(c for task in tasks[: t + 1] for c in task)
+        seen_idx = data.eval.indices_of(ctx.seen)
+        seen_eval = Split(data.eval.x.index_select(0, seen_idx), data.eval.y.index_select(0, seen_idx))
+        for r in self.results.members:
+            r.tasks.append(TaskRecord(list(classes)))
+        for h in self.hooks:
+            h.before_task(ctx)
+        train_idx = self.task_train[t]
+        for h in self.hooks:
+            train_idx = h.train_indices(ctx, train_idx)
+        if not self.config.train.iters:  # cumulative or joint training widened the task: the total grows
+            grown = steps_per_epoch(len(train_idx), self.B) - steps_per_epoch(len(self.task_train[t]), self.B)
+            self.total += grown * self.n_epochs
+        for epoch in range(self.n_epochs):
+            ctx.epoch = epoch
+            sums = self.batches(self.epoch_order(train_idx))
+            # evaluation: the seen classes every epoch; every class after the task's last epoch
+            last = epoch == self.n_epochs - 1
+            stats = self.evaluate(data.eval if last else seen_eval)
+            self.record_epoch(stats, *sums)
+        for r, row in zip(self.results.members, self.task_accuracy(stats)):
+            r.acc_matrix.append(row)
+        for h in self.hooks:
+            h.after_task(ctx)
+
+    def epoch_order(self, train_idx: torch.Tensor) -> torch.Tensor:
+        """[E, steps * B] indices into the resident training set: each member its own order."""
+        n, iters, B = len(train_idx), self.config.train.iters, self.B
+        if iters:  # as many reshuffled passes as the steps need, cut at iters batches
+            reps = -(-iters * B // n)
+            order = torch.stack([torch.cat([torch.randperm(n, generator=g) for _ in range(reps)])[:iters * B]
+                                 for g in self.shuffle_gens])
+        else:
+            order = torch.stack([torch.randperm(n, generator=g) for g in self.shuffle_gens])
+        return train_idx[order.to(train_idx.device)]
+
+    def batches(self, order: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, int]:
+        """Train on ``order`` batch by batch; returns (sum of loss * batch size [E], correct [E], examples)."""
+        ctx, train_set, hooks = self.ctx, self.data.train, self.hooks
+        loss_sum = torch.zeros(self.E, device=order.device)
+        correct = torch.zeros(self.E, device=order.device, dtype=torch.long)
+        seen_examples = 0
+        ctx.model.train()
+        for start in range(0, order.shape[1], self.B):
+            idx = order[:, start:start + self.B]
+            if self.skip_single and idx.shape[1] < 2:
+                continue
+            ctx.batch_idx = idx
+            flat = idx.reshape(-1)  # index_select copies whole rows: ~3x faster than x[idx]
+            x = train_set.x.index_select(0, flat).view(*idx.shape, *train_set.x.shape[1:])
+            y = train_set.y.index_select(0, flat).view(idx.shape)
+            for h in hooks:
+                x, y = h.batch(ctx, x, y)
+            loss, logits, target = self.step(x, y)
+            for h in hooks:
+                h.after_backward(ctx)
+            ctx.optimizer.step()
+            ctx.step += 1
+            ctx.task_step += 1
+            for h in hooks:
+                h.after_step(ctx)
+            with torch.no_grad():
+                loss_sum.add_(loss.detach(), alpha=y.shape[1])
+                correct += (logits.max(-1).indices == target).sum(1)  # argmax: slow on a strided view
+                seen_examples += y.shape[1]
+            if self.progress is not None and ctx.step % 25 == 0:
+                self.progress(ctx.step, self.total, "")
+        return loss_sum, correct, seen_examples
+
+    def record_epoch(self, stats: ClassStats, loss_sum: torch.Tensor, correct: torch.Tensor, n: int) -> None:
+        """Append the epoch's training and evaluation numbers to every member's record; after_epoch hooks."""
+        ctx, E = self.ctx, self.E
+        seen = stats.select(ctx.seen)
+        host = torch.cat([loss_sum / n, correct / n, seen.mean_loss(), seen.accuracy(),
+                          seen.sparsity_all(), seen.sparsity().flatten()]).tolist()  # sync: once per epoch
+        L = len(stats.units)
+        train_loss, train_acc, val_loss, val_acc, sparsity_all = (host[i * E:(i + 1) * E] for i in range(5))
+        layer = host[5 * E:]
+        for e, r in enumerate(self.results.members):
+            rec = r.tasks[-1]
+            rec.train_loss.append(train_loss[e])
+            rec.train_acc.append(train_acc[e])
+            rec.val_loss.append(val_loss[e])
+            rec.val_acc.append(val_acc[e])
+            rec.sparsity_all.append(sparsity_all[e])
+            rec.sparsity.append(layer[e * L:(e + 1) * L])
+        for h in self.hooks:
+            h.after_epoch(ctx, {"train_loss": train_loss, "train_acc": train_acc, "val_loss": val_loss,
+                                "val_acc": val_acc})
+        if self.progress is not None:
+            status = f"task {ctx.task + 1}/{len(self.config.tasks)} epoch {ctx.epoch + 1} val acc {sum(val_acc) / E:.4f}"
+            self.progress(ctx.step, self.total, status)

@@ -11,6 +11,7 @@ from dataclasses import dataclass, replace
 import numpy as np
 import torch
 
+from .. import sampling
 from ..errors import ConfigError
 
 
@@ -70,12 +71,7 @@ def stratified(y: torch.Tensor, per_class: int, seed: int, n_classes: int = 10) 
     if per_class == 0:
         return torch.argsort(y.cpu(), stable=True).to(y.device)
     g = torch.Generator().manual_seed(seed)
-    ycpu = y.cpu()
-    out = []
-    for c in range(n_classes):
-        idx = (ycpu == c).nonzero().squeeze(1)
-        out.append(idx[torch.randperm(len(idx), generator=g)[:per_class]])
-    return torch.cat(out).to(y.device)
+    return torch.cat(sampling.per_class(y.cpu(), range(n_classes), per_class, g)).to(y.device)
 
 
 class Rows:

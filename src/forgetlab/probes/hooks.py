@@ -11,7 +11,7 @@ import torch
 import torch.nn.functional as F
 
 from ..hooks import Context, Hook
-from ..models import EnsembleNet, Output
+from ..models import MLP, Output, eval_mode
 from .base import ProbeConfig, Rows, Timer, stratified
 
 
@@ -52,13 +52,9 @@ class ProbeSet:
         key = (ctx.task, ctx.step)
         if key != self._key:
             model = ctx.model
-            if self.sparse is not None and self.sparse.fits(model):
-                self._out = self.sparse.forward(model)  # a plain MLP has no train/eval difference
-            else:
-                was = model.training
-                model.eval()
-                self._out = model(self.xs)
-                model.train(was)
+            with eval_mode(model):
+                sparse = self.sparse is not None and self.sparse.fits(model)
+                self._out = self.sparse.forward(model) if sparse else model(self.xs)
             self._key = key
         return self._out
 
@@ -105,17 +101,18 @@ class SparseInput:
 
     @staticmethod
     def fits(model) -> bool:
-        """A plain MLP (no conv features, norm, k-WTA or layer hooks): then eval mode = train mode + no dropout."""
-        return isinstance(model, EnsembleNet) and model.plain_mlp()
+        """Pixels straight into the first linear layer, and no norm or k-WTA whose eval mode differs from
+        training: then ``model(x)`` in eval mode is the stack on x W + b."""
+        return isinstance(model, MLP) and model.norms is None and model.kwta is None
 
     def forward(self, model) -> Output:
-        """``model(x)`` in eval mode for the plain stack: its shared-batch inference, first layer replaced."""
+        """``model(x)`` in eval mode for the plain stack, the first layer's product computed sparsely."""
         fc = model.fcs[0]
         w = fc.shared_weight()  # [in, E*out]: one product for every member
         h = torch.addmm(fc.bias.view(1, -1), self.background, w)  # b + c 1'W
         h = torch.addmm(h, self.dense, w.index_select(0, self.dense_cols))
         h = torch.addmm(h, self.csr, w.index_select(0, self.sparse_cols))
-        return model.shared_inference(None, first=fc.unshare(h))
+        return model(None, first=fc.unshare(h))
 
 
 class _Probe(Hook):
@@ -222,10 +219,8 @@ class ProbabilityCurve(_Scheduled):
     def after_task(self, ctx: Context) -> None:
         with self.timer:
             ps = self.ps
-            was = ctx.model.training
-            ctx.model.eval()
-            probs = softmax_classes(ctx.model(ps.x).logits)
-            ctx.model.train(was)
+            with eval_mode(ctx.model):
+                probs = softmax_classes(ctx.model(ps.x).logits)
             onehot = F.one_hot(ps.y, ps.n_classes).to(probs.dtype)
             self.end_host.append(torch.einsum("nk,enc->ekc", onehot, probs).cpu().numpy())  # sync: task end
         super().after_task(ctx)
@@ -339,10 +334,8 @@ class LatentMaps(_Probe):
                 split = ctx.data.eval
                 idx = stratified(split.y, self.config.latent_per_class, self.config.seed + 1, ctx.data.n_classes)
                 self._x, self.y = split.x[idx], split.y[idx].cpu().numpy()
-            was = ctx.model.training
-            ctx.model.eval()
-            hidden = ctx.model(self._x).hidden
-            ctx.model.train(was)
+            with eval_mode(ctx.model):
+                hidden = ctx.model(self._x).hidden
             self.host.append([h.half().cpu().numpy() for h in hidden])  # sync: task end
 
     def arrays(self) -> dict[str, np.ndarray]:

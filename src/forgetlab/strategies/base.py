@@ -2,35 +2,65 @@
 and a per-member memory of indices into the resident training set."""
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import torch
 
-from .. import seeding
+from .. import sampling, seeding
 from ..config import RunConfig
 from ..errors import ConfigError
 from ..hooks import Context, Hook
 from ..models import member_cross_entropy
 from ..registry import Registry
+from ..strategy_settings import STRATEGY_SETTINGS
 
 STRATEGIES: Registry[type["Strategy"]] = Registry("strategy")
 
 
-class Strategy(Hook):
-    """A hook built from a RunConfig. ``check`` validates the config before anything is built."""
+def register(name: str):
+    """Class decorator: the strategy under ``name``, and its ``Settings`` dataclass as ``strategy.<name>.*``."""
+    def add(cls: type["Strategy"]) -> type["Strategy"]:
+        STRATEGIES.register(name)(cls)
+        STRATEGY_SETTINGS.register(name)(cls.Settings)
+        return cls
 
-    needs_memory = False  # replay strategies: strategy.memory or strategy.memory_per_class must be > 0
+    return add
+
+
+@dataclass(frozen=True)
+class NoSettings:
+    """A strategy without hyperparameters."""
+
+
+@dataclass(frozen=True)
+class MemorySettings:
+    """Replay memory: reservoir sampling over the stream (memory) or a fixed number per class (memory_per_class)."""
+
+    memory: int = 0  # examples per member (reservoir sampling over the stream)
+    memory_per_class: int = 0  # > 0: instead, this many examples per class, stored at each task's end
+    replay_batch: int = 0  # examples drawn from the memory per step; 0 = train.batch_size
+
+
+class Strategy(Hook):
+    """A hook built from a RunConfig. ``check`` validates the config before anything is built; ``Settings``
+    (a frozen dataclass) declares the strategy's hyperparameters, read as ``self.cfg``."""
+
+    Settings: type = NoSettings
+    needs_memory = False  # replay strategies: strategy.<name>.memory or memory_per_class must be > 0
 
     def __init__(self, config: RunConfig):
         self.config = config
-        self.cfg = config.strategy
+        self.cfg = config.strategy.params
 
     @classmethod
     def check(cls, config: RunConfig) -> None:
-        s = config.strategy
-        if s.memory < 0 or s.memory_per_class < 0 or s.replay_batch < 0 or s.fisher_samples < 0:
-            raise ConfigError("strategy.memory, memory_per_class, replay_batch and fisher_samples must be >= 0")
+        s, name = config.strategy.params, config.strategy.name
+        negative = [k for k, v in vars(s).items() if isinstance(v, int) and not isinstance(v, bool) and v < 0]
+        if negative:
+            raise ConfigError(f"strategy.{name}.{negative[0]}={getattr(s, negative[0])} must be >= 0")
         if cls.needs_memory and not (s.memory or s.memory_per_class):
-            raise ConfigError(f"strategy {s.name!r} replays examples: set strategy.memory (e.g. 200) "
-                              f"or strategy.memory_per_class (e.g. 100)")
+            raise ConfigError(f"strategy {name!r} replays examples: set strategy.{name}.memory (e.g. 200) "
+                              f"or strategy.{name}.memory_per_class (e.g. 100)")
 
 
 def params(ctx: Context) -> list[torch.Tensor]:
@@ -109,10 +139,5 @@ class Memory:
 
     def random_per_class(self, ctx: Context, classes, m: int) -> torch.Tensor:
         """[E, m * len(classes)] indices: m random training examples of each class, per member."""
-        y = ctx.data.train.y
-        out = []
-        for c in classes:
-            pool = (y == c).nonzero().squeeze(1)
-            out.append(torch.stack([pool[torch.randperm(len(pool), generator=g)[:m].to(pool.device)]
-                                    for g in self.gens]))
-        return torch.cat(out, 1)
+        picks = [sampling.per_class(ctx.data.train.y, classes, m, g) for g in self.gens]  # [E][class]
+        return torch.cat([torch.stack(member_picks) for member_picks in zip(*picks)], 1)

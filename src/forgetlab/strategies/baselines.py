@@ -4,15 +4,15 @@ from __future__ import annotations
 import torch
 
 from ..errors import ConfigError
-from .base import STRATEGIES, Strategy
+from .base import Strategy, register
 
 
-@STRATEGIES.register("naive")
+@register("naive")
 class Naive(Strategy):
     """Fine-tune on each task in turn: the study's sequential training, the lower bound."""
 
 
-@STRATEGIES.register("joint")
+@register("joint")
 class Joint(Strategy):
     """Every task period trains on every task's data at once: the upper bound at the same step budget."""
 
@@ -20,7 +20,7 @@ class Joint(Strategy):
         return ctx.data.train.indices_of([c for task in ctx.config.tasks for c in task])
 
 
-@STRATEGIES.register("cumulative")
+@register("cumulative")
 class Cumulative(Strategy):
     """Train on all data seen so far (the classes of this task and of every earlier one)."""
 
@@ -28,7 +28,7 @@ class Cumulative(Strategy):
         return ctx.data.train.indices_of(ctx.seen)
 
 
-@STRATEGIES.register("kwta")
+@register("kwta")
 class KWinners(Strategy):
     """Naive training of a network whose hidden layers are k-winners-take-all (model.kwta, model.kwta_boost).
 

@@ -1,23 +1,22 @@
 """Distillation: LwF (Li & Hoiem 2017) and iCaRL (Rebuffi et al. 2017)."""
 from __future__ import annotations
 
+from dataclasses import dataclass, field
+
 import torch
 import torch.nn.functional as F
 from torch.func import functional_call
 
 from ..errors import ConfigError
 from ..hooks import Context
-from .base import STRATEGIES, Memory, Strategy
+from ..models import eval_mode
+from .base import Memory, MemorySettings, Strategy, register
 
 
 def frozen_logits(ctx: Context, theta: dict, x: torch.Tensor) -> torch.Tensor:
     """Logits of the network with parameters ``theta`` (a snapshot), in evaluation mode, without gradients."""
-    was = ctx.model.training
-    ctx.model.eval()
-    with torch.no_grad():
-        out = functional_call(ctx.model, theta, (x,)).logits
-    ctx.model.train(was)
-    return out
+    with eval_mode(ctx.model), torch.no_grad():
+        return functional_call(ctx.model, theta, (x,)).logits
 
 
 def old_units(ctx: Context) -> list[int]:
@@ -27,19 +26,27 @@ def old_units(ctx: Context) -> list[int]:
     return [c for c in ctx.seen if c not in ctx.classes]
 
 
-@STRATEGIES.register("lwf")
+@dataclass(frozen=True)
+class LwFSettings:
+    alpha: float = field(default=1.0, metadata={"flat": "lwf_alpha"})  # weight of the distillation term
+    temp: float = field(default=2.0, metadata={"flat": "lwf_temp"})  # softmax temperature T
+
+
+@register("lwf")
 class LwF(Strategy):
     """Learning without forgetting: the logits of the earlier tasks' units on the current data are
     distilled from a copy of the network frozen at the start of the task: alpha * T^2 * KL(old || new)
     between temperature-T softmaxes."""
 
+    adds_loss = True
+    Settings = LwFSettings
     theta_old: dict | None = None
 
     @classmethod
     def check(cls, config) -> None:
         super().check(config)
-        if config.strategy.lwf_alpha < 0 or config.strategy.lwf_temp <= 0:
-            raise ConfigError("strategy.lwf_alpha must be >= 0 and strategy.lwf_temp > 0")
+        if config.strategy.params.alpha < 0 or config.strategy.params.temp <= 0:
+            raise ConfigError("strategy.lwf.alpha must be >= 0 and strategy.lwf.temp > 0")
 
     def before_task(self, ctx):
         if ctx.task > 0:
@@ -49,11 +56,11 @@ class LwF(Strategy):
         units = old_units(ctx) if self.theta_old is not None else []
         if not units:
             return None
-        T = self.cfg.lwf_temp
+        T = self.cfg.temp
         old = frozen_logits(ctx, self.theta_old, x)[..., units] / T
         new = out.logits[..., units] / T
         kl = (F.softmax(old, -1) * (F.log_softmax(old, -1) - F.log_softmax(new, -1))).sum(-1).mean(1)
-        return self.cfg.lwf_alpha * T * T * kl
+        return self.cfg.alpha * T * T * kl
 
 
 def herding(features: torch.Tensor, m: int) -> torch.Tensor:
@@ -74,16 +81,17 @@ def herding(features: torch.Tensor, m: int) -> torch.Tensor:
     return torch.stack(order, 1)
 
 
-@STRATEGIES.register("icarl")
+@register("icarl")
 class ICaRL(Strategy):
     """iCaRL: exemplars chosen by herding in the last hidden layer's (normalised) feature space; training
     with binary cross-entropy whose targets for earlier classes are the frozen network's sigmoids
     (distillation) while exemplars are replayed beside each batch; prediction by the nearest mean of
-    exemplars. Memory: strategy.memory_per_class per class, or strategy.memory shared by the seen classes."""
+    exemplars. Memory: strategy.icarl.memory_per_class per class, or strategy.icarl.memory shared by the seen classes."""
 
+    replaces_loss = True
+    Settings = MemorySettings  # replay_batch is unused: exemplars are replayed in proportion to their share
     needs_memory = True
     theta_old: dict | None = None
-    refreshed: tuple = ()
 
     @classmethod
     def check(cls, config) -> None:
@@ -124,11 +132,8 @@ class ICaRL(Strategy):
 
     def _features(self, ctx, idx: torch.Tensor) -> torch.Tensor:
         """Normalised last-hidden-layer features [E, n, H] of examples idx [n] (shared) or [E, n] (per member)."""
-        was = ctx.model.training
-        ctx.model.eval()
-        with torch.no_grad():
+        with eval_mode(ctx.model), torch.no_grad():
             h = ctx.model(ctx.data.train.x[idx]).hidden[-1]
-        ctx.model.train(was)
         return F.normalize(h, dim=-1)
 
     def _refresh(self, ctx):
@@ -152,14 +157,13 @@ class ICaRL(Strategy):
             self.valid[c] = True
         self.means = means
 
-    def predict(self, ctx, out, x):
-        # The loop evaluates a task's last epoch before after_task, so exemplars and means are brought
-        # up to date at the first prediction of each evaluation (none before any training: R0 = logits).
-        if ctx.step == 0:
-            return None
-        if self.refreshed != (ctx.task, ctx.epoch, ctx.step):
-            self.refreshed = (ctx.task, ctx.epoch, ctx.step)
+    def before_eval(self, ctx):
+        if ctx.step > 0:  # before any training the class means do not exist: R0 scores the logits
             self._refresh(ctx)
+
+    def predict(self, ctx, out, x):
+        if self.means is None:
+            return None
         f = F.normalize(out.hidden[-1], dim=-1)  # [E, N, H]
         dist = torch.cdist(f, self.means)  # [E, N, units]
         return (-dist).masked_fill(~self.valid, float("-inf"))

@@ -2,6 +2,8 @@
 SI (Zenke et al. 2017). Each keeps per-parameter importances [E, ...] and adds a quadratic penalty."""
 from __future__ import annotations
 
+from dataclasses import dataclass, field
+
 import torch
 import torch.nn.functional as F
 from torch.func import functional_call, grad, vmap
@@ -9,7 +11,8 @@ from torch.func import functional_call, grad, vmap
 from .. import seeding
 from ..errors import ConfigError
 from ..hooks import Context
-from .base import STRATEGIES, Strategy, params, per_member, snapshot
+from ..models import eval_mode
+from .base import Strategy, params, per_member, register, snapshot
 
 
 def fisher_diag(ctx: Context, idx: torch.Tensor, chunk: int = 32, method: str = "auto") -> list[torch.Tensor]:
@@ -36,42 +39,33 @@ def fisher_diag(ctx: Context, idx: torch.Tensor, chunk: int = 32, method: str = 
         return F.cross_entropy(logits.flatten(0, 1), target.flatten(), reduction="sum")
 
     per_example = vmap(grad(loss_one), in_dims=(None, 0, 0))
-    was = model.training
-    model.eval()
     total = {n: torch.zeros_like(p) for n, p in theta.items()}
-    for s in range(0, len(idx), chunk):
-        g = per_example(theta, data.train.x[idx[s:s + chunk]], data.train.y[idx[s:s + chunk]])
-        for n in names:
-            total[n] += g[n].pow(2).sum(0)
-    model.train(was)
+    with eval_mode(model):
+        for s in range(0, len(idx), chunk):
+            g = per_example(theta, data.train.x[idx[s:s + chunk]], data.train.y[idx[s:s + chunk]])
+            for n in names:
+                total[n] += g[n].pow(2).sum(0)
     return [total[n] / len(idx) for n in names]
 
 
 def _fisher_linear(ctx: Context, idx: torch.Tensor, chunk: int = 2048) -> list[torch.Tensor]:
     model, data, sc = ctx.model, ctx.data, ctx.scenario
     linears = [*model.fcs, model.head]
-    seen: dict = {}
-    handles = [m.register_forward_hook(lambda mod, inp, out: seen.__setitem__(mod, (inp[0], out))) for m in linears]
     fisher = {id(p): torch.zeros_like(p) for m in linears for p in (m.weight, m.bias)}
-    was = model.training
-    model.eval()
-    try:
+    E = model.n_members
+    with eval_mode(model):
         for s in range(0, len(idx), chunk):
             x, y = data.train.x[idx[s:s + chunk]], data.train.y[idx[s:s + chunk]]
-            E = model.n_members
-            out = model(x.expand(E, *x.shape))  # [E, N, 784]: every layer sees a per-member input
+            io: list[tuple[torch.Tensor, torch.Tensor]] = []  # each linear layer's (input, output)
+            out = model(x.expand(E, *x.shape), record=io)  # [E, N, 784]: every layer sees a per-member input
             yy = y.expand(E, -1)
             logits, target = sc.logits(out.logits, yy), sc.targets(yy)
             loss = F.cross_entropy(logits.flatten(0, 1), target.flatten(), reduction="sum")
-            grads = torch.autograd.grad(loss, [seen[m][1] for m in linears])
-            for m, g in zip(linears, grads):
-                h = seen[m][0].detach()
+            grads = torch.autograd.grad(loss, [o for _, o in io])
+            for m, (h, _), g in zip(linears, io, grads):
+                h = h.detach()
                 fisher[id(m.weight)] += torch.bmm(h.pow(2).transpose(1, 2), g.pow(2))
                 fisher[id(m.bias)] += g.pow(2).sum(1, keepdim=True)
-    finally:
-        for hd in handles:
-            hd.remove()
-        model.train(was)
     return [fisher[id(p)] / len(idx) for p in model.parameters() if p.requires_grad]
 
 
@@ -88,11 +82,20 @@ def task_sample(ctx: Context, n: int) -> torch.Tensor:
     return idx
 
 
-@STRATEGIES.register("ewc")
+@dataclass(frozen=True)
+class EWCSettings:
+    lam: float = field(default=100.0, metadata={"flat": "ewc_lambda"})  # penalty lambda/2 * sum F (theta - theta*)^2
+    gamma: float = field(default=1.0, metadata={"flat": "ewc_gamma"})  # online EWC: decay of the running Fisher
+    fisher_samples: int = 0  # examples of the task used for the Fisher; 0 = all of them
+
+
+@register("ewc")
 class EWC(Strategy):
     """Elastic weight consolidation: after each task, store (Fisher F_t, parameters theta_t); the penalty
     is lambda/2 * sum over stored tasks of sum F_t (theta - theta_t)^2."""
 
+    adds_loss = True
+    Settings = EWCSettings
     online = False
 
     def __init__(self, config):
@@ -102,37 +105,46 @@ class EWC(Strategy):
     @classmethod
     def check(cls, config) -> None:
         super().check(config)
-        s = config.strategy
-        if s.ewc_lambda < 0 or not 0 <= s.ewc_gamma <= 1:
-            raise ConfigError(f"strategy.ewc_lambda={s.ewc_lambda:g} must be >= 0 and ewc_gamma={s.ewc_gamma:g} in [0, 1]")
+        s, name = config.strategy.params, config.strategy.name
+        if s.lam < 0 or not 0 <= s.gamma <= 1:
+            raise ConfigError(f"strategy.{name}.lam={s.lam:g} must be >= 0 and strategy.{name}.gamma={s.gamma:g} in [0, 1]")
 
     def loss(self, ctx, out, x, y):
         if not self.terms:
             return None
         penalty = sum(per_member(f * (p - p0).pow(2))
                       for fisher, anchor in self.terms for p, f, p0 in zip(params(ctx), fisher, anchor))
-        return 0.5 * self.cfg.ewc_lambda * penalty
+        return 0.5 * self.cfg.lam * penalty
 
     def after_task(self, ctx):
         fisher = fisher_diag(ctx, task_sample(ctx, self.cfg.fisher_samples))
         if self.online and self.terms:  # one running Fisher, decayed by gamma, anchored at the latest weights
-            fisher = [self.cfg.ewc_gamma * f0 + f for f0, f in zip(self.terms[0][0], fisher)]
+            fisher = [self.cfg.gamma * f0 + f for f0, f in zip(self.terms[0][0], fisher)]
             self.terms = []
         self.terms.append((fisher, snapshot(ctx)))
 
 
-@STRATEGIES.register("online-ewc")
+@register("online-ewc")
 class OnlineEWC(EWC):
     """Online EWC: F <- gamma * F + F_t, one penalty anchored at the parameters after the latest task."""
 
     online = True
 
 
-@STRATEGIES.register("si")
+@dataclass(frozen=True)
+class SISettings:
+    c: float = field(default=1.0, metadata={"flat": "si_c"})  # penalty strength c
+    xi: float = field(default=0.1, metadata={"flat": "si_xi"})  # damping xi
+
+
+@register("si")
 class SI(Strategy):
     """Synaptic intelligence: omega accumulates -g * delta(theta) along the training path (the path
     integral of each parameter's contribution to the loss decrease); at a task's end
     Omega += omega / (delta_task(theta)^2 + xi); penalty c * sum Omega (theta - theta*)^2."""
+
+    Settings = SISettings
+    adds_loss = True
 
     def __init__(self, config):
         super().__init__(config)
@@ -141,8 +153,9 @@ class SI(Strategy):
     @classmethod
     def check(cls, config) -> None:
         super().check(config)
-        if config.strategy.si_c < 0 or config.strategy.si_xi <= 0:
-            raise ConfigError(f"strategy.si_c={config.strategy.si_c:g} must be >= 0 and si_xi > 0")
+        s = config.strategy.params
+        if s.c < 0 or s.xi <= 0:
+            raise ConfigError(f"strategy.si.c={s.c:g} must be >= 0 and strategy.si.xi={s.xi:g} > 0")
 
     def before_task(self, ctx):
         if self.start is None:
@@ -152,7 +165,7 @@ class SI(Strategy):
     def loss(self, ctx, out, x, y):
         if self.importance is None:
             return None
-        return self.cfg.si_c * sum(per_member(w * (p - p0).pow(2))
+        return self.cfg.c * sum(per_member(w * (p - p0).pow(2))
                                    for p, w, p0 in zip(params(ctx), self.importance, self.start))
 
     def after_backward(self, ctx):
@@ -166,6 +179,6 @@ class SI(Strategy):
 
     def after_task(self, ctx):
         end = snapshot(ctx)
-        new = [w / ((p1 - p0).pow(2) + self.cfg.si_xi) for w, p1, p0 in zip(self.omega, end, self.start)]
+        new = [w / ((p1 - p0).pow(2) + self.cfg.xi) for w, p1, p0 in zip(self.omega, end, self.start)]
         self.importance = new if self.importance is None else [a + b for a, b in zip(self.importance, new)]
         self.start, self.omega = end, [torch.zeros_like(p) for p in end]

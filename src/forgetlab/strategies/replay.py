@@ -1,17 +1,22 @@
 """Rehearsal: experience replay, A-GEM (Chaudhry et al. 2019), DER and DER++ (Buzzega et al. 2020).
 
 The memory holds indices into the resident training set, per member (base.Memory): reservoir sampling
-over the stream (strategy.memory), or strategy.memory_per_class random examples of each class stored
+over the stream (strategy.<name>.memory), or strategy.<name>.memory_per_class random examples of each class stored
 at the end of its task (van de Ven et al.'s budget).
 """
 from __future__ import annotations
 
+from dataclasses import dataclass, field
+
 import torch
 
-from .base import STRATEGIES, Memory, Strategy, cross_entropy, params, per_member
+from ..errors import ConfigError
+
+from .base import Memory, MemorySettings, Strategy, cross_entropy, params, per_member, register
 
 
 class Rehearsal(Strategy):
+    Settings = MemorySettings
     needs_memory = True
 
     def __init__(self, config):
@@ -41,7 +46,7 @@ class Rehearsal(Strategy):
             self.memory.extend(self.memory.random_per_class(ctx, ctx.classes, self.cfg.memory_per_class))
 
 
-@STRATEGIES.register("er")
+@register("er")
 class ExperienceReplay(Rehearsal):
     """Each step trains on the batch concatenated with replay_batch examples drawn from the memory."""
 
@@ -60,7 +65,7 @@ def agem_project(g: list[torch.Tensor], g_ref: list[torch.Tensor]) -> list[torch
     return [a - coef.view(-1, *([1] * (a.dim() - 1))) * b for a, b in zip(g, g_ref)]
 
 
-@STRATEGIES.register("agem")
+@register("agem")
 class AGEM(Rehearsal):
     """Averaged GEM: the step's gradient is projected so it does not increase the loss on a memory batch."""
 
@@ -76,25 +81,36 @@ class AGEM(Rehearsal):
             p.grad = new
 
 
-@STRATEGIES.register("der")
+@dataclass(frozen=True)
+class DERSettings(MemorySettings):
+    alpha: float = field(default=0.5, metadata={"flat": "der_alpha"})  # weight of the logit-matching term
+
+
+@dataclass(frozen=True)
+class DERppSettings(DERSettings):
+    beta: float = field(default=0.5, metadata={"flat": "der_beta"})  # weight of the replayed labels' cross-entropy
+
+
+@register("der")
 class DER(Rehearsal):
     """Dark experience replay: the memory keeps the logits seen when an example was stored (reservoir
-    sampling), and the network's logits on memory examples are pulled towards them (der_alpha * MSE)."""
+    sampling), and the network's logits on memory examples are pulled towards them (alpha * MSE)."""
 
+    adds_loss = True
+    Settings = DERSettings
     use_labels = False
 
     @classmethod
     def check(cls, config) -> None:
         super().check(config)
-        if config.strategy.memory_per_class or not config.strategy.memory:
-            from ..errors import ConfigError
-
-            per_class = config.strategy.memory_per_class
-            hint = (f" (the same budget as memory_per_class={per_class}: --set strategy.memory="
-                    f"{per_class * len({c for task in config.tasks for c in task})} --set strategy.memory_per_class=0)"
+        s, name = config.strategy.params, config.strategy.name
+        if s.memory_per_class or not s.memory:
+            per_class = s.memory_per_class
+            hint = (f" (the same budget as memory_per_class={per_class}: --set strategy.{name}.memory="
+                    f"{per_class * len({c for task in config.tasks for c in task})} --set strategy.{name}.memory_per_class=0)"
                     if per_class else "")
-            raise ConfigError(f"strategy {config.strategy.name!r} keeps a reservoir of logits: set strategy.memory "
-                              f"and leave strategy.memory_per_class at 0{hint}")
+            raise ConfigError(f"strategy {name!r} keeps a reservoir of logits: set strategy.{name}.memory "
+                              f"and leave strategy.{name}.memory_per_class at 0{hint}")
 
     def loss(self, ctx, out, x, y):
         B = ctx.batch_idx.shape[1]
@@ -103,18 +119,19 @@ class DER(Rehearsal):
             return None
         slots, xm, _ = self.draw(ctx)
         target = self.memory.logits.gather(1, slots.unsqueeze(-1).expand(-1, -1, self.memory.logits.shape[-1]))
-        extra = self.cfg.der_alpha * (ctx.model(xm).logits - target).pow(2).flatten(1).mean(1)
+        extra = self.cfg.alpha * (ctx.model(xm).logits - target).pow(2).flatten(1).mean(1)
         if self.use_labels:  # DER++: a second, independent memory batch with its stored labels
             _, xm2, ym2 = self.draw(ctx)
-            extra = extra + self.cfg.der_beta * cross_entropy(ctx, ctx.model(xm2).logits, ym2)
+            extra = extra + self.cfg.beta * cross_entropy(ctx, ctx.model(xm2).logits, ym2)
         return extra
 
     def after_step(self, ctx):
         self.memory.add_reservoir(ctx.batch_idx, self.pending)
 
 
-@STRATEGIES.register("derpp")
+@register("derpp")
 class DERpp(DER):
-    """DER++: DER plus der_beta * cross-entropy on the labels of a second memory batch."""
+    """DER++: DER plus beta * cross-entropy on the labels of a second memory batch."""
 
+    Settings = DERppSettings
     use_labels = True
