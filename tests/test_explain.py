@@ -357,14 +357,14 @@ def test_compare_answers_why_each_strategy_forgets(tmp_path, monkeypatch):
 
     data = overlapping()
     monkeypatch.setattr(api, "load_data", lambda config, device: data)
-    rows = compare("mlp-sequential", ["naive", "er"], seeds=[0, 1], out=tmp_path, gap_steps=5, progress=False,
+    rows = compare("mlp-sequential", ["naive", "lwf"], seeds=[0, 1], out=tmp_path, gap_steps=5, progress=False,
                    set={"model.hidden": "16,8", "protocol.tasks": "[[0,1],[2,3],[4,5]]", "train.epochs": 1,
-                        "train.batch_size": 16, "strategy.memory": 20}, log=lambda *_: None)
+                        "train.batch_size": 16}, log=lambda *_: None)
     md = (tmp_path / "compare.md").read_text()
     part = md[md.index("## Why they forget"):]
-    table = [l for l in part.splitlines() if l.startswith("| naive |") or l.startswith("| er |")]
+    table = [l for l in part.splitlines() if l.startswith("| naive |") or l.startswith("| lwf |")]
     assert len(table) == 2 and all(l.count("±") >= 8 for l in table)
-    assert part.count("- naive: on the earlier tasks' classes") == 1 and "- er: " in part
+    assert part.count("- naive: on the earlier tasks' classes") == 1 and "- lwf: " in part
     for png in ("explain_probe_vs_network", "explain_head_bias", "explain_interference"):
         assert (tmp_path / f"{png}.png").exists() and f"]({png}.png)" in part
     # the stability gap still comes from the forgetting curves of the same probe run

@@ -14,26 +14,15 @@ host once per task.
 """
 from __future__ import annotations
 
-from contextlib import contextmanager
-
 import numpy as np
 import torch
 import torch.nn.functional as F
 
 from ..hooks import Context
+from ..models import eval_mode
 from .base import ProbeConfig, stratified
 from .hooks import ProbeSetRef, _Probe
 from .measures import knn_predict, linear_cka, ridge_fit
-
-
-@contextmanager
-def _eval_mode(model):
-    was = model.training
-    model.eval()
-    try:
-        yield model
-    finally:
-        model.train(was)
 
 
 class TaskEndFeatures:
@@ -50,7 +39,7 @@ class TaskEndFeatures:
             idx = stratified(split.y, self.config.fit_per_class, self.config.seed + 2, ctx.data.n_classes)
             self.fit_x, self.fit_y = split.x[idx], split.y[idx]
         if self._key != ctx.step:
-            with _eval_mode(ctx.model) as model:
+            with eval_mode(ctx.model) as model:
                 self.fit, self.score = model(self.fit_x), model(ps_ref.get().x)
             self._key = ctx.step
         return self.fit, self.score

@@ -15,8 +15,7 @@ import numpy as np
 import torch
 
 from ..hooks import Context
-from ..models import member_cross_entropy
-from .explain import _eval_mode
+from ..models import eval_mode, member_cross_entropy
 from .hooks import _Probe, _Scheduled
 from .base import Rows
 
@@ -131,7 +130,7 @@ class Interference(_Probe):
     def _old_loss(self, ctx: Context, grad: bool):
         x, y = self._old
         params = [p for p in ctx.model.parameters()]
-        with _eval_mode(ctx.model) as model, torch.set_grad_enabled(grad):
+        with eval_mode(ctx.model) as model, torch.set_grad_enabled(grad):
             logits = model(x).logits
             if ctx.scenario is not None:
                 logits, y = ctx.scenario.logits(logits, y), ctx.scenario.targets(y)
