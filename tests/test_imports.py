@@ -7,8 +7,7 @@ from pathlib import Path
 
 SRC = Path(__file__).resolve().parents[1] / "src"
 PACKAGE = SRC / "forgetlab"
-# summary and sweep still import each other (the app layer's); delete this entry when they no longer do
-ALLOWED_CYCLES = {frozenset({"forgetlab.summary", "forgetlab.sweep"})}
+ALLOWED_CYCLES: set[frozenset] = set()
 
 
 def _modules() -> dict[str, Path]:

@@ -87,7 +87,7 @@ def test_plot_redraws_a_run_without_training(tmp_path, monkeypatch):
     api.run(config, out=tmp_path / "run", probes=PC, progress=False)
     assert main(["plot", str(tmp_path / "run"), "--latent-tasks", "last"]) == 0
     pngs = sorted(p.name for p in (tmp_path / "run" / "figures").glob("*.png"))
-    explained = [p for p in pngs if p.split("_", 1)[1][:-4] in
+    explained = [p for p in pngs if p.startswith("explain_mlp-sequential_") and p.split("_", 2)[2][:-4] in
                  ("probe_vs_network", "head_bias", "interference", "unit_reuse", "drift")]
     assert len(pngs) == 6 + 5 and len(explained) == 5  # the study's figures and one per explanatory probe
     assert all((tmp_path / "run" / "figures" / p).stat().st_size > 5000 for p in pngs)
@@ -110,9 +110,9 @@ def test_onset_finds_the_half_drop_batch():
 
 def test_flags_name_the_l1_collapse_and_lenet_parameters():
     # lambda >= 2 in concurrent L1: the measured collapse (dead units), not "a property of the study's run"
-    line = report.explain("val_acc", "mlp-l1-concurrent", 0, 0.19, 0.9063, "l1=2")
+    line = report.explain("val_acc", "mlp-l1-concurrent", 0, "l1=2")
     assert "dead" in line and "Adam" in line
-    assert "dead" not in report.explain("val_acc", "mlp-l1-concurrent", 0, 0.90, 0.9494, "l1=1")
+    assert "dead" not in report.explain("val_acc", "mlp-l1-concurrent", 0, "l1=1")
     # LeNet-5's convolution parameters are layers of their own in the update figures and onset table
     names = ["fcs.0.weight", "fcs.0.bias", "head.weight", "head.bias", "conv_w.0", "conv_w.1", "conv_b.0", "conv_b.1"]
     assert [figures.param_layer(n) for n in names[4:]] == [("conv1", "weight"), ("conv2", "weight"),
@@ -131,4 +131,40 @@ def test_report_answers_the_study_questions_with_generated_findings(built):
     assert re.search(r"the linear probe on hidden \d is at \d\.\d\d ± \d\.\d\d", part)
     assert re.search(r"the old classes' accuracy (halves at batch|does not halve)", part) or "never halves" in part
     for kind in ("probe_vs_network", "head_bias", "interference", "unit_reuse", "drift"):
-        assert (out / "figures" / f"mlp-sequential_{kind}.png").exists()
+        assert (out / "figures" / f"explain_mlp-sequential_{kind}.png").exists()
+
+
+def test_reproduce_keeps_its_runs_in_the_store_by_config_identity(built):
+    """Each experiment's run directory is the one Store.run_dir names for its config's identity and the
+    probe settings, complete there; the second reproduce found every one of them cached."""
+    from forgetlab import config as cfg
+    from forgetlab.store import Store
+
+    out, _, again = built
+    store = Store(out)
+    for name in PRESETS:
+        config = api.make_config(name, seeds=[0, 1], epochs=1)
+        run_dir = store.run_dir(name, cfg.identity(config), PC)
+        assert store.run_complete(run_dir)
+        assert any(line == f"  {name}: cached ({run_dir})" for line in again)
+    assert sorted(p.name for p in (out / "runs").iterdir()) == sorted(
+        store.run_dir(n, cfg.identity(api.make_config(n, seeds=[0, 1], epochs=1)), PC).name for n in PRESETS)
+
+
+def test_figure_kinds_come_from_the_preset_declaration(built):
+    """Each section draws the kinds its preset declares, for the groups it names: mlp-l1-sequential
+    declares the onset figure for its l1=1 group only; mlp-sequential every sequential figure and a
+    latent map over all tasks."""
+    from forgetlab import presets
+
+    out, _, _ = built
+    images = re.findall(r"!\[[^\]]*\]\(([^)]+)\)", (out / "REPORT.md").read_text())
+    l1seq = [p for p in images if "mlp-l1-sequential" in p]
+    assert presets.PRESETS["mlp-l1-sequential"].figure_groups == ("l1=1",)
+    assert sorted(p.split("/")[-1] for p in l1seq) == ["mlp-l1-sequential_l11_forgetting_onset.png",
+                                                       "mlp-l1-sequential_latent.png",
+                                                       "mlp-l1-sequential_sparsity_vs_task.png"]
+    seq = sorted(p.split("/")[-1] for p in images if p.split("/")[-1].startswith("mlp-sequential"))
+    assert seq == sorted(f"mlp-sequential_{k}.png" for k in ("forgetting_curve", "forgetting_onset",
+                                                             "relative_updates", "probs_curve", "probs_matrix",
+                                                             "latent"))

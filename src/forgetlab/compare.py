@@ -10,7 +10,6 @@ from __future__ import annotations
 import csv
 import io
 import json
-import statistics
 import time
 from pathlib import Path
 from typing import Sequence
@@ -20,6 +19,8 @@ import numpy as np
 from . import api, explain_compare, metrics
 from . import config as cfg
 from . import presets
+from .formatting import mean_sd, pm
+from .plotting import pyplot, save
 from .probes import ForgettingCurve, ProbeConfig
 from .probes.base import Timer
 from .probes.hooks import ProbeSetRef
@@ -58,13 +59,6 @@ def earlier_task_curves(arrays: dict[str, np.ndarray], tasks, steps: int) -> lis
     return curves
 
 
-def _mean_sd(values: list[float]) -> tuple[float, float]:
-    vals = [v for v in values if not np.isnan(v)]
-    if not vals:
-        return float("nan"), float("nan")
-    return statistics.fmean(vals), (statistics.stdev(vals) if len(vals) > 1 else 0.0)
-
-
 def compare(preset: str, strategies: Sequence[str], *, seeds: Sequence[int] | None = None,
             out: str | Path | None = None, data_dir: str | None = None, device: str | None = None,
             set: Sequence[str] | dict | None = None, gap_steps: int = 50, progress: bool = True,
@@ -88,10 +82,10 @@ def compare(preset: str, strategies: Sequence[str], *, seeds: Sequence[int] | No
                     for e, m in enumerate(res.members)]
         row = {"strategy": name, "seeds": len(res.members), "train_s": res.elapsed_s, "wall_s": wall}
         for key in ("avg_acc", "forgetting", "bwt", "fwt", "stability_gap"):
-            row[key], row[key + "_sd"] = _mean_sd([s[key] for s in per_seed])
+            row[key], row[key + "_sd"] = mean_sd([s[key] for s in per_seed])
         row["gap_curve"] = np.stack(curves[1:]).mean(-1) if len(curves) > 1 else None  # [tasks-1, steps]
         rows.append(row)
-        log(f"{name:<12} avg acc {row['avg_acc']:.4f} ± {row['avg_acc_sd']:.4f}  {res.elapsed_s:7.1f} s training "
+        log(f"{name:<12} avg acc {pm(row['avg_acc'], row['avg_acc_sd'])}  {res.elapsed_s:7.1f} s training "
             f"({len(res.members)} seeds, one batched run)")
     _write_report(out_dir, preset, configs, rows, runs)
     log(f"report: {out_dir / 'compare.md'}")
@@ -117,7 +111,7 @@ def _write_report(out_dir: Path, preset: str, configs: dict, rows: list[dict], r
              "| strategy | " + " | ".join(t for _, t in _COLUMNS) + " | training time (s) |",
              "|---" * (len(_COLUMNS) + 2) + "|"]
     for r in rows:
-        cells = [f"{r[k]:.4f} ± {r[k + '_sd']:.4f}" for k, _ in _COLUMNS]
+        cells = [pm(r[k], r[k + "_sd"]) for k, _ in _COLUMNS]
         lines.append(f"| {r['strategy']} | " + " | ".join(cells) + f" | {r['train_s']:.1f} |")
     lines += ["", "![accuracy matrices](heatmaps.png)", "", "![final accuracy per task](acc_per_task.png)", "",
               "![forgetting curves](forgetting_curves.png)", "", "Configurations:", ""]
@@ -132,11 +126,7 @@ def _write_report(out_dir: Path, preset: str, configs: dict, rows: list[dict], r
 
 
 def _figures(out_dir: Path, rows: list[dict], runs: dict[str, Results]) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
+    plt = pyplot()
     names = list(runs)
     mean_R = {n: np.mean([m.acc_matrix for m in runs[n].members], 0) for n in names}
     cols = min(4, len(names))
@@ -152,9 +142,7 @@ def _figures(out_dir: Path, rows: list[dict], runs: dict[str, Results]) -> None:
         ax.set_ylabel("after task t")
     for ax in list(axes.flat)[len(names):]:
         ax.axis("off")
-    fig.tight_layout()
-    fig.savefig(out_dir / "heatmaps.png", dpi=110)
-    plt.close(fig)
+    save(fig, out_dir / "heatmaps")
 
     fig, ax = plt.subplots(figsize=(7, 4))
     T = len(next(iter(mean_R.values())))
@@ -164,9 +152,7 @@ def _figures(out_dir: Path, rows: list[dict], runs: dict[str, Results]) -> None:
     ax.set_xticks(np.arange(T) + 0.4 - width / 2, [f"task {k + 1}" for k in range(T)])
     ax.set_ylabel("accuracy after the last task")
     ax.legend(fontsize=7, ncol=3)
-    fig.tight_layout()
-    fig.savefig(out_dir / "acc_per_task.png", dpi=110)
-    plt.close(fig)
+    save(fig, out_dir / "acc_per_task")
 
     fig, ax = plt.subplots(figsize=(7, 4))
     for r in rows:
@@ -176,6 +162,4 @@ def _figures(out_dir: Path, rows: list[dict], runs: dict[str, Results]) -> None:
     ax.set_xlabel("step of the new task")
     ax.set_ylabel("accuracy on earlier tasks (mean over tasks 2..T)")
     ax.legend(fontsize=7, ncol=3)
-    fig.tight_layout()
-    fig.savefig(out_dir / "forgetting_curves.png", dpi=110)
-    plt.close(fig)
+    save(fig, out_dir / "forgetting_curves")

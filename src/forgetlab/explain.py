@@ -8,11 +8,11 @@ depending on what was measured. Mean ± sd are over the members given (seeds).
 from __future__ import annotations
 
 import math
-import statistics
 import warnings
 
 import numpy as np
 
+from .formatting import mean_sd, pm_of
 from .probes import ProbeData
 
 SURVIVE = 0.8  # a probe keeping >= 80% of its accuracy (above chance) at the task's end "survives"
@@ -21,10 +21,8 @@ ACTIVE = 0.1  # a unit is active for a task if at least 10% of the task's probe 
 
 
 def ms(values) -> tuple[float, float]:
-    vals = [float(v) for v in np.ravel(values) if np.isfinite(v)]
-    if not vals:
-        return math.nan, math.nan
-    return statistics.fmean(vals), statistics.stdev(vals) if len(vals) > 1 else 0.0
+    """Mean and sd over the finite values of an array (any shape)."""
+    return mean_sd(float(v) for v in np.ravel(values) if np.isfinite(v))
 
 
 def nanmean(a, axis: int) -> np.ndarray:
@@ -35,8 +33,8 @@ def nanmean(a, axis: int) -> np.ndarray:
 
 
 def fmt(values, digits: int = 2) -> str:
-    m, sd = ms(values)
-    return "–" if math.isnan(m) else f"{m:.{digits}f} ± {sd:.{digits}f}"
+    """'mean ± sd' of an array's finite values, ``digits`` decimals (two: probe accuracies read as 0.93)."""
+    return pm_of((float(v) for v in np.ravel(values) if np.isfinite(v)), digits)
 
 
 def layer_label(name: str) -> str:

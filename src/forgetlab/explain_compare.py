@@ -9,7 +9,8 @@ from pathlib import Path
 import numpy as np
 
 from .explain import fmt, group_accuracy, interference, kept, n_layers, nanmean, peaks, unit_reuse, verdict
-from .figures import PALETTE, _plt, band, onset_batches, save
+from .figures import onset_batches
+from .plotting import PALETTE, band, pyplot, save
 from .probes import ProbeData
 
 
@@ -98,7 +99,7 @@ def figures(pds: dict[str, ProbeData], out_dir: Path) -> list[tuple[Path, str]]:
 
 
 def _accuracy_bars(pds: dict[str, ProbeData], stem: Path) -> Path:
-    plt = _plt()
+    plt = pyplot()
     names = list(pds)
     series = {"network": [earlier_classes(pd)["net"] for pd in pds.values()]}
     for layer in range(n_layers(next(iter(pds.values())))):
@@ -128,7 +129,7 @@ def _cosine(pd: ProbeData) -> tuple[np.ndarray, np.ndarray]:
 
 
 def _per_batch(pds: dict[str, ProbeData], stem: Path, series, ylabel: str) -> Path:
-    plt = _plt()
+    plt = pyplot()
     fig, ax = plt.subplots(figsize=(6.5, 3.2))
     for i, (name, pd) in enumerate(pds.items()):
         x, v = series(pd)

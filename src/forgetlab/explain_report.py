@@ -10,14 +10,16 @@ from pathlib import Path
 import numpy as np
 
 from . import explain as X
-from .figures import BOUNDARY, PALETTE, _boundaries, _plt, _task_starts, band, onset_batches, save
+from .figures import onset_batches, task_starts
+from .formatting import point_label
+from .plotting import BOUNDARY, PALETTE, band, boundaries, pyplot, save
 from .probes import ProbeData
 
 
 def probe_vs_network(pd: ProbeData, title: str, stem: Path) -> Path:
     """Per earlier task: its classes' accuracy at every later task end, the network's against the linear
     and kNN probes of each hidden layer."""
-    plt = _plt()
+    plt = pyplot()
     r = X.representation(pd)
     T, L = len(pd.tasks), r["linear"].shape[2]
     fig, axes = plt.subplots(1, T - 1, figsize=(2.6 * (T - 1), 2.8), sharey=True, squeeze=False)
@@ -39,14 +41,14 @@ def probe_vs_network(pd: ProbeData, title: str, stem: Path) -> Path:
 def head_bias(pd: ProbeData, title: str, stem: Path) -> Path:
     """Along the forgetting curve: the share of old-class examples predicted as a current-task class (top)
     and the mean logit of the old and the new classes' units on those examples (bottom)."""
-    plt = _plt()
+    plt = pyplot()
     x, hb = pd["point_step"], pd["head_bias"]
     fig, (a, b) = plt.subplots(2, 1, figsize=(7.0, 4.4), sharex=True)
     band(a, x, hb[:, :, 0], PALETTE[3], "old-class examples predicted as a new class")
     band(b, x, hb[:, :, 1], PALETTE[0], "old classes' units")
     band(b, x, hb[:, :, 2], PALETTE[1], "current task's units")
     for ax in (a, b):
-        _boundaries(ax, _task_starts(pd), pd.tasks)
+        boundaries(ax, task_starts(pd))
     a.set(ylabel="share", ylim=(-0.02, 1.02), title=title)
     b.set(xlabel="training batch (all tasks)", ylabel="mean logit on old-class examples")
     a.legend(loc="lower right")
@@ -58,7 +60,7 @@ def interference(pd: ProbeData, onsets: dict[int, np.ndarray], title: str, stem:
     """Per later task, the first K batches: gradient cosine per layer and for the whole network (top), the
     old tasks' loss change per batch, measured and predicted to first order (bottom); the batch at
     which the old classes' accuracy halves is marked (dotted, one line per seed)."""
-    plt = _plt()
+    plt = pyplot()
     data, names = X.interference(pd), pd.meta.get("interference_layers", [])
     fig, axes = plt.subplots(2, len(data), figsize=(2.8 * len(data), 4.6), sharex=True, squeeze=False)
     for col, (t, d) in enumerate(data.items()):
@@ -87,7 +89,7 @@ def interference(pd: ProbeData, onsets: dict[int, np.ndarray], title: str, stem:
 def unit_reuse(pd: ProbeData, title: str, stem: Path) -> Path:
     """Per task after the first and per hidden layer: the share of the earlier tasks' activation on the
     units the new task activates, the Jaccard overlap of active units, and the dead units' share."""
-    plt = _plt()
+    plt = pyplot()
     T = len(pd.tasks)
     x = np.arange(2, T + 1)
     fig, axes = plt.subplots(1, 3, figsize=(9.0, 2.8))
@@ -108,7 +110,7 @@ def unit_reuse(pd: ProbeData, title: str, stem: Path) -> Path:
 
 def drift(pd: ProbeData, title: str, stem: Path) -> Path:
     """Linear CKA between the representation at the end of task s (rows) and task t (columns), per layer."""
-    plt = _plt()
+    plt = pyplot()
     L, T = X.n_layers(pd), len(pd.tasks)
     fig, axes = plt.subplots(1, L, figsize=(3.2 * L, 3.0), squeeze=False)
     for layer, ax in enumerate(axes[0], 1):
@@ -190,7 +192,7 @@ def section(pd: ProbeData, title: str, figure_dir: Path, draw: bool = True) -> l
             ridge=c["ridge"], knn=c["knn"], fit=c["fit_per_class"], K=c["interference_batches"], active=X.ACTIVE)))
         blocks += [("p", f"**Finding:** {s}") for s in findings]
         blocks.append(("table", header, rows))
-        stem = figure_dir / f"{slug}_{plot.__name__}"
+        stem = figure_dir / f"explain_{slug}_{plot.__name__}"
         if draw or not stem.with_suffix(".png").exists():
             plot(pd, *extra, title, stem)
         blocks.append(("img", stem.with_suffix(".png"), f"{heading} ({title})."))
@@ -209,7 +211,7 @@ def plot_run(run_dir: str | Path, out: str | Path | None = None) -> list[Path]:
     for group, members in res.groups().items():
         idx = list(range(index, index + len(members)))
         index += len(members)
-        tag = " ".join(f"{k.split('.')[-1]}={v:g}" for k, v in group if k in varied)
+        tag = point_label((k, v) for k, v in group if k in varied)
         blocks = section(pd_all.select(idx), f"{res.config.name} {tag}".strip(), out)
         paths += [b[1] for b in blocks if b[0] == "img"]
     return paths

@@ -1,8 +1,7 @@
 """The study's figures, drawn from saved arrays only (``forgetlab plot RUN_DIR`` never trains).
 
-One style everywhere: colour-blind-safe colours (Okabe-Ito, plus distinct markers for the ten classes),
-labelled axes, task boundaries as grey dotted lines, mean over seeds with a +-1 std band. Every figure
-is written as PNG (for the report) and PDF (for papers).
+One style everywhere (plotting.py): colour-blind-safe colours, labelled axes, task boundaries as grey
+dotted lines, mean over seeds with a +-1 std band; every figure written as PNG and PDF.
 """
 from __future__ import annotations
 
@@ -10,72 +9,12 @@ from pathlib import Path
 
 import numpy as np
 
+from .formatting import point_label
+from .latent_maps import embeddings, latent_map, latent_picks
+from .plotting import PALETTE, band, boundaries, pyplot, save, task_label
 from .probes import ProbeData
 
-# Okabe-Ito without yellow (too pale for lines), then wine, olive and grey for ten classes
-PALETTE = ["#0072B2", "#E69F00", "#009E73", "#D55E00", "#CC79A7", "#56B4E9", "#000000", "#882255", "#999933",
-           "#999999"]
-MARKERS = ["o", "s", "^", "v", "D", "P", "X", "*", "<", ">"]
-BOUNDARY = dict(color="#777777", ls=":", lw=1.0, zorder=0)
-
-
-def _plt():
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    plt.rcParams.update({
-        "figure.dpi": 110, "savefig.dpi": 150, "font.size": 9, "axes.titlesize": 9.5, "axes.labelsize": 9,
-        "legend.fontsize": 8, "legend.frameon": False, "axes.spines.top": False, "axes.spines.right": False,
-        "axes.grid": True, "grid.color": "#e6e6e6", "grid.linewidth": 0.6, "lines.linewidth": 1.4,
-        "savefig.bbox": "tight", "pdf.fonttype": 42,
-    })
-    return plt
-
-
-def save(fig, stem: Path) -> Path:
-    """Write ``stem.png`` and ``stem.pdf``; return the PNG's path."""
-    plt = _plt()
-    stem.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(stem.with_suffix(".png"))
-    fig.savefig(stem.with_suffix(".pdf"))
-    plt.close(fig)
-    return stem.with_suffix(".png")
-
-
-def band(ax, x, values, color, label=None, ls="-", lw=None, alpha=0.2, log=False):
-    """Mean over the member axis (axis 1) with a +-1 std band (only when there are several seeds).
-
-    With ``log``, mean and std are taken of log10(values) (a band that stays positive on a log axis)."""
-    values = np.asarray(values, dtype=float)
-    if log:
-        values = np.log10(np.clip(values, 1e-12, None))
-    with np.errstate(invalid="ignore"), __import__("warnings").catch_warnings():
-        __import__("warnings").simplefilter("ignore", RuntimeWarning)
-        mean = np.nanmean(values, 1) if values.ndim > 1 else values
-        sd = np.nanstd(values, 1, ddof=1) if values.ndim > 1 and values.shape[1] > 1 else None
-    f = (lambda v: 10 ** v) if log else (lambda v: v)
-    ax.plot(x, f(mean), color=color, label=label, ls=ls, lw=lw)
-    if sd is not None:
-        lo, hi = mean - sd, mean + sd
-        finite = values[np.isfinite(values)]
-        if not log and finite.size and finite.min() >= 0 and finite.max() <= 1:  # accuracy, probability, sparsity
-            lo, hi = np.clip(lo, 0, 1), np.clip(hi, 0, 1)  # a band past 0 or 1 shows values no seed can have
-        ax.fill_between(x, f(lo), f(hi), color=color, alpha=alpha, lw=0)
-
-
-def _task_label(t: int, classes) -> str:
-    return f"task {t + 1} [{','.join(map(str, classes))}]"
-
-
-def _boundaries(ax, starts, tasks, label_y=None):
-    for t, s in enumerate(starts):
-        if t:
-            ax.axvline(s, **BOUNDARY)
-
-
-def _task_starts(pd: ProbeData) -> list[int]:
+def task_starts(pd: ProbeData) -> list[int]:
     steps, tasks = pd["point_step"], pd["point_task"]
     return [int(steps[tasks == t].min()) for t in range(len(pd.tasks)) if (tasks == t).any()]
 
@@ -87,13 +26,13 @@ def _task_starts(pd: ProbeData) -> list[int]:
 
 def forgetting_curve(pd: ProbeData, title: str, stem: Path) -> Path:
     """Accuracy on each seen task over the whole run, task boundaries marked."""
-    plt = _plt()
+    plt = pyplot()
     acc = pd.task_accuracy()
     x = pd["point_step"]
     fig, ax = plt.subplots(figsize=(7.0, 3.0))
     for j, classes in enumerate(pd.tasks):
-        band(ax, x, acc[:, :, j], PALETTE[j % len(PALETTE)], _task_label(j, classes))
-    _boundaries(ax, _task_starts(pd), pd.tasks)
+        band(ax, x, acc[:, :, j], PALETTE[j % len(PALETTE)], task_label(j, classes))
+    boundaries(ax, task_starts(pd))
     ax.set(xlabel="training batch (all tasks)", ylabel="probe accuracy", ylim=(-0.02, 1.02), title=title)
     ax.legend(loc="center left", bbox_to_anchor=(1.0, 0.5))
     return save(fig, stem)
@@ -121,7 +60,7 @@ def onset_batches(pd: ProbeData, fraction: float = 0.5) -> dict[int, np.ndarray]
 def forgetting_onset(pd: ProbeData, title: str, stem: Path, window: int = 100) -> Path:
     """The first ``window`` batches of each later task: accuracy on the old and the new classes (top) and
     the relative weight updates of every layer (bottom), with the batch of the half-drop marked."""
-    plt = _plt()
+    plt = pyplot()
     T = len(pd.tasks)
     onsets = onset_batches(pd)
     fig, axes = plt.subplots(2, T - 1, figsize=(2.3 * (T - 1) + 0.8, 4.4), sharex=True, sharey="row", squeeze=False)
@@ -134,7 +73,7 @@ def forgetting_onset(pd: ProbeData, title: str, stem: Path, window: int = 100) -
         ax = axes[0, col]
         band(ax, x, acc[:, :, 0], PALETTE[3], "old classes")
         band(ax, x, acc[:, :, 1], PALETTE[0], "new classes")
-        ax.set_title(_task_label(t, pd.tasks[t]))
+        ax.set_title(task_label(t, pd.tasks[t]))
         on = onsets[t]
         if np.isfinite(on).any():
             for a in axes[:, col]:
@@ -197,7 +136,7 @@ def _smooth(v: np.ndarray, k: int) -> np.ndarray:
 
 def relative_updates(pd: ProbeData, title: str, stem: Path, smooth: int = 25) -> Path:
     """||W_after - W_before|| / ||W_before|| of every layer over the run (weights solid, biases dashed)."""
-    plt = _plt()
+    plt = pyplot()
     ur = pd["update_ratio"]
     names = pd.meta["update_names"]
     x = np.arange(1, len(ur) + 1)
@@ -208,7 +147,7 @@ def relative_updates(pd: ProbeData, title: str, stem: Path, smooth: int = 25) ->
         band(ax, x, _smooth(ur[:, :, j], smooth), PALETTE[layers.index(layer) % len(PALETTE)], _param_label(names[j]),
              ls="-" if kind == "weight" else "--", lw=1.1, log=True)
     starts = [int(np.argmax(pd["update_task"] == t)) + 1 for t in range(len(pd.tasks)) if (pd["update_task"] == t).any()]
-    _boundaries(ax, starts, pd.tasks)
+    boundaries(ax, starts)
     ax.set_yscale("log")
     ax.set(xlabel="training batch (all tasks)", ylabel=f"relative update ‖ΔW‖/‖W‖\n(moving mean of {smooth})",
            title=title)
@@ -224,7 +163,7 @@ def relative_updates(pd: ProbeData, title: str, stem: Path, smooth: int = 25) ->
 def probability_curve(pd: ProbeData, title: str, stem: Path, window: int | None = None) -> Path:
     """For probe examples of the old classes, during each later task: the mean probability the network
     gives to their true class, to the other old classes, to the current task's classes and to unseen ones."""
-    plt = _plt()
+    plt = pyplot()
     T = len(pd.tasks)
     later = list(range(1, T)) or [0]
     fig, axes = plt.subplots(1, len(later), figsize=(2.3 * len(later) + 0.8, 2.8), sharey=True, squeeze=False)
@@ -251,7 +190,7 @@ def probability_curve(pd: ProbeData, title: str, stem: Path, window: int | None 
         for label, v, color in parts:
             band(ax, x, v, color, label)
             handles[label] = ax.get_lines()[-1]
-        ax.set(title=_task_label(t, pd.tasks[t]), xlabel="batch within task (symlog)", ylim=(-0.02, 1.02))
+        ax.set(title=task_label(t, pd.tasks[t]), xlabel="batch within task (symlog)", ylim=(-0.02, 1.02))
         if window is None:
             ax.set_xscale("symlog", linthresh=10)
             ax.set_xlim(0, max(1, x.max()))
@@ -264,14 +203,14 @@ def probability_curve(pd: ProbeData, title: str, stem: Path, window: int | None 
 def probability_matrix(pd: ProbeData, title: str, stem: Path) -> Path:
     """At the end of each task: mean predicted probability (columns) for probe examples of each true
     class (rows), averaged over seeds."""
-    plt = _plt()
+    plt = pyplot()
     m = np.nanmean(pd["prob_task_end"], 1)  # [T, true, out]
     T = len(m)
     fig, axes = plt.subplots(1, T, figsize=(2.1 * T + 0.9, 2.5), squeeze=False)
     for t in range(T):
         ax = axes[0, t]
         im = ax.imshow(m[t], vmin=0, vmax=1, cmap="viridis")
-        ax.set_title(_task_label(t, pd.tasks[t]) if len(pd.tasks) > 1 else "end of training")
+        ax.set_title(task_label(t, pd.tasks[t]) if len(pd.tasks) > 1 else "end of training")
         ax.set_xticks(range(m.shape[-1]))
         ax.set_yticks(range(m.shape[-1]))
         ax.tick_params(labelsize=7, length=0)
@@ -284,73 +223,6 @@ def probability_matrix(pd: ProbeData, title: str, stem: Path) -> Path:
 
 
 # ---------------------------------------------------------------------------------------------
-# Latent maps
-# ---------------------------------------------------------------------------------------------
-
-
-def tsne(h: np.ndarray, seed: int = 0) -> np.ndarray:
-    """2-D t-SNE (scikit-learn, Barnes-Hut, PCA initialisation, perplexity 30) of [N, features]."""
-    from sklearn.manifold import TSNE
-
-    from threadpoolctl import threadpool_limits
-
-    h = np.asarray(h, dtype=np.float32)
-    with threadpool_limits(1):  # a 300-point map gains nothing from threads; spinning threads on a busy CPU lose
-        return TSNE(2, init="pca", perplexity=30, random_state=seed, learning_rate="auto",
-                    n_jobs=1).fit_transform(h)
-
-
-def embeddings(pd: ProbeData, run_dir: Path, picks: list[tuple[int, int, int]]) -> dict[tuple, np.ndarray]:
-    """t-SNE of latent_h{layer}[task, member] for each (task, member, layer) in ``picks``; cached in
-    ``run_dir/tsne.npz`` so redrawing is fast."""
-    import io
-
-    from .results import atomic_write
-
-    path = Path(run_dir) / "tsne.npz"
-    cache = dict(np.load(path)) if path.exists() else {}
-    out, changed = {}, False
-    for t, e, layer in picks:
-        key = f"t{t}_m{e}_h{layer}"
-        if key not in cache:
-            cache[key] = tsne(pd[f"latent_h{layer}"][t, e]).astype(np.float32)
-            changed = True
-        out[(t, e, layer)] = cache[key]
-    if changed:
-        buf = io.BytesIO()
-        np.savez(buf, **cache)
-        atomic_write(path, buf.getvalue())
-    return out
-
-
-def latent_map(panels: list[tuple[str, np.ndarray]], y: np.ndarray, title: str, stem: Path, ncols: int = 5) -> Path:
-    """Scatter plots of 2-D embeddings coloured (and marked) by class; ``panels`` = [(title, [N, 2])]."""
-    plt = _plt()
-    n = len(panels)
-    ncols = min(ncols, n)
-    nrows = -(-n // ncols)
-    fig, axes = plt.subplots(nrows, ncols, figsize=(2.35 * ncols + 0.9, 2.35 * nrows + 0.3), squeeze=False)
-    for ax, (sub, emb) in zip(axes.flat, panels):
-        for c in np.unique(y):
-            m = y == c
-            ax.scatter(emb[m, 0], emb[m, 1], s=7, color=PALETTE[c % 10], marker=MARKERS[c % 10], lw=0,
-                       label=str(c), alpha=0.85)
-        ax.set_title(sub)
-        ax.set_xticks([])
-        ax.set_yticks([])
-        ax.grid(False)
-        for side in ("top", "right"):
-            ax.spines[side].set_visible(True)
-    for ax in list(axes.flat)[n:]:
-        ax.set_visible(False)
-    axes[0, 0].set_xlabel("t-SNE 1")
-    axes[0, 0].set_ylabel("t-SNE 2")
-    axes[0, -1].legend(title="class", loc="center left", bbox_to_anchor=(1.0, 0.5), markerscale=2, handletextpad=0.1)
-    fig.suptitle(f"{title} (t-SNE of {len(y)} validation examples, {len(y) // 10} per class)", y=1.06)
-    return save(fig, stem)
-
-
-# ---------------------------------------------------------------------------------------------
 # Sparsity
 # ---------------------------------------------------------------------------------------------
 
@@ -358,7 +230,7 @@ def latent_map(panels: list[tuple[str, np.ndarray]], y: np.ndarray, title: str, 
 def sparsity_vs_lambda(lams, ours_sparsity, ours_acc, study: dict | None, title: str, stem: Path) -> Path:
     """Population sparsity and validation accuracy against the L1 lambda; ``ours_*`` are [lambdas, seeds],
     ``study`` maps lambda -> (sparsity, accuracy)."""
-    plt = _plt()
+    plt = pyplot()
     fig, axes = plt.subplots(1, 2, figsize=(7.0, 2.8))
     x = np.asarray(lams, dtype=float)
     for ax, ours, key, label in ((axes[0], ours_sparsity, 0, "population sparsity"),
@@ -381,7 +253,7 @@ def sparsity_vs_task(tasks, series: dict[str, np.ndarray], study: dict[str, list
                      stem: Path, dead: dict[str, np.ndarray] | None = None) -> Path:
     """Population sparsity at the end of each task (``series``: label -> [tasks, seeds]); the study's
     values as open markers; optionally the dead units at each task end in a second panel."""
-    plt = _plt()
+    plt = pyplot()
     ncols = 2 if dead else 1
     fig, axes = plt.subplots(1, ncols, figsize=(3.6 * ncols + 0.8, 2.8), squeeze=False,
                              gridspec_kw={"wspace": 0.45})
@@ -415,16 +287,6 @@ def sparsity_vs_task(tasks, series: dict[str, np.ndarray], study: dict[str, list
 # ---------------------------------------------------------------------------------------------
 
 
-def latent_picks(pd: ProbeData, member_index: list[int], tasks: str, layers: str) -> list[tuple[int, int, int]]:
-    """(task, member, layer) of the maps to draw: the group's first member, every task or the last, the
-    last hidden layer or all of them."""
-    n_layers = sum(k.startswith("latent_h") for k in pd.arrays)
-    T = pd[f"latent_h{n_layers}"].shape[0]
-    ls = list(range(1, n_layers + 1)) if layers == "all" else [n_layers]
-    ts = range(T) if tasks == "all" else [T - 1]
-    return [(t, member_index[0], layer) for layer in ls for t in ts]
-
-
 def default_latent_layers(config) -> str:
     """Both hidden layers for the L1 experiments (as the study shows them), the last one otherwise."""
     return "all" if any(k == "train.l1" for k, _ in config.grid) or config.train.l1 > 0 else "last"
@@ -449,7 +311,7 @@ def plot_run(run_dir: str | Path, out: str | Path | None = None, latent_tasks: s
         idx = list(range(index, index + len(ms)))
         index += len(ms)
         pd = pd_all.select(idx)
-        tag = " ".join(f"{k.split('.')[-1]}={v:g}" for k, v in group if k in varied)
+        tag = point_label((k, v) for k, v in group if k in varied)
         title = f"{name} {tag}".strip()
         slug = title.replace(" ", "_").replace("=", "")
         seq = len(pd.tasks) > 1
@@ -465,7 +327,7 @@ def plot_run(run_dir: str | Path, out: str | Path | None = None, latent_tasks: s
             picks = latent_picks(pd_all, idx, latent_tasks, layers_mode)
             tasks = sorted({t for t, _, _ in picks})
             emb = embeddings(pd_all, run_dir, picks)
-            panels = [(f"hidden {layer}, " + (_task_label(t, pd.tasks[t]) if seq else "end of training"),
+            panels = [(f"hidden {layer}, " + (task_label(t, pd.tasks[t]) if seq else "end of training"),
                        emb[(t, idx[0], layer)]) for t, _, layer in picks]
             paths.append(latent_map(panels, pd["latent_y"], f"{title}, seed {ms[0].seed}", out / f"{slug}_latent",
                                     ncols=len(tasks) if len(tasks) > 1 else 2))

@@ -17,6 +17,10 @@ class Preset:
     description: str
     settings: dict  # nested, as in a config file
     per_strategy: dict = field(default_factory=dict)  # strategy name -> dotted settings of that strategy
+    # the report's figures of this experiment (report/section_figures.py defines each kind), and the
+    # member groups (by label, e.g. "l1=1") that get per-group figures; empty: every group
+    figures: tuple[str, ...] = ("latent",)
+    figure_groups: tuple[str, ...] = ()
 
     def config(self, strategy: str | None = None) -> cfg.RunConfig:
         """The preset's config; with ``strategy``, that strategy and the preset's settings for it."""
@@ -32,25 +36,38 @@ DEFAULT_SEEDS = (0, 1, 2, 3, 4)
 PRESETS: Registry[Preset] = Registry("preset")
 
 
-def _add(name: str, description: str, per_strategy: dict | None = None, **settings) -> None:
-    PRESETS.register(name)(Preset(name, description, settings, per_strategy or {}))
+def _add(name: str, description: str, per_strategy: dict | None = None, *, figures: tuple[str, ...] = ("latent",),
+         figure_groups: tuple[str, ...] = (), **settings) -> None:
+    PRESETS.register(name)(Preset(name, description, settings, per_strategy or {}, figures, figure_groups))
+
+
+# what the study shows of a sequential run: forgetting curve, its onset, the relative weight updates,
+# where the old classes' probability goes, the probability matrix
+_SEQ_FIGURES = ("curve", "onset", "updates", "probs", "matrix")
 
 
 CONCURRENT = {"kind": "concurrent"}
 
-_add("mlp-concurrent", "MLP 784-120-84-10, all ten classes at once (the upper bound)", protocol=CONCURRENT)
-_add("mlp-sequential", "MLP on Split-MNIST [1,2] [3,4] [5,6] [7,8] [9,0], one shared head (the lower bound)")
+_add("mlp-concurrent", "MLP 784-120-84-10, all ten classes at once (the upper bound)", protocol=CONCURRENT,
+     figures=("matrix", "latent"))
+_add("mlp-sequential", "MLP on Split-MNIST [1,2] [3,4] [5,6] [7,8] [9,0], one shared head (the lower bound)",
+     figures=_SEQ_FIGURES + ("latent_all_tasks",))
 _add("mlp-bn-concurrent", "MLP with batch norm after each hidden layer, all classes at once",
      protocol=CONCURRENT, model={"norm": "batch"})
-_add("mlp-bn-sequential", "MLP with batch norm on Split-MNIST", model={"norm": "batch"})
-_add("mlp-ln-sequential", "MLP with layer norm on Split-MNIST", model={"norm": "layer"})
-_add("mlp-dropout-sequential", "MLP with dropout p=0.5 on both hidden layers, Split-MNIST", model={"dropout": 0.5})
+_add("mlp-bn-sequential", "MLP with batch norm on Split-MNIST", model={"norm": "batch"},
+     figures=_SEQ_FIGURES + ("latent",))
+_add("mlp-ln-sequential", "MLP with layer norm on Split-MNIST", model={"norm": "layer"},
+     figures=("curve", "onset", "updates", "latent"))
+_add("mlp-dropout-sequential", "MLP with dropout p=0.5 on both hidden layers, Split-MNIST", model={"dropout": 0.5},
+     figures=("curve", "onset", "matrix", "latent_all_tasks"))
 _add("mlp-l1-concurrent", "MLP with an L1 penalty on hidden activations, lambda in 0, 0.001, 0.1, 1, 2; all classes",
-     protocol=CONCURRENT, grid={"train.l1": [0, 0.001, 0.1, 1, 2]})
+     protocol=CONCURRENT, grid={"train.l1": [0, 0.001, 0.1, 1, 2]}, figures=("sparsity_vs_lambda", "latent_by_lambda"))
 _add("mlp-l1-sequential", "MLP with an L1 penalty on hidden activations, lambda in 0, 1; Split-MNIST",
-     grid={"train.l1": [0, 1]})
+     grid={"train.l1": [0, 1]}, figures=("sparsity_vs_task", "onset", "latent_by_lambda"),
+     figure_groups=("l1=1",))  # lambda 0 is the plain MLP, drawn with mlp-sequential
 _add("lenet-concurrent", "LeNet-5 conv net, all ten classes at once", protocol=CONCURRENT, model={"arch": "lenet5"})
-_add("lenet-sequential", "LeNet-5 conv net on Split-MNIST", model={"arch": "lenet5"})
+_add("lenet-sequential", "LeNet-5 conv net on Split-MNIST", model={"arch": "lenet5"},
+     figures=("curve", "onset", "updates", "latent"))
 
 
 # ---------------------------------------------------------------------------------------------

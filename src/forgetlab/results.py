@@ -13,6 +13,7 @@ from typing import Any
 
 from . import config as cfg
 from .errors import ForgetlabError
+from .formatting import point_label
 
 SCHEMA_VERSION = 1
 
@@ -91,7 +92,7 @@ class Results:
         varied = {k for k, _ in self.config.grid}
         lines = []
         for group, ms in self.groups().items():
-            title = " ".join(f"{k.split('.')[-1]}={v:g}" for k, v in group if k in varied)
+            title = point_label((k, v) for k, v in group if k in varied)
             n = len(ms)
             lines.append(f"{self.config.name} {title}".rstrip() + f"  ({n} seed{'s' * (n > 1)}, mean ± std)")
             lines.append(f"{'task':>4} {'classes':<9}{'ep':>3} {'train loss':>17} {'train acc':>17} "

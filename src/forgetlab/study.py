@@ -67,8 +67,8 @@ STUDY: dict[str, dict[str, list[dict]]] = {
     },
 }
 
-# The latent-space subsection repeats lambda 0 and 1 once more: sparsity 0.5369 and 0.9236.
-L1_LATENT_REPEAT = {"l1=0": 0.5369, "l1=1": 0.9236}
+# The latent-space subsection of the L1 experiment repeats lambda 0 and 1 once more: population sparsity
+LATENT_REPEAT = {"mlp-l1-concurrent": {"l1=0": 0.5369, "l1=1": 0.9236}}
 
 # Section headings of the study, in order, and the presets each one reports.
 SECTIONS: list[tuple[str, str, str]] = [

@@ -12,7 +12,6 @@ R[t][k], accuracy on task k after training task t):
 """
 from __future__ import annotations
 
-import io
 import json
 import math
 import statistics
@@ -20,7 +19,10 @@ from pathlib import Path
 from typing import Any, Callable, Sequence
 
 from .errors import ForgetlabError
+from .formatting import number, pm, point_label, value
+from .plotting import pyplot, save
 from .results import atomic_write, rows_to_csv
+from .store import Store, load_spec
 
 # ---------------------------------------------------------------------------------------------
 # Per-member metrics
@@ -181,12 +183,12 @@ def _fmt(d: dict) -> str:
     if d["n"] == 0:
         return "-"
     if d["n"] == 1:
-        return f"{d['mean']:.4f}"
-    return f"{d['mean']:.4f} ± {d['std']:.4f} [{d['ci_low']:.4f}, {d['ci_high']:.4f}]"
+        return number(d["mean"])
+    return f"{pm(d['mean'], d['std'])} [{number(d['ci_low'])}, {number(d['ci_high'])}]"
 
 
 def stats_table(stats: list[dict], metrics: Sequence[str]) -> str:
-    labels = [" ".join(f"{k}={_show(v)}" for k, v in s["config"].items()) or "(base)" for s in stats]
+    labels = [point_label(s["config"].items(), short=False, empty="(base)") for s in stats]
     cells = [[_fmt(s[m]) for m in metrics] for s in stats]
     w0 = max(map(len, labels + ["config"]))
     ws = [max(len(m), *(len(c[i]) for c in cells)) for i, m in enumerate(metrics)]
@@ -196,21 +198,13 @@ def stats_table(stats: list[dict], metrics: Sequence[str]) -> str:
     return "\n".join(lines)
 
 
-def _show(v: Any) -> str:
-    return f"{v:g}" if isinstance(v, float) else str(v)
-
-
 # ---------------------------------------------------------------------------------------------
 # Plots: a metric against a swept value, one line per combination of the other swept values
 # ---------------------------------------------------------------------------------------------
 
 
 def plot(stats: list[dict], x: str, metric: str, path_stem: Path, err: str = "ci") -> list[Path]:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
+    plt = pyplot()
     others = [k for k in stats[0]["config"] if k != x]
     series: dict[tuple, list[dict]] = {}
     for s in stats:
@@ -225,14 +219,14 @@ def plot(stats: list[dict], x: str, metric: str, path_stem: Path, err: str = "ci
             e = [0.0 if math.isnan(s[metric]["std"]) else s[metric]["std"] for s in ss]
         else:
             e = [0.0 if math.isnan(s[metric]["ci_high"]) else s[metric]["ci_high"] - s[metric]["mean"] for s in ss]
-        label = " ".join(f"{k.split('.')[-1]}={_show(v)}" for k, v in zip(others, key)) or None
+        label = point_label(zip(others, key)) or None
         ax.errorbar(xv, mean, yerr=e, marker="o", capsize=3, label=label)
     if numeric:
         pos = [v for v in xs_all if v > 0]
         if pos and min(xs_all) >= 0 and max(pos) / min(pos) >= 100:
             ax.set_xscale("symlog", linthresh=min(pos)) if 0 in xs_all else ax.set_xscale("log")
     else:
-        ax.set_xticks(range(len(xs_all)), [_show(v) for v in xs_all])
+        ax.set_xticks(range(len(xs_all)), [value(v) for v in xs_all])
     n = max(s["n"] for s in stats)
     ax.set_xlabel(x)
     ax.set_ylabel(metric)
@@ -240,16 +234,8 @@ def plot(stats: list[dict], x: str, metric: str, path_stem: Path, err: str = "ci
     if len(series) > 1:
         ax.legend(fontsize=7)
     ax.grid(alpha=0.3)
-    fig.tight_layout()
-    paths = []
-    for ext in ("png", "pdf"):
-        buf = io.BytesIO()
-        fig.savefig(buf, format=ext, dpi=150)
-        path = path_stem.parent / f"{path_stem.name}.{ext}"
-        atomic_write(path, buf.getvalue())
-        paths.append(path)
-    plt.close(fig)
-    return paths
+    png = save(fig, path_stem)
+    return [png, png.with_suffix(".pdf")]
 
 
 # ---------------------------------------------------------------------------------------------
@@ -260,8 +246,6 @@ def plot(stats: list[dict], x: str, metric: str, path_stem: Path, err: str = "ci
 def summarize(out: str | Path, metrics: Sequence[str] | None = None, xs: Sequence[str] | None = None,
               err: str = "ci", plots: bool = True) -> tuple[str, list[Path]]:
     """The statistics table (text) and the plot files of the sweep in ``out``; also writes summary.csv."""
-    from .sweep import Store, load_spec
-
     out = Path(out)
     spec = load_spec(out)
     metrics = list(metrics or DEFAULT_METRICS)

@@ -18,7 +18,6 @@ import dataclasses
 import fcntl
 import itertools
 import json
-import socket
 import sys
 import time
 from dataclasses import dataclass
@@ -26,11 +25,14 @@ from pathlib import Path
 from typing import Any, Callable, Iterable, Sequence
 
 from . import config as cfg
+from . import summary
 from .config import MEMBER_KEYS, Member, RunConfig
 from .errors import ConfigError, ForgetlabError
+from .formatting import jsonable, point_label, value
+from .executors import EXECUTORS, run_local, run_ray
 from .results import atomic_write
+from .store import SCHEMA_VERSION, Store, load_spec
 
-SCHEMA_VERSION = 1
 # keys a grid may not sweep: seeds have --seeds; the others do not change what is computed
 NOT_SWEEPABLE = {"seeds": "give seeds with --seeds", "name": "it does not change results",
                  "device": "it does not change results", "data.root": "it does not change results",
@@ -72,7 +74,7 @@ def make_axis(key: str, values: str | Sequence) -> Axis:
         raise ConfigError(f"grid {key} has no values; give at least one, e.g. --grid {key}=V1,V2")
     converted = tuple(cfg.get(cfg.override(RunConfig(), key, v), key) for v in raw)
     if len(set(converted)) != len(converted):
-        raise ConfigError(f"grid {key} repeats a value: {', '.join(map(_show, raw))}")
+        raise ConfigError(f"grid {key} repeats a value: {', '.join(map(value, raw))}")
     return Axis(key, converted)
 
 
@@ -85,16 +87,6 @@ def parse_grid(texts: Iterable[str]) -> list[Axis]:
             raise ConfigError(f"grid key {key} is given twice; put all its values in one --grid {key}=V1,V2")
         axes.append(make_axis(key, values))
     return axes
-
-
-def _show(value: Any) -> str:
-    if isinstance(value, tuple):
-        return json.dumps(_jsonable(value), separators=(",", ":"))
-    return f"{value:g}" if isinstance(value, float) else str(value)
-
-
-def _jsonable(value: Any) -> Any:
-    return [_jsonable(v) for v in value] if isinstance(value, (tuple, list)) else value
 
 
 # ---------------------------------------------------------------------------------------------
@@ -124,7 +116,7 @@ class Group:
 
     @property
     def label(self) -> str:
-        return " ".join(f"{k}={_show(v)}" for k, v in self.shape) or "(base)"
+        return point_label(self.shape, short=False, empty="(base)")
 
 
 @dataclass
@@ -195,166 +187,26 @@ def make_plan(base: RunConfig, axes: Sequence[Axis] = (), seeds: Sequence[int] |
             alone = cfg.validate(dataclasses.replace(single, seeds=(seed,)))
             mid = cfg.member_identity(group.config, member)
             if mid in seen:
-                raise ConfigError(f"grid points {_label(seen[mid])} and {_label(point)} give the same run; "
+                a, b = (point_label(x, short=False, empty="(base)") for x in (seen[mid], point))
+                raise ConfigError(f"grid points {a} and {b} give the same run; "
                                   f"drop one of the values")
             seen[mid] = point
             group.members.append(PlannedMember(mid, point, member, alone))
     return Plan(base, axes, seeds, list(groups.values()))
 
 
-def _label(point) -> str:
-    return " ".join(f"{k}={_show(v)}" for k, v in point) or "(base)"
-
-
 # ---------------------------------------------------------------------------------------------
-# The store: one JSON file per finished member
+# The store's record of one finished member (store.py holds the store)
 # ---------------------------------------------------------------------------------------------
-
-
-class Store:
-    """SWEEP_DIR/members/<id>.json. Written by rename only, so a file that parses is a finished member."""
-
-    def __init__(self, root: str | Path):
-        self.root = Path(root)
-        self.members_dir = self.root / "members"
-
-    def path(self, member_id: str) -> Path:
-        return self.members_dir / f"{member_id}.json"
-
-    def get(self, member_id: str) -> dict | None:
-        try:
-            rec = json.loads(self.path(member_id).read_text())
-        except (OSError, ValueError):
-            return None
-        ok = isinstance(rec, dict) and rec.get("schema") == SCHEMA_VERSION and rec.get("id") == member_id
-        return rec if ok and rec.get("status") == "complete" else None
-
-    def done(self, ids: Iterable[str]) -> set[str]:
-        return {i for i in ids if self.get(i) is not None}
-
-    def put(self, record: dict) -> None:
-        atomic_write(self.path(record["id"]), json.dumps(record, indent=1))
 
 
 def member_record(pm: PlannedMember, result: dict, group_size: int, elapsed_s: float, device: str) -> dict:
     return {"schema": SCHEMA_VERSION, "id": pm.id, "status": "complete", "seed": pm.seed,
-            "point": {k: _jsonable(v) for k, v in pm.point}, "hparams": pm.member.hparams,
+            "point": {k: jsonable(v) for k, v in pm.point}, "hparams": pm.member.hparams,
             "config": cfg.to_dict(pm.config), "tasks": result["tasks"], "acc_matrix": result["acc_matrix"],
             "group_size": group_size, "elapsed_s": round(elapsed_s, 3), "device": device}
 
 
-# ---------------------------------------------------------------------------------------------
-# Running one group: the same function locally and inside a Ray task
-# ---------------------------------------------------------------------------------------------
-
-
-def train_group(config: dict, members: list[tuple[int, dict]], progress: Callable | None = None) -> dict:
-    """Train ``members`` [(seed, hparams)] of ``config`` (a to_dict) as one program; plain data out.
-
-    Raises KeyboardInterrupt if training was interrupted: an unfinished group stores nothing.
-    """
-    from . import api
-    from .training import train
-
-    run_config = cfg.from_dict(config)
-    device = api.resolve_device(run_config.device)
-    data = api.load_data(run_config, device)
-    res = train(run_config, data, progress=progress, members=[Member(s, hp) for s, hp in members])
-    if res.status != "complete":
-        raise KeyboardInterrupt("interrupted inside a group")
-    return {"elapsed_s": res.elapsed_s, "device": res.device,
-            "members": [{"tasks": [vars(t) for t in m.tasks], "acc_matrix": m.acc_matrix} for m in res.members]}
-
-
-def _payload(group: Group) -> tuple[dict, list[tuple[int, dict]]]:
-    return cfg.to_dict(group.config), [(m.seed, m.member.hparams) for m in group.members]
-
-
-Done = Callable[[Group, dict], None]
-
-
-def run_local(groups: list[Group], done: Done, progress: Callable | None = None) -> None:
-    for g in groups:
-        done(g, train_group(*_payload(g), progress=progress))
-
-
-def _check_address(address: str, timeout: float = 3.0) -> None:
-    """Fail fast (one line) when a Ray address does not answer, instead of Ray's long retries."""
-    if address in ("auto", "local"):
-        return
-    hostport = address.split("://", 1)[-1]
-    host, _, port = hostport.rpartition(":")
-    if not host or not port.isdigit():
-        raise ForgetlabError(f"Ray address {address!r} is not HOST:PORT (or ray://HOST:PORT, or auto)")
-    try:
-        socket.create_connection((host, int(port)), timeout=timeout).close()
-    except OSError as e:
-        raise ForgetlabError(f"Ray address {address} does not answer ({e.strerror or type(e).__name__} "
-                             f"within {timeout:g} s); start the cluster with 'ray start --head' or fix --address") from None
-
-
-def _ray_init(ray, address: str | None, wait_s: int = 3) -> None:
-    """Connect (or start a local instance); a cluster that does not answer fails in a few seconds."""
-    import os
-
-    if address:
-        _check_address(address)
-    # Ray retries a silent GCS for about 20 s, its C++ client logging a line a second to fd 2:
-    # ask for wait_s tries, and keep those lines off the terminal while connecting
-    env = {"RAY_gcs_server_port_wait_time_s": str(wait_s)} if address else {}
-    saved = {k: os.environ.get(k) for k in env}
-    os.environ.update(env)
-    sys.stderr.flush()
-    stderr_fd = os.dup(2)
-    if address:
-        with open(os.devnull, "w") as null:
-            os.dup2(null.fileno(), 2)
-    try:
-        ray.init(address=address, include_dashboard=False, log_to_driver=False, logging_level="ERROR")
-    except Exception as e:  # noqa: BLE001 - Ray raises many kinds for "no cluster there"
-        reason = str(e).splitlines()[0] if str(e) else type(e).__name__
-        raise ForgetlabError(f"cannot connect to Ray at {address or 'a new local instance'} ({reason}); "
-                             f"start one with 'ray start --head' or fix --address") from None
-    finally:
-        os.dup2(stderr_fd, 2)
-        os.close(stderr_fd)
-        for k, v in saved.items():
-            if v is None:
-                os.environ.pop(k, None)
-            else:
-                os.environ[k] = v
-
-
-def _absolute_data_root(group: Group) -> Group:
-    """Workers do not share the driver's working directory (nor, on a cluster, its environment):
-    send the data folder as the absolute path the driver resolved. Nodes need the data at that path."""
-    root = cfg.data_root(group.config).expanduser().resolve()
-    config = cfg.override(group.config, "data.root", str(root))  # not part of any identity
-    return Group(config, group.members, group.shape)
-
-
-def run_ray(groups: list[Group], done: Done, address: str | None = None) -> None:
-    """One Ray task per group; results are gathered here, in the order they finish."""
-    try:
-        import ray
-    except ImportError:
-        raise ForgetlabError("--executor ray needs Ray: pip install 'forgetlab[ray]'") from None
-    if not ray.is_initialized():
-        _ray_init(ray, address)
-    task = ray.remote(num_cpus=1, max_retries=1)(train_group)
-    pending = {task.remote(*_payload(_absolute_data_root(g))): g for g in groups}
-    try:
-        while pending:
-            ready, _ = ray.wait(list(pending), num_returns=1)
-            group = pending.pop(ready[0])
-            done(group, ray.get(ready[0]))
-    except KeyboardInterrupt:
-        for ref in pending:
-            ray.cancel(ref, force=True)
-        raise
-
-
-EXECUTORS = ("local", "ray")
 
 # ---------------------------------------------------------------------------------------------
 # The sweep: plan, print, skip what is stored, run the rest, write the tables
@@ -376,22 +228,9 @@ class SweepResult:
 def spec(plan: Plan) -> dict:
     """What sweep.json records: enough to resume or summarise the sweep without the command line."""
     return {"schema": SCHEMA_VERSION, "name": plan.base.name, "base": cfg.to_dict(plan.base),
-            "axes": [[a.key, [_jsonable(v) for v in a.values]] for a in plan.axes], "seeds": list(plan.seeds),
-            "members": [{"id": m.id, "seed": m.seed, "point": {k: _jsonable(v) for k, v in m.point}}
+            "axes": [[a.key, [jsonable(v) for v in a.values]] for a in plan.axes], "seeds": list(plan.seeds),
+            "members": [{"id": m.id, "seed": m.seed, "point": {k: jsonable(v) for k, v in m.point}}
                         for m in plan.members]}
-
-
-def load_spec(out: str | Path) -> dict:
-    path = Path(out) / "sweep.json"
-    try:
-        data = json.loads(path.read_text())
-    except FileNotFoundError:
-        raise ForgetlabError(f"{path} does not exist; give a directory written by 'forgetlab sweep'") from None
-    except ValueError:
-        raise ForgetlabError(f"{path} is not valid JSON; was it written by 'forgetlab sweep'?") from None
-    if not isinstance(data, dict) or data.get("schema") != SCHEMA_VERSION:
-        raise ForgetlabError(f"{path} is not a forgetlab sweep file (schema {SCHEMA_VERSION})")
-    return data
 
 
 def plan_from_spec(data: dict) -> Plan:
@@ -436,8 +275,6 @@ def run_plan(plan: Plan, out: str | Path | None = None, *, executor: str = "loca
              group_size: int | None = None, resume: bool = False, progress: bool = True,
              log: Callable[[str], None] = lambda s: print(s, file=sys.stderr)) -> SweepResult:
     """Train every member of ``plan`` not already in the store under ``out``; write the tables."""
-    from . import summary
-
     if executor not in EXECUTORS:
         raise ConfigError(f"executor {executor!r} is not valid; choose one of: {', '.join(EXECUTORS)}")
     if group_size is not None and group_size < 1:
