@@ -167,3 +167,64 @@ def test_eval_mode_restores_the_training_flag_even_on_error():
                 assert not net.training
                 raise RuntimeError
         assert net.training is flag
+
+
+def _loss_and_grads(net, x, y, l1, **kw):
+    """Per-member mean cross-entropy + l1 * mean |h| summed over members; (loss, every parameter's and x's
+    gradient)."""
+    out = net(x, **kw)
+    loss = F.cross_entropy(out.logits.transpose(1, 2), y, reduction="none").mean(1)
+    loss = (loss + l1 * sum(h.abs().mean((1, 2)) for h in out.hidden)).sum()
+    return loss, torch.autograd.grad(loss, [*net.parameters(), x])
+
+
+@pytest.mark.parametrize("arch", ["mlp", "lenet5"])
+def test_stack_node_gives_the_per_layer_numbers_exactly(arch):
+    """The plain stack's one autograd node against the per-layer path (``record`` asks for it): the same
+    operations, so the same loss and gradients to the last bit, the input's gradient included (LeNet's
+    convolutions and an L1 term on the activations need it)."""
+    net = build(ModelConfig(arch=arch), [0, 1], torch.zeros(2), "cpu")
+    assert net.stacked
+    x = torch.randn(2, 9, 784, requires_grad=True)
+    y = torch.randint(0, 10, (2, 9))
+    l1 = torch.tensor([0.0, 0.5])
+    loss, grads = _loss_and_grads(net, x, y, l1)
+    ref_loss, ref_grads = _loss_and_grads(net, x, y, l1, record=[])
+    assert torch.equal(loss, ref_loss)
+    assert all(torch.equal(g, r) for g, r in zip(grads, ref_grads, strict=True))
+
+
+def test_stack_node_gradients_equal_plain_linear_layers_per_member():
+    net = build(ModelConfig(), [0, 1], torch.zeros(2), "cpu")
+    x = torch.randn(2, 7, 784, requires_grad=True)
+    y = torch.randint(0, 10, (2, 7))
+    _, grads = _loss_and_grads(net, x, y, torch.tensor([0.3, 1.0]))
+    for e, lam in enumerate((0.3, 1.0)):  # slow reference: member e alone, ordinary tensors and autograd
+        params = [p[e].detach().clone().requires_grad_() for p in net.parameters()]
+        xe = x[e].detach().clone().requires_grad_()
+        h, hidden = xe, []
+        for w, b in zip(params[0:-2:2], params[1:-2:2]):
+            h = torch.relu(h @ w + b)
+            hidden.append(h)
+        loss = F.cross_entropy(h @ params[-2] + params[-1], y[e]) + lam * sum(h.abs().mean() for h in hidden)
+        ref = torch.autograd.grad(loss, [*params, xe])
+        for g, r in zip(grads, ref, strict=True):
+            torch.testing.assert_close(g[e], r, rtol=1e-5, atol=1e-7)
+
+
+def test_stack_node_under_torch_func_gives_per_example_gradients():
+    """vmap(grad(.)) over examples through the stack node (EWC's per-example Fisher transforms the model
+    so) against one autograd call per example."""
+    net = build(ModelConfig(), [0, 1], torch.zeros(2), "cpu")
+    theta = {n: p.detach() for n, p in net.named_parameters()}
+    x, y = torch.randn(5, 784), torch.randint(0, 10, (5,))
+
+    def loss_one(theta, x, y):
+        logits = torch.func.functional_call(net, theta, (x.view(1, 1, -1).expand(2, 1, -1),)).logits
+        return F.cross_entropy(logits.flatten(0, 1), y.expand(2), reduction="sum")
+
+    per_example = torch.func.vmap(torch.func.grad(loss_one), in_dims=(None, 0, 0))(theta, x, y)
+    for i in range(5):
+        ref = torch.autograd.grad(loss_one(dict(net.named_parameters()), x[i], y[i]), list(net.parameters()))
+        for n, r in zip(theta, ref, strict=True):
+            torch.testing.assert_close(per_example[n][i], r, rtol=1e-5, atol=1e-7)

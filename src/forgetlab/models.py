@@ -82,6 +82,68 @@ class _LinearFn(torch.autograd.Function):
         return gx, torch.bmm(x.transpose(1, 2), g), g.sum(1, keepdim=True)
 
 
+def stack_backward(x: torch.Tensor, ws, hidden, g: torch.Tensor | None, g_hidden, need_gx: bool):
+    """Backward of Linear+ReLU ... Linear, every member at once: from the logits' gradient ``g`` and an
+    optional extra gradient per hidden activation (a loss term on it, e.g. the L1 penalty; None for none).
+
+    x [E, B, in], ws the weights, hidden the ReLU outputs. Per layer: bmm weight gradient, bias gradient
+    summed over the batch, the input's gradient through the ReLU's mask (``threshold_backward``, as
+    autograd's ReLU). Returns ([gW0, gb0, gW1, gb1, ...], the gradient of x or None).
+    """
+    inputs = (x, *hidden)
+    grads: list[torch.Tensor | None] = [None] * (2 * len(ws))
+    g_in = None
+    for i in range(len(ws) - 1, -1, -1):
+        g_in = None
+        if g is not None:
+            grads[2 * i] = torch.bmm(inputs[i].transpose(1, 2), g)
+            grads[2 * i + 1] = g.sum(1, keepdim=True)
+            if i > 0 or need_gx:
+                g_in = torch.bmm(g, ws[i].transpose(1, 2))
+        if i == 0:
+            break
+        extra = g_hidden[i - 1]
+        if extra is not None:
+            g_in = extra if g_in is None else g_in + extra
+        g = None if g_in is None else torch.ops.aten.threshold_backward(g_in, hidden[i - 1], 0)  # ReLU's derivative
+    return grads, g_in
+
+
+class _StackFn(torch.autograd.Function):
+    """A fully connected stack (Linear+ReLU ... Linear) of every member as one autograd node; returns
+    (logits, *hidden activations).
+
+    The same operations as ``_LinearFn`` and ``F.relu`` per layer (baddbmm forward, each ReLU in place on
+    its fresh product; ``stack_backward``), so the same numbers to the last bit, without an autograd node,
+    saved-tensor bookkeeping and a Python ``backward`` call per layer and per ReLU: 20-25% of a one-member
+    forward and backward of the 784-120-84-10 MLP at batch 64. Written in the setup_context style with a
+    generated vmap rule, so torch.func (vmap, grad: EWC's per-example Fisher) can transform it.
+    """
+
+    generate_vmap_rule = True
+
+    @staticmethod
+    def forward(x, *params):
+        hidden, h = [], x
+        for w, b in zip(params[0:-2:2], params[1:-2:2]):
+            h = torch.baddbmm(b, h, w).clamp_min_(0)
+            hidden.append(h)
+        return (torch.baddbmm(params[-1], h, params[-2]), *hidden)
+
+    @staticmethod
+    def setup_context(ctx, inputs, output):
+        ctx.set_materialize_grads(False)  # an unused activation (no L1 term) gets None, not zeros
+        ctx.n = len(inputs) // 2
+        ctx.save_for_backward(inputs[0], *inputs[1::2], *output[1:])
+
+    @staticmethod
+    def backward(ctx, g_logits, *g_hidden):
+        saved, n = ctx.saved_tensors, ctx.n
+        grads, gx = stack_backward(saved[0], saved[1:1 + n], saved[1 + n:], g_logits, g_hidden,
+                                   ctx.needs_input_grad[0])
+        return (gx, *grads)
+
+
 class Linear(nn.Module):
     """E independent affine maps: weight [E, in, out], bias [E, 1, out]."""
 
@@ -171,6 +233,9 @@ class EnsembleNet(nn.Module):
         self.register_buffer("dropout", dropout.to(device).view(-1, 1, 1))
         self._drop_gens = seeding.generators(seeds, seeding.DROPOUT, device)
         self._drop_active = [float(p) > 0 for p in dropout]
+        # Linear+ReLU layers only (no norm, k-WTA or dropout): a per-member batch goes through them as one
+        # autograd node (_StackFn) unless the caller asks for every layer's output (``record``)
+        self.stacked = cfg.norm == "none" and not cfg.kwta and not any(self._drop_active)
         self._init_extra(gens, device)
 
     def _init_extra(self, gens: list[torch.Generator], device) -> None:
@@ -198,6 +263,9 @@ class EnsembleNet(nn.Module):
         with respect to a layer's output, times its input, is that layer's per-example weight gradient.
         """
         h = self.features(x) if first is None else None
+        if self.stacked and record is None and h is not None and h.dim() == 3:
+            logits, *hidden = _StackFn.apply(h, *(t for fc in (*self.fcs, self.head) for t in (fc.weight, fc.bias)))
+            return Output(logits, hidden)
         inplace = not torch.is_grad_enabled()  # no graph: each ReLU may overwrite its fresh product
         hidden = []
         for i, fc in enumerate(self.fcs):

@@ -17,7 +17,7 @@ from typing import Sequence
 import torch
 
 from .hooks import Context, Hook
-from .models import MLP, EnsembleNet, member_cross_entropy
+from .models import MLP, EnsembleNet, member_cross_entropy, stack_backward
 
 
 class L1Penalty:
@@ -83,8 +83,8 @@ class FusedMLPStep:
 
     Forward: baddbmm per layer, each ReLU in place on its fresh product; the head's product is computed
     transposed (classes first, [E, C, B]): a softmax over 10 classes is several times faster across a
-    strided dimension than along a contiguous one of size 10. Backward: bmm weight gradients, the ReLU's
-    mask applied through ``threshold_backward``: the same operations as autograd through ``models.Linear``.
+    strided dimension than along a contiguous one of size 10. Backward: ``models.stack_backward``, the one
+    the autograd path's stack node runs too.
     """
 
     def __init__(self, model: EnsembleNet, l1: L1Penalty | None):
@@ -115,14 +115,8 @@ class FusedMLPStep:
         g = g.transpose(1, 2)
         if self.l1 is not None:
             loss = self.l1.add_to(loss, hidden)
-        inputs = (x, *hidden)
-        for i in range(len(ws) - 1, -1, -1):
-            ws[i].grad = torch.bmm(inputs[i].transpose(1, 2), g)
-            bs[i].grad = g.sum(1, keepdim=True)
-            if i == 0:
-                break
-            g_in = torch.bmm(g, ws[i].transpose(1, 2))
-            if self.l1 is not None:
-                g_in = g_in + self.l1.grad(hidden[i - 1])
-            g = torch.ops.aten.threshold_backward(g_in, hidden[i - 1], 0)  # ReLU's derivative
+        g_hidden = [None if self.l1 is None else self.l1.grad(h) for h in hidden]
+        grads, _ = stack_backward(x, ws, hidden, g, g_hidden, need_gx=False)
+        for p, grad in zip(self.params, grads):
+            p.grad = grad
         return loss, logits, y
