@@ -194,6 +194,9 @@ def test_herding_order_matches_a_slow_reference():
     ({"strategy.name": "kwta"}, "needs model.kwta"),
     ({"strategy.name": "icarl", "strategy.memory": 20, "protocol.scenario": "task"}, "class-incremental only"),
     ({"protocol.scenario": "tasks"}, "protocol.scenario='tasks' is not valid"),
+    ({"strategy.name": "icarl", "strategy.icarl.memory": 20, "strategy.icarl.bce": "max"}, "icarl.bce='max' is not valid"),
+    ({"strategy.name": "si", "strategy.si.clip": -1}, "si.clip=-1"),
+    ({"strategy.name": "gem", "strategy.gem.memory": 20, "strategy.gem.margin": -0.5}, "gem.margin=-0.5"),
     ({"model.kwta": "5"}, "one k per hidden layer"),
 ])
 def test_bad_strategy_settings_are_one_line_errors(settings, message):
@@ -275,17 +278,19 @@ def test_compare_rejects_unknown_strategies_in_one_line(capsys):
     assert err.count("\n") == 1 and "unknown strategy 'bogus'" in err
 
 
-@pytest.mark.parametrize("scenario", ["class", "task", "domain"])
-def test_compare_gap_curves_come_from_the_forgetting_curve_probe(scenario):
-    """compare's stability-gap curves (issue 3's ForgettingCurve probe) against a slow reference: the same
-    probe examples of the earlier tasks, scored as the scenario scores them, one member and one example at
-    a time after each of the first steps of every task."""
-    from forgetlab.compare import earlier_task_curves, gap_probe
+@pytest.mark.parametrize("scenario, strategy", [("class", "naive"), ("task", "naive"), ("domain", "naive"),
+                                                ("class", "icarl")])
+def test_compare_task_curves_come_from_the_forgetting_curve_probe(scenario, strategy):
+    """compare's per-task curves (issue 3's ForgettingCurve probe) against a slow reference: the same probe
+    examples of each earlier task, predicted by the strategy's own classifier (iCaRL: nearest mean of
+    exemplars) and scored as the scenario scores them, one member and one example at a time after each of
+    the first steps of every task."""
+    from forgetlab.compare import gap_probe, task_curves
     from forgetlab.hooks import Hook
     from forgetlab.probes import stratified
 
     data, steps = toy_data(n_classes=6), 6
-    config = toy_config("naive", **{"protocol.scenario": scenario, "protocol.tasks": [[0, 1], [2, 3], [4, 5]]})
+    config = toy_config(strategy, **{"protocol.scenario": scenario, "protocol.tasks": [[0, 1], [2, 3], [4, 5]]})
     probe_idx = stratified(data.eval.y, 10, 0, data.n_classes)
 
     class Slow(Hook):
@@ -295,27 +300,32 @@ def test_compare_gap_curves_come_from_the_forgetting_curve_probe(scenario):
         def after_step(self, ctx):
             if ctx.task == 0 or ctx.task_step > steps:
                 return
-            earlier = [c for task in ctx.config.tasks[:ctx.task] for c in task]
-            idx = [int(i) for i in probe_idx if int(data.eval.y[i]) in earlier]
             ctx.model.eval()
             with torch.no_grad():
                 row = []
                 for e in range(ctx.n_members):
-                    hits = 0
-                    for i in idx:
-                        x, y = data.eval.x[i:i + 1], data.eval.y[i:i + 1]
-                        logits = ctx.scenario.logits(ctx.model(x).logits[e], y)
-                        hits += int(logits.argmax(-1) == ctx.scenario.targets(y))
-                    row.append(hits / len(idx))
+                    per_task = []
+                    for task in ctx.config.tasks[:ctx.task]:
+                        idx = [int(i) for i in probe_idx if int(data.eval.y[i]) in task]
+                        hits = 0
+                        for i in idx:
+                            x, y = data.eval.x[i:i + 1], data.eval.y[i:i + 1]
+                            out = ctx.model(x)
+                            scores = ctx.predict(out, x)
+                            logits = ctx.scenario.logits(out.logits if scores is None else scores, y)[e]
+                            hits += int(logits.argmax(-1) == ctx.scenario.targets(y))
+                        per_task.append(hits / len(idx))
+                    row.append(per_task)
             ctx.model.train()
             self.rows[ctx.task].append(row)
 
     probe, slow = gap_probe(steps, per_class=10), Slow()
     res = train(config, data, [probe, slow])
-    curves = earlier_task_curves(probe.arrays(), config.tasks, steps)
-    assert curves[0] is None and curves[2].shape == (steps, len(res.members))
+    curves = task_curves(probe.arrays(), config.tasks, steps)
+    assert curves[0] is None and curves[2].shape == (steps, len(res.members), 3)
     for t in (1, 2):
-        np.testing.assert_allclose(curves[t], np.array(slow.rows[t]), atol=1e-6)
+        np.testing.assert_allclose(curves[t][:, :, :t], np.array(slow.rows[t]), atol=1e-6)
+        assert np.isnan(curves[t][:, :, t:]).all()
 
 
 def test_kwta_keeps_at_most_k_active_units_and_boosting_tracks_duty_cycles():

@@ -172,7 +172,7 @@ def test_describe_and_forgetting_against_hand_computation():
     assert abs(d["ci_high"] - (0.4 + half)) < 1e-5 and abs(d["ci_low"] - (0.4 - half)) < 1e-5
     R = [[0.9, 0.0, 0.0], [0.5, 0.95, 0.0], [0.1, 0.3, 0.99]]
     # forgetting: task 0: max(0.9, 0.5) - 0.1 = 0.8; task 1: 0.95 - 0.3 = 0.65
-    assert abs(summary._forgetting(R) - 0.725) < 1e-12
+    assert abs(summary.METRICS["forgetting"]({"acc_matrix": R}) - 0.725) < 1e-12  # metrics.average_forgetting
     assert abs(summary._bwt(R) - ((0.1 - 0.9) + (0.3 - 0.95)) / 2) < 1e-12
 
 

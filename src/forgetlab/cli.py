@@ -255,7 +255,7 @@ def _compare_parser(sub) -> None:
     c.add_argument("--data-dir", metavar="DIR")
     c.add_argument("--out", metavar="DIR", help="report directory (default runs/compare-PRESET-TIMESTAMP)")
     c.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="applied to every strategy")
-    c.add_argument("--gap-steps", type=int, default=50, help="steps of each task probed for the stability gap")
+    c.add_argument("--gap-steps", type=int, default=50, help="steps of each task probed for min-ACC and WC-ACC (De Lange et al. 2023)")
     c.add_argument("--no-progress", action="store_true")
 
 

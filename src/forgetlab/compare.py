@@ -1,5 +1,5 @@
 """Compare strategies under one preset: every strategy trains all seeds as one batched run; the table
-(average accuracy, forgetting, BWT, FWT, stability gap, time) and figures derive from the recorded
+(average accuracy, forgetting, BWT, FWT, min-ACC, WC-ACC, time) and figures derive from the recorded
 accuracy matrices (metrics.py).
 
     from forgetlab.compare import compare
@@ -41,21 +41,25 @@ def gap_config(steps: int = 50, per_class: int = 150, explain: bool = True) -> P
 
 
 def gap_probe(steps: int = 50, per_class: int = 150) -> ForgettingCurve:
-    """The forgetting-curve probe of ``gap_config`` alone: the curves behind the stability gap."""
+    """The forgetting-curve probe of ``gap_config`` alone: the accuracies behind the stability gap, min-ACC
+    and WC-ACC."""
     config = gap_config(steps, per_class, explain=False)
     return ForgettingCurve(config, ProbeSetRef(config), Timer())
 
 
-def earlier_task_curves(arrays: dict[str, np.ndarray], tasks, steps: int) -> list[np.ndarray | None]:
-    """From a ``ForgettingCurve``'s arrays: for every task t >= 1, the accuracy on the probe examples of
-    tasks 0..t-1 after each of the first ``steps`` steps of task t, ``[steps, E]``; None for task 0."""
+def task_curves(arrays: dict[str, np.ndarray], tasks, steps: int) -> list[np.ndarray | None]:
+    """From a ``ForgettingCurve``'s arrays: for every task t >= 1, the accuracy on each earlier task's probe
+    examples after each of the first ``steps`` steps of task t, ``[steps, E, T]`` (NaN for tasks k >= t);
+    None for task 0."""
     point_task, point_step = arrays["point_task"], arrays["point_task_step"]
     correct, count = arrays["curve_correct"], arrays["probe_count"]
     curves: list[np.ndarray | None] = [None]
     for t in range(1, len(tasks)):
         rows = (point_task == t) & (point_step >= 1) & (point_step <= steps)
-        classes = [c for task in tasks[:t] for c in task]
-        curves.append(correct[rows][:, :, classes].sum(-1) / count[classes].sum())
+        acc = np.full((int(rows.sum()), correct.shape[1], len(tasks)), np.nan)
+        for k, classes in enumerate(tasks[:t]):
+            acc[:, :, k] = correct[rows][:, :, list(classes)].sum(-1) / count[list(classes)].sum()
+        curves.append(acc)
     return curves
 
 
@@ -77,26 +81,29 @@ def compare(preset: str, strategies: Sequence[str], *, seeds: Sequence[int] | No
         res = api.run(config, out=out_dir / name, probes=gap_config(gap_steps, explain=explain), progress=progress)
         wall = time.perf_counter() - t0
         runs[name] = res
-        curves = earlier_task_curves(res.probes.arrays, config.tasks, gap_steps)
+        curves = task_curves(res.probes.arrays, config.tasks, gap_steps)
         per_seed = [metrics.summary(m.acc_matrix, m.acc_init, [None] + [c[:, e] for c in curves[1:]])
                     for e, m in enumerate(res.members)]
         row = {"strategy": name, "seeds": len(res.members), "train_s": res.elapsed_s, "wall_s": wall}
-        for key in ("avg_acc", "forgetting", "bwt", "fwt", "stability_gap"):
+        for key, _ in _COLUMNS:
             row[key], row[key + "_sd"] = mean_sd([s[key] for s in per_seed])
-        row["gap_curve"] = np.stack(curves[1:]).mean(-1) if len(curves) > 1 else None  # [tasks-1, steps]
+        # [tasks-1, steps]: accuracy on the earlier tasks (their mean), over members
+        row["gap_curve"] = np.stack([np.nanmean(c, -1).mean(-1) for c in curves[1:]]) if len(curves) > 1 else None
         rows.append(row)
-        log(f"{name:<12} avg acc {pm(row['avg_acc'], row['avg_acc_sd'])}  {res.elapsed_s:7.1f} s training "
+        log(f"{name:<12} avg acc {pm(row['avg_acc'], row['avg_acc_sd'])}  forgetting "
+            f"{pm(row['forgetting'], row['forgetting_sd'])}  {res.elapsed_s:7.1f} s training "
             f"({len(res.members)} seeds, one batched run)")
-    _write_report(out_dir, preset, configs, rows, runs)
+    _write_report(out_dir, preset, configs, rows, runs, gap_steps)
     log(f"report: {out_dir / 'compare.md'}")
     return rows
 
 
 _COLUMNS = [("avg_acc", "avg accuracy"), ("forgetting", "forgetting"), ("bwt", "BWT"), ("fwt", "FWT"),
-            ("stability_gap", "stability gap")]
+            ("min_acc", "min-ACC"), ("wc_acc", "WC-ACC")]
 
 
-def _write_report(out_dir: Path, preset: str, configs: dict, rows: list[dict], runs: dict[str, Results]) -> None:
+def _write_report(out_dir: Path, preset: str, configs: dict, rows: list[dict], runs: dict[str, Results],
+                  gap_steps: int) -> None:
     buf = io.StringIO()
     w = csv.writer(buf)
     w.writerow(["strategy", "seeds"] + [x for k, _ in _COLUMNS for x in (k, k + "_sd")] + ["train_s"])
@@ -105,9 +112,10 @@ def _write_report(out_dir: Path, preset: str, configs: dict, rows: list[dict], r
                    + [f"{r['train_s']:.2f}"])
     atomic_write(out_dir / "compare.csv", buf.getvalue())
     lines = [f"# forgetlab compare: {preset}", "", presets.PRESETS[preset].description, "",
-             "Mean ± std over seeds. Forgetting/BWT/FWT: Chaudhry et al. 2018, Lopez-Paz & Ranzato 2017 "
-             "(FWT against the untrained network); stability gap: accuracy on earlier tasks just before a task "
-             "minus its minimum over that task's first steps.", "",
+             "Mean ± std over seeds. Forgetting: best accuracy on a task after it was learned minus its final "
+             "accuracy (metrics.py); BWT/FWT: Lopez-Paz & Ranzato 2017 (FWT against the untrained network); "
+             "min-ACC and WC-ACC: De Lange et al. 2023, from the task ends and the first "
+             f"{gap_steps} steps of every task (the forgetting-curve probe, the strategy's own classifier).", "",
              "| strategy | " + " | ".join(t for _, t in _COLUMNS) + " | training time (s) |",
              "|---" * (len(_COLUMNS) + 2) + "|"]
     for r in rows:

@@ -4,7 +4,8 @@ A continual-learning strategy or a probe is a ``Hook`` that overrides a few of t
 loop calls them in this order. Everything a hook sees is batched over the member axis E.
 
     before_task(ctx)                   a new task starts (ctx.task, ctx.classes are set)
-    train_indices(ctx, idx) -> idx     the task's training examples (cumulative training widens them)
+    train_indices(ctx, idx) -> idx     the task's training examples [n] (cumulative training widens them),
+                                       or [E, n] per member (iCaRL adds each member's exemplars)
       batch(ctx, x, y) -> (x, y)       may extend the batch (replay); x [E, B, 784], y [E, B]
       base_loss(ctx, out, x, y)        [E] replacing the cross-entropy (iCaRL), or None (the first one wins);
                                        called only if the class sets ``replaces_loss = True``
@@ -13,9 +14,10 @@ loop calls them in this order. Everything a hook sees is batched over the member
       after_backward(ctx)              gradients are in p.grad (A-GEM projects them here)
       after_step(ctx)                  parameters were updated (probes read them here); the step may have
                                        consumed the gradients (SGD): clone in after_backward what you keep
-    before_eval(ctx)                   an evaluation follows (after every epoch; iCaRL updates its class means)
+    before_eval(ctx)                   an evaluation follows (after every epoch; iCaRL stores exemplars after the last)
     predict(ctx, out, x) -> [E,N,C]    evaluation scores replacing the logits (iCaRL's nearest mean), or
-                                       None; pure: it may read the hook's state, never change it
+                                       None; pure: it may read the hook's state (and cache what it derives
+                                       from it), never change what training uses; probes call it too
     after_epoch(ctx, stats)            per-epoch metrics of this epoch, on the host
     after_task(ctx)                    the task's last epoch was evaluated
 
@@ -63,6 +65,8 @@ class Context:
     task_step: int = 0  # steps since the start of the current task
     scenario: Any = None  # scenarios.Scenario
     batch_idx: torch.Tensor | None = None  # [E, B] indices of the current batch into data.train
+    # (out, x) -> scores [E, N, units] or None: the strategy's classifier, for probes that score predictions
+    predict: Any = None
 
     @property
     def n_members(self) -> int:

@@ -1,8 +1,17 @@
-"""Continual-learning metrics as pure functions of recorded arrays.
+"""Continual-learning metrics as pure functions of recorded arrays: the one place each is defined.
 
 R[t, k]: accuracy on task k after training task t (T x T); R0[k]: accuracy of the untrained network on
-task k (recorded by the training loop before task 1). Definitions follow Lopez-Paz & Ranzato (2017,
-GEM) for BWT and FWT and Chaudhry et al. (2018, RWalk) for average forgetting.
+task k (recorded by the training loop before task 1). BWT and FWT follow Lopez-Paz & Ranzato (2017, GEM).
+
+Forgetting of task k is the best accuracy on k at any evaluation after k was learned (rows k..T-2) minus
+its final accuracy, as Mammoth (`utils/metrics.py`) and Avalanche (`forgetting` metrics) compute it.
+Chaudhry et al. (2018) take the maximum over every earlier row (0..T-2); the two coincide in class-
+incremental learning, where a task is at zero before it is trained, but not where forward transfer
+lifts a task before it is learned.
+
+min-ACC and WC-ACC are De Lange, van de Ven & Tuytelaars (2023, "Continual evaluation for lifelong
+learning: identifying the stability gap", ICLR), computed from accuracies read during training
+(forgetlab compare reads them with the forgetting-curve probe).
 """
 from __future__ import annotations
 
@@ -15,14 +24,21 @@ def average_accuracy(R) -> float:
     return float(R[-1].mean())
 
 
-def average_forgetting(R) -> float:
-    """(1/(T-1)) sum over k < T-1 of (max over t < T-1 of R[t, k]) - R[T-1, k]: the best accuracy a task
-    ever had before the end, minus its final accuracy. 0 for a single task."""
+def task_forgetting(R, k: int) -> float:
+    """max over k <= t <= T-2 of R[t, k], minus R[T-1, k]; NaN for the last task (never followed)."""
     R = np.asarray(R, dtype=float)
     T = len(R)
+    if k >= T - 1:
+        return float("nan")
+    return float(R[k:T - 1, k].max() - R[T - 1, k])
+
+
+def average_forgetting(R) -> float:
+    """(1/(T-1)) sum over k < T-1 of task_forgetting(R, k). NaN for a single task (nothing to forget)."""
+    T = len(R)
     if T < 2:
-        return 0.0
-    return float(np.mean([R[:T - 1, k].max() - R[T - 1, k] for k in range(T - 1)]))
+        return float("nan")
+    return float(np.mean([task_forgetting(R, k) for k in range(T - 1)]))
 
 
 def backward_transfer(R) -> float:
@@ -44,26 +60,39 @@ def forward_transfer(R, R0) -> float:
     return float(np.mean([R[k - 1, k] - R0[k] for k in range(1, T)]))
 
 
-def stability_gap(curves, R) -> float:
-    """Mean over tasks t >= 1 of the drop of the earlier tasks' accuracy in the first steps of task t:
-    (mean over k < t of R[t-1, k]) - min over the recorded steps of curves[t][s] (De Lange et al. 2023).
+def min_accuracy(R, during) -> float:
+    """De Lange et al.'s min-ACC after the last task: the mean over tasks k < T-1 of the lowest accuracy on k
+    at any evaluation after k was learned, min(R[k..T-1, k], during[t][:, k] for t > k).
 
-    ``curves[t]``: accuracy on the earlier tasks (mean over k < t) at each of the first steps of task t,
-    an array of any length (the forgetting-curve probe, as ``forgetlab compare`` records it); a task
-    without a curve (None or empty, as task 0 always is) is skipped. NaN when no task has one.
+    ``during[t]``: [steps, T] accuracies on every task read during the training of task t (any number of
+    steps; None or empty for none). NaN for a single task.
     """
     R = np.asarray(R, dtype=float)
-    gaps = []
-    for t in range(1, len(R)):
-        if t >= len(curves) or curves[t] is None or len(curves[t]) == 0:
-            continue
-        before = R[t - 1, :t].mean()
-        gaps.append(before - float(np.min(curves[t])))
-    return float(np.mean(gaps)) if gaps else float("nan")
+    T = len(R)
+    if T < 2:
+        return float("nan")
+    lows = []
+    for k in range(T - 1):
+        low = R[k:, k].min()
+        for t in range(k + 1, T):
+            if t < len(during) and during[t] is not None and len(during[t]):
+                low = min(low, float(np.min(np.asarray(during[t])[:, k])))
+        lows.append(low)
+    return float(np.mean(lows))
 
 
-def summary(R, R0=None, curves=None) -> dict[str, float]:
+def worst_case_accuracy(R, during) -> float:
+    """De Lange et al.'s WC-ACC after the last task: (1/T) R[T-1, T-1] + (1 - 1/T) min-ACC."""
+    R = np.asarray(R, dtype=float)
+    T = len(R)
+    if T < 2:
+        return float(R[-1, -1])
+    return float(R[-1, -1] / T + (1 - 1 / T) * min_accuracy(R, during))
+
+
+def summary(R, R0=None, during=None) -> dict[str, float]:
     out = {"avg_acc": average_accuracy(R), "forgetting": average_forgetting(R), "bwt": backward_transfer(R)}
     out["fwt"] = forward_transfer(R, R0) if R0 is not None and len(R0) else float("nan")
-    out["stability_gap"] = stability_gap(curves, R) if curves is not None else float("nan")
+    out["min_acc"] = min_accuracy(R, during) if during is not None else float("nan")
+    out["wc_acc"] = worst_case_accuracy(R, during) if during is not None else float("nan")
     return out

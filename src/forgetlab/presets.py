@@ -104,46 +104,82 @@ _add("vandeven2022-split-mnist",
                    **{name: {f"strategy.{name}.memory_per_class": 100} for name in ("er", "agem", "icarl")}})
 
 
-def _mammoth(buffer: int, best: dict) -> dict:
-    """Per-strategy settings of Mammoth's utils/best_args.py, 'seq-mnist' entry for one buffer size.
+def _mammoth(buffer: int, fixed: dict, best: dict) -> dict:
+    """Per-strategy settings of Mammoth's utils/best_args.py for one dataset and buffer size (``fixed``: the
+    strategies without a buffer; ``best``: strategy -> (lr, replay minibatch[, alpha[, beta]]), gem: (lr,
+    gamma)), and what Mammoth's models/*.py do beyond them (aimagelab/mammoth, commit 7ab9db9):
 
-    Mammoth's ewc_on penalty is e_lambda * sum F (theta - theta*)^2 (no 1/2): our lam = 2 * e_lambda.
+    - ewc_on's penalty is e_lambda * sum F (theta - theta*)^2 (no 1/2): our lam = 2 * e_lambda;
+    - lwf adds wd_reg * sum(theta^2) to the loss, whose gradient is 2 * wd_reg * theta: weight_decay = 2 * wd_reg;
+    - si clips every gradient value to 1 before the step;
+    - icarl averages its binary cross-entropy over the seen classes and uses raw (unnormalised) features;
+    - gem's margin is best_args' gamma; agem and agem_r share their settings.
     """
-    out = {"naive": {"train.lr": 0.03}, "joint": {"train.lr": 0.03},
-           "online-ewc": {"train.lr": 0.03, "strategy.online-ewc.lam": 180.0, "strategy.online-ewc.gamma": 1.0},
-           "ewc": {"train.lr": 0.03, "strategy.ewc.lam": 180.0},
-           "si": {"train.lr": 0.1, "strategy.si.c": 1.0, "strategy.si.xi": 0.9},
-           "lwf": {"train.lr": 0.03, "strategy.lwf.alpha": 1.0, "strategy.lwf.temp": 2.0,
-                   "train.weight_decay": 0.0005},
-           "agem": {"train.lr": 0.1, "strategy.agem.replay_batch": 128},
-           "icarl": {"train.lr": 0.1, "strategy.icarl.replay_batch": 10}}
-    for name, (lr, mb, *ab) in best.items():
+    out = {name: dict(settings) for name, settings in fixed.items()}
+    for name, (lr, *rest) in best.items():
+        if name == "gem":
+            out[name] = {"train.lr": lr, "strategy.gem.margin": rest[0]}
+            continue
+        mb, *ab = rest
         out[name] = {"train.lr": lr, f"strategy.{name}.replay_batch": mb}
         if ab:
             out[name][f"strategy.{name}.alpha"] = ab[0]
         if len(ab) > 1:
             out[name][f"strategy.{name}.beta"] = ab[1]
-    for name in ("er", "agem", "der", "derpp", "icarl"):
-        out[name][f"strategy.{name}.memory"] = buffer
+    out["agem-r"] = {k.replace("strategy.agem.", "strategy.agem-r."): v for k, v in out["agem"].items()}
+    for name in ("er", "agem", "agem-r", "gem", "der", "derpp", "icarl"):
+        if name in out:
+            out[name][f"strategy.{name}.memory"] = buffer
     return out
 
 
 # (b) Buzzega, Boschini, Porrello, Abati & Calderara 2020, "Dark Experience for General Continual
 # Learning: a Strong, Simple Baseline" (NeurIPS), code aimagelab/mammoth: seq-mnist = Split-MNIST pairs
 # 0-1 ... 8-9, MLP 784-100-100-10, SGD without momentum, batch 10, one epoch per task; learning rates,
-# replay minibatch sizes and DER alpha/beta from utils/best_args.py ('seq-mnist').
-_MAMMOTH_BEST = {  # buffer -> strategy -> (lr, replay minibatch[, alpha[, beta]])
-    200: {"er": (0.01, 10), "der": (0.03, 10, 0.2), "derpp": (0.03, 128, 0.2, 1.0)},
-    500: {"er": (0.1, 10), "der": (0.03, 128, 1.0), "derpp": (0.03, 10, 1.0, 0.5)},
-    5120: {"er": (0.1, 10), "der": (0.1, 128, 0.5), "derpp": (0.1, 64, 0.2, 0.5)},
+# replay minibatch sizes and coefficients from utils/best_args.py ('seq-mnist').
+_SEQ_MNIST_FIXED = {
+    "naive": {"train.lr": 0.03}, "joint": {"train.lr": 0.03},
+    "online-ewc": {"train.lr": 0.03, "strategy.online-ewc.lam": 180.0, "strategy.online-ewc.gamma": 1.0},
+    "ewc": {"train.lr": 0.03, "strategy.ewc.lam": 180.0},
+    "si": {"train.lr": 0.1, "strategy.si.c": 1.0, "strategy.si.xi": 0.9, "strategy.si.clip": 1.0},
+    "lwf": {"train.lr": 0.03, "strategy.lwf.alpha": 1.0, "strategy.lwf.temp": 2.0, "train.weight_decay": 2 * 0.0005},
+    "agem": {"train.lr": 0.1, "strategy.agem.replay_batch": 128},
+    "icarl": {"train.lr": 0.1, "strategy.icarl.bce": "mean", "strategy.icarl.normalize": False},
 }
-for _buffer, _best in _MAMMOTH_BEST.items():
+_SEQ_MNIST_BEST = {
+    200: {"er": (0.01, 10), "der": (0.03, 10, 0.2), "derpp": (0.03, 128, 0.2, 1.0), "gem": (0.01, 1.0)},
+    500: {"er": (0.1, 10), "der": (0.03, 128, 1.0), "derpp": (0.03, 10, 1.0, 0.5), "gem": (0.03, 0.5)},
+    5120: {"er": (0.1, 10), "der": (0.1, 128, 0.5), "derpp": (0.1, 64, 0.2, 0.5), "gem": (0.1, 1.0)},
+}
+for _buffer, _best in _SEQ_MNIST_BEST.items():
     _add(f"buzzega2020-seq-mnist-{_buffer}",
          f"Buzzega et al. 2020 DER (Mammoth seq-mnist): class-IL Split-MNIST, MLP 2x100, SGD, batch 10, "
          f"1 epoch per task, buffer {_buffer}",
-         per_strategy=_mammoth(_buffer, _best),
+         per_strategy=_mammoth(_buffer, _SEQ_MNIST_FIXED, _best),
          model={"hidden": [100, 100]}, protocol={"tasks": SPLIT_MNIST_PAIRS},
          train={"optimizer": "sgd", "momentum": 0.0, "batch_size": 10, "epochs": 1})
+
+# Mammoth's perm-mnist: 20 tasks of all ten digits under fixed pixel permutations, domain-incremental (the
+# ten output units are shared), the same MLP, SGD, batch 128, one epoch per task ('perm-mnist' best args).
+# Mammoth permutes every task; here task 1 sees the original images (scenarios.permutations).
+_PERM_MNIST_FIXED = {
+    "naive": {"train.lr": 0.2}, "joint": {"train.lr": 0.2},
+    "online-ewc": {"train.lr": 0.1, "strategy.online-ewc.lam": 1.4, "strategy.online-ewc.gamma": 1.0},
+    "si": {"train.lr": 0.1, "strategy.si.c": 0.5, "strategy.si.xi": 1.0, "strategy.si.clip": 1.0},
+    "agem": {"train.lr": 0.1, "strategy.agem.replay_batch": 128},
+}
+_PERM_MNIST_BEST = {
+    200: {"er": (0.2, 128), "der": (0.2, 128, 1.0), "derpp": (0.1, 128, 1.0, 1.0), "gem": (0.1, 0.5)},
+    500: {"er": (0.2, 128), "der": (0.2, 128, 1.0), "derpp": (0.2, 128, 1.0, 0.5), "gem": (0.1, 0.5)},
+    5120: {"er": (0.2, 128), "der": (0.2, 128, 0.5), "derpp": (0.2, 128, 0.5, 1.0), "gem": (0.1, 0.5)},
+}
+for _buffer, _best in _PERM_MNIST_BEST.items():
+    _add(f"buzzega2020-perm-mnist-{_buffer}",
+         f"Buzzega et al. 2020 DER (Mammoth perm-mnist): domain-IL Permuted-MNIST, 20 tasks, MLP 2x100, SGD, "
+         f"batch 128, 1 epoch per task, buffer {_buffer}",
+         per_strategy=_mammoth(_buffer, _PERM_MNIST_FIXED, _best),
+         model={"hidden": [100, 100]}, protocol={"permuted": 20, "scenario": "domain"},
+         train={"optimizer": "sgd", "momentum": 0.0, "batch_size": 128, "epochs": 1})
 
 
 def get(name: str, strategy: str | None = None) -> cfg.RunConfig:

@@ -37,6 +37,12 @@ class MemberResult:
     acc_matrix: list[list[float]] = field(default_factory=list)  # R[t][k]: after task t, on task k
     acc_init: list[float] = field(default_factory=list)  # R0[k]: the untrained network on task k
 
+    def metrics(self) -> dict[str, float]:
+        """Average accuracy, forgetting, BWT and FWT of this member (metrics.summary of its accuracy matrix)."""
+        from .metrics import summary
+
+        return summary(self.acc_matrix, self.acc_init)
+
     @property
     def group(self) -> tuple:
         """Members of one configuration (they differ only in seed)."""

@@ -7,8 +7,8 @@ R[t][k], accuracy on task k after training task t):
     final_val_loss   its cross-entropy
     final_sparsity   population sparsity of the hidden units (fraction of exact zeros) at the end
     avg_acc          mean over tasks k of R[T-1][k]
-    forgetting       mean over k < T-1 of max_{t < T-1} R[t][k] - R[T-1][k]   (NaN for one task)
-    bwt              mean over k < T-1 of R[T-1][k] - R[k][k]                 (backward transfer)
+    forgetting       metrics.average_forgetting: mean over k < T-1 of max_{k <= t < T-1} R[t][k] - R[T-1][k]
+    bwt              metrics.backward_transfer: mean over k < T-1 of R[T-1][k] - R[k][k]   (NaN for one task)
 """
 from __future__ import annotations
 
@@ -20,6 +20,7 @@ from typing import Any, Callable, Sequence
 
 from .errors import ForgetlabError
 from .formatting import number, pm, point_label, value
+from .metrics import average_forgetting, backward_transfer, task_forgetting
 from .plotting import pyplot, save
 from .results import atomic_write, rows_to_csv
 from .store import Store, load_spec
@@ -29,16 +30,8 @@ from .store import Store, load_spec
 # ---------------------------------------------------------------------------------------------
 
 
-def _forgetting(R: list[list[float]]) -> float:
-    T = len(R)
-    if T < 2:
-        return math.nan
-    return statistics.fmean(max(R[t][k] for t in range(k, T - 1)) - R[T - 1][k] for k in range(T - 1))
-
-
 def _bwt(R: list[list[float]]) -> float:
-    T = len(R)
-    return statistics.fmean(R[T - 1][k] - R[k][k] for k in range(T - 1)) if T > 1 else math.nan
+    return backward_transfer(R) if len(R) > 1 else math.nan
 
 
 METRICS: dict[str, Callable[[dict], float]] = {
@@ -47,7 +40,7 @@ METRICS: dict[str, Callable[[dict], float]] = {
     "final_train_loss": lambda r: r["tasks"][-1]["train_loss"][-1],
     "final_sparsity": lambda r: r["tasks"][-1]["sparsity_all"][-1],
     "avg_acc": lambda r: statistics.fmean(r["acc_matrix"][-1]),
-    "forgetting": lambda r: _forgetting(r["acc_matrix"]),
+    "forgetting": lambda r: average_forgetting(r["acc_matrix"]),
     "bwt": lambda r: _bwt(r["acc_matrix"]),
 }
 DEFAULT_METRICS = ("final_val_acc", "final_sparsity", "forgetting")
@@ -84,7 +77,7 @@ def task_rows(members: Sequence[dict], records: dict[str, dict]) -> list[dict]:
                         "train_loss": task["train_loss"][-1], "train_acc": task["train_acc"][-1],
                         "val_loss": task["val_loss"][-1], "val_acc": task["val_acc"][-1],
                         "sparsity": task["sparsity_all"][-1], "acc_after_task": R[t][t], "acc_final": R[T - 1][t],
-                        "forgetting": max(R[u][t] for u in range(t, T - 1)) - R[T - 1][t] if t < T - 1 else None})
+                        "forgetting": task_forgetting(R, t) if t < T - 1 else None})
     return out
 
 

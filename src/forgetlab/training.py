@@ -79,6 +79,7 @@ class _Run:
         opt = OPTIMIZERS[config.train.optimizer](model.parameters(), hp["train.lr"], hp["train.momentum"],
                                                  hp["train.weight_decay"])
         self.ctx = Context(config, members, data, model, opt, hp, scenario=scenario)
+        self.ctx.predict = self._predict
         l1 = steps.L1Penalty(hp["train.l1"]) if bool((hp["train.l1"] > 0).any()) else None
         self.step = steps.choose(self.ctx, hooks, l1)
         self.shuffle_gens = seeding.generators(seeds, seeding.SHUFFLE)
@@ -121,7 +122,8 @@ class _Run:
         for h in self.hooks:
             train_idx = h.train_indices(ctx, train_idx)
         if not self.config.train.iters:  # cumulative or joint training widened the task: the total grows
-            grown = steps_per_epoch(len(train_idx), self.B) - steps_per_epoch(len(self.task_train[t]), self.B)
+            n = train_idx.shape[-1]  # [n] shared, or [E, n] per member (iCaRL's task data + exemplars)
+            grown = steps_per_epoch(n, self.B) - steps_per_epoch(len(self.task_train[t]), self.B)
             self.total += grown * self.n_epochs
         for epoch in range(self.n_epochs):
             ctx.epoch = epoch
@@ -136,15 +138,17 @@ class _Run:
             h.after_task(ctx)
 
     def epoch_order(self, train_idx: torch.Tensor) -> torch.Tensor:
-        """[E, steps * B] indices into the resident training set: each member its own order."""
-        n, iters, B = len(train_idx), self.config.train.iters, self.B
+        """[E, steps * B] indices into the resident training set: each member its own order of the task's
+        examples, shared ([n]) or per member ([E, n])."""
+        n, iters, B = train_idx.shape[-1], self.config.train.iters, self.B
         if iters:  # as many reshuffled passes as the steps need, cut at iters batches
             reps = -(-iters * B // n)
             order = torch.stack([torch.cat([torch.randperm(n, generator=g) for _ in range(reps)])[:iters * B]
                                  for g in self.shuffle_gens])
         else:
             order = torch.stack([torch.randperm(n, generator=g) for g in self.shuffle_gens])
-        return train_idx[order.to(train_idx.device)]
+        order = order.to(train_idx.device)
+        return train_idx[order] if train_idx.dim() == 1 else train_idx.gather(1, order)
 
     def batches(self, order: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, int]:
         """Train on ``order`` batch by batch; returns (sum of loss * batch size [E], correct [E], examples)."""

@@ -181,17 +181,22 @@ class _Scheduled(_Probe):
 
 
 class ForgettingCurve(_Scheduled):
-    """Correct probe examples per class (seen classes; unseen ones stay 0) at every probe point, scored as
-    the run's scenario scores them (task-incremental: logits masked to the example's task; domain: the
+    """Correct probe examples per class (seen classes; unseen ones stay 0) at every probe point, predicted
+    as the evaluation predicts (the strategy's classifier where it has one) and scored as the run's scenario
+    scores them (task-incremental: logits masked to the example's task; domain: the
     shared output units), as the evaluation does.
 
     Accuracy on a task or a class is derived from these counts and the probe set's class counts.
     """
 
     def record(self, ctx: Context) -> None:
-        logits, target = self.ps.forward(ctx).logits, self.ps.ys
+        out, target = self.ps.forward(ctx), self.ps.ys
+        logits = out.logits
         if ctx.scenario is not None:
             logits, target = ctx.scenario.logits(logits, target), ctx.scenario.targets(target)
+        scores = ctx.predict(out, self.ps.xs) if ctx.predict is not None else None
+        if scores is not None:  # the strategy's own classifier (iCaRL's nearest mean of exemplars)
+            logits = scores
         correct = (logits.argmax(-1) == target).to(self.ps.onehot.dtype) @ self.ps.onehot  # [E, C]
         self.rows.append(correct)
 

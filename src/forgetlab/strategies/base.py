@@ -137,6 +137,11 @@ class Memory:
         k = min(n, len(self))
         return torch.stack([torch.randperm(len(self), generator=g)[:k] for g in self.gens]).to(self.device)
 
+    def random_of(self, ctx: Context, classes, m: int) -> torch.Tensor:
+        """[E, m] indices: m random training examples of the given classes together, per member."""
+        pool = ctx.data.train.indices_of(list(classes))
+        return torch.stack([pool[torch.randperm(len(pool), generator=g)[:m].to(pool.device)] for g in self.gens])
+
     def random_per_class(self, ctx: Context, classes, m: int) -> torch.Tensor:
         """[E, m * len(classes)] indices: m random training examples of each class, per member."""
         picks = [sampling.per_class(ctx.data.train.y, classes, m, g) for g in self.gens]  # [E][class]

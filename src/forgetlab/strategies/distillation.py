@@ -34,11 +34,16 @@ class LwFSettings:
 
 @register("lwf")
 class LwF(Strategy):
-    """Learning without forgetting: the logits of the earlier tasks' units on the current data are
-    distilled from a copy of the network frozen at the start of the task: alpha * T^2 * KL(old || new)
-    between temperature-T softmaxes."""
+    """Learning without forgetting: the earlier tasks' units on the current data are distilled from a copy
+    of the network frozen at the start of the task: alpha * KL(old || new) between temperature-T softmaxes,
+    averaged over the batch, without Hinton's T^2 factor.
+
+    This is Avalanche's LwF (``kl_div(log_softmax(new / T), softmax(old / T), reduction="batchmean")``) and
+    has the gradient of Mammoth's (the cross-entropy of the softened outputs: the KL plus the old outputs'
+    entropy, a constant). Mammoth's wd_reg * sum(theta^2) is train.weight_decay = 2 * wd_reg (presets.py)."""
 
     adds_loss = True
+
     Settings = LwFSettings
     theta_old: dict | None = None
 
@@ -56,11 +61,14 @@ class LwF(Strategy):
         units = old_units(ctx) if self.theta_old is not None else []
         if not units:
             return None
-        T = self.cfg.temp
-        old = frozen_logits(ctx, self.theta_old, x)[..., units] / T
-        new = out.logits[..., units] / T
-        kl = (F.softmax(old, -1) * (F.log_softmax(old, -1) - F.log_softmax(new, -1))).sum(-1).mean(1)
-        return self.cfg.alpha * T * T * kl
+        return self.cfg.alpha * distillation_kl(frozen_logits(ctx, self.theta_old, x)[..., units],
+                                                out.logits[..., units], self.cfg.temp)
+
+
+def distillation_kl(old: torch.Tensor, new: torch.Tensor, T: float) -> torch.Tensor:
+    """[E]: mean over the batch of KL(softmax(old / T) || softmax(new / T)), logits [E, B, U]."""
+    p_old = F.softmax(old / T, -1)
+    return (p_old * (F.log_softmax(old / T, -1) - F.log_softmax(new / T, -1))).sum(-1).mean(1)
 
 
 def herding(features: torch.Tensor, m: int) -> torch.Tensor:
@@ -81,15 +89,25 @@ def herding(features: torch.Tensor, m: int) -> torch.Tensor:
     return torch.stack(order, 1)
 
 
+@dataclass(frozen=True)
+class ICaRLSettings(MemorySettings):
+    bce: str = "sum"  # binary cross-entropy over the seen classes: sum (van de Ven) or mean (Mammoth, Avalanche)
+    normalize: bool = True  # features L2-normalised (the paper) or raw (Mammoth's code)
+
+
 @register("icarl")
 class ICaRL(Strategy):
-    """iCaRL: exemplars chosen by herding in the last hidden layer's (normalised) feature space; training
-    with binary cross-entropy whose targets for earlier classes are the frozen network's sigmoids
-    (distillation) while exemplars are replayed beside each batch; prediction by the nearest mean of
-    exemplars. Memory: strategy.icarl.memory_per_class per class, or strategy.icarl.memory shared by the seen classes."""
+    """iCaRL: exemplars chosen by herding in the last hidden layer's feature space; each task trains on its
+    data together with every stored exemplar (one union set, as Mammoth's and Avalanche's iCaRL do), with
+    binary cross-entropy whose targets for earlier classes are the frozen network's sigmoids (distillation);
+    prediction by the nearest mean of exemplars.
+
+    Memory: strategy.icarl.memory_per_class per class, or strategy.icarl.memory shared by the seen classes
+    (replay_batch is unused: every exemplar is in the task's training set)."""
 
     replaces_loss = True
-    Settings = MemorySettings  # replay_batch is unused: exemplars are replayed in proportion to their share
+
+    Settings = ICaRLSettings
     needs_memory = True
     theta_old: dict | None = None
 
@@ -98,27 +116,25 @@ class ICaRL(Strategy):
         super().check(config)
         if config.protocol.scenario != "class":
             raise ConfigError("strategy 'icarl' is class-incremental only; use protocol.scenario=class")
+        if config.strategy.params.bce not in ("sum", "mean"):
+            raise ConfigError(f"strategy.icarl.bce={config.strategy.params.bce!r} is not valid; choose sum or mean")
 
     def __init__(self, config):
         super().__init__(config)
         self.exemplars: dict[int, torch.Tensor] = {}  # class -> [E, m] indices in herding order
-        self.means: torch.Tensor | None = None  # [E, units, H]
         self.memory: Memory | None = None
+        self._stored = -1  # the last task whose exemplars were stored
+        self._means_key, self._means = None, None
 
     def before_task(self, ctx):
         if self.memory is None:
             self.memory = Memory(ctx, 0)
         if ctx.task > 0:
             self.theta_old = {n: p.detach().clone() for n, p in ctx.model.named_parameters()}
-        # replay exemplars in proportion to their share of (task data + exemplars), like a union dataset
-        n_task = len(ctx.data.train.indices_of(ctx.classes))
-        self.n_replay = round(self.config.train.batch_size * len(self.memory) / (n_task + len(self.memory)))
 
-    def batch(self, ctx, x, y):
-        if self.n_replay == 0:
-            return x, y
-        idx = self.memory.idx.gather(1, self.memory.sample(self.n_replay))
-        return torch.cat([x, ctx.data.train.x[idx]], 1), torch.cat([y, ctx.data.train.y[idx]], 1)
+    def train_indices(self, ctx, idx):
+        """The task's examples and every member's exemplars: [E, n + |M|] (one union set per member)."""
+        return torch.cat([idx.expand(ctx.n_members, -1), self.memory.idx], 1) if len(self.memory) else idx
 
     def base_loss(self, ctx, out, x, y):
         seen = list(ctx.seen)
@@ -128,42 +144,52 @@ class ICaRL(Strategy):
             pos = [seen.index(c) for c in old]
             target[..., pos] = torch.sigmoid(frozen_logits(ctx, self.theta_old, x)[..., old])
         bce = F.binary_cross_entropy_with_logits(out.logits[..., seen], target, reduction="none")
-        return bce.sum(-1).mean(1)
+        return (bce.sum(-1) if self.cfg.bce == "sum" else bce.mean(-1)).mean(1)
 
-    def _features(self, ctx, idx: torch.Tensor) -> torch.Tensor:
-        """Normalised last-hidden-layer features [E, n, H] of examples idx [n] (shared) or [E, n] (per member)."""
+    def before_eval(self, ctx):
+        """After the task's last epoch, before its evaluation: store its exemplars (Mammoth's end_task)."""
+        last_epoch = 0 if self.config.train.iters else self.config.train.epochs - 1
+        if ctx.step > 0 and ctx.epoch == last_epoch and self._stored != ctx.task:
+            self._store_exemplars(ctx)
+            self._stored = ctx.task
+
+    def _features(self, ctx, x: torch.Tensor) -> torch.Tensor:
+        """Last-hidden-layer features [E, n, H] of inputs x [n, 784] (shared) or [E, n, 784] (per member)."""
         with eval_mode(ctx.model), torch.no_grad():
-            h = ctx.model(ctx.data.train.x[idx]).hidden[-1]
-        return F.normalize(h, dim=-1)
+            h = ctx.model(x).hidden[-1]
+        return F.normalize(h, dim=-1) if self.cfg.normalize else h
 
-    def _refresh(self, ctx):
-        """Exemplars of the current classes by herding, earlier sets shrunk, class means recomputed."""
-        n_seen = len(ctx.seen)
-        m = self.cfg.memory_per_class or self.cfg.memory // n_seen
-        for c in self.exemplars:  # shrink the earlier classes' sets: a herding prefix stays the best subset
+    def _store_exemplars(self, ctx):
+        """Exemplars of the current classes by herding; the earlier sets shrink to a herding prefix."""
+        m = self.cfg.memory_per_class or self.cfg.memory // len(ctx.seen)
+        for c in self.exemplars:
             self.exemplars[c] = self.exemplars[c][:, :m]
         for c in ctx.classes:
             pool = ctx.data.train.indices_of([c])
-            self.exemplars[c] = pool[herding(self._features(ctx, pool), m)]
+            self.exemplars[c] = pool[herding(self._features(ctx, ctx.data.train.x[pool]), m)]
         self.memory.idx = torch.cat(list(self.exemplars.values()), 1)
-        # class means of the exemplars (per member: each member's own exemplars and features)
-        E = ctx.n_members
-        units = ctx.scenario.n_units
-        H = self.config.model.hidden[-1]
-        means = torch.zeros(E, units, H, device=ctx.data.train.x.device)
-        self.valid = torch.zeros(units, dtype=torch.bool, device=means.device)
-        for c, ex in self.exemplars.items():
-            means[:, c] = F.normalize(self._features(ctx, ex).mean(1), dim=-1)
-            self.valid[c] = True
-        self.means = means
+        self._means_key = None
 
-    def before_eval(self, ctx):
-        if ctx.step > 0:  # before any training the class means do not exist: R0 scores the logits
-            self._refresh(ctx)
+    def _class_means(self, ctx) -> tuple[torch.Tensor, torch.Tensor]:
+        """[E, units, H] class means of the current network's features, and which units have one: a class
+        with exemplars uses them; a seen class without (during its own task) its first 100 training examples.
+        Computed once per training state (task, step) and kept: every prediction of that state reads them."""
+        key = (ctx.task, ctx.step)
+        if self._means_key != key:
+            units, H = ctx.scenario.n_units, self.config.model.hidden[-1]
+            means = torch.zeros(ctx.n_members, units, H, device=ctx.data.train.x.device)
+            valid = torch.zeros(units, dtype=torch.bool, device=means.device)
+            for c in ctx.seen:
+                idx = self.exemplars[c] if c in self.exemplars else ctx.data.train.indices_of([c])[:100]
+                f = self._features(ctx, ctx.data.train.x[idx]).mean(1)
+                means[:, c] = F.normalize(f, dim=-1) if self.cfg.normalize else f
+                valid[c] = True
+            self._means_key, self._means = key, (means, valid)
+        return self._means
 
     def predict(self, ctx, out, x):
-        if self.means is None:
+        if ctx.step == 0:  # no training yet: the logits (R0)
             return None
-        f = F.normalize(out.hidden[-1], dim=-1)  # [E, N, H]
-        dist = torch.cdist(f, self.means)  # [E, N, units]
-        return (-dist).masked_fill(~self.valid, float("-inf"))
+        means, valid = self._class_means(ctx)
+        f = F.normalize(out.hidden[-1], dim=-1) if self.cfg.normalize else out.hidden[-1]
+        return (-torch.cdist(f, means)).masked_fill(~valid, float("-inf"))

@@ -135,13 +135,18 @@ class OnlineEWC(EWC):
 class SISettings:
     c: float = field(default=1.0, metadata={"flat": "si_c"})  # penalty strength c
     xi: float = field(default=0.1, metadata={"flat": "si_xi"})  # damping xi
+    clip: float = 0.0  # > 0: every gradient value clipped to [-clip, clip] before the step (Mammoth: 1)
 
 
 @register("si")
 class SI(Strategy):
     """Synaptic intelligence: omega accumulates -g * delta(theta) along the training path (the path
     integral of each parameter's contribution to the loss decrease); at a task's end
-    Omega += omega / (delta_task(theta)^2 + xi); penalty c * sum Omega (theta - theta*)^2."""
+    Omega += omega / (delta_task(theta)^2 + xi); penalty c * sum Omega (theta - theta*)^2.
+
+    With clip > 0 every gradient value is clipped to [-clip, clip] before the step and omega accumulates
+    the clipped gradient (Mammoth's si: clip_grad_value_ 1, then small_omega += lr g^2, the same sum for
+    plain SGD)."""
 
     Settings = SISettings
     adds_loss = True
@@ -154,8 +159,9 @@ class SI(Strategy):
     def check(cls, config) -> None:
         super().check(config)
         s = config.strategy.params
-        if s.c < 0 or s.xi <= 0:
-            raise ConfigError(f"strategy.si.c={s.c:g} must be >= 0 and strategy.si.xi={s.xi:g} > 0")
+        if s.c < 0 or s.xi <= 0 or s.clip < 0:
+            raise ConfigError(f"strategy.si.c={s.c:g} and strategy.si.clip={s.clip:g} must be >= 0 and "
+                              f"strategy.si.xi={s.xi:g} > 0")
 
     def before_task(self, ctx):
         if self.start is None:
@@ -169,6 +175,9 @@ class SI(Strategy):
                                    for p, w, p0 in zip(params(ctx), self.importance, self.start))
 
     def after_backward(self, ctx):
+        if self.cfg.clip > 0:
+            for p in params(ctx):
+                p.grad.clamp_(-self.cfg.clip, self.cfg.clip)
         self.grad = [p.grad.detach().clone() for p in params(ctx)]
         self.prev = snapshot(ctx)
 
