@@ -11,7 +11,7 @@ baseline / forgetlab-1 >= 10, forgetlab-5 / forgetlab-1 <= 3), and each variant'
 this machine's float32 matmul peak: the 5-seed run cannot take less than its FLOPs at that peak, which
 bounds the lowest 5 seeds / 1 seed ratio any engine could reach for a given one-seed time.
 
-    python benchmarks/bench_engine.py --data-dir ../shared/data [--epochs 5] [--repeat 1]
+    python benchmarks/bench_engine.py --data-dir ../shared/data [--epochs 5] [--repeat 1] [--device cuda]
 """
 from __future__ import annotations
 
@@ -30,7 +30,7 @@ from forgetlab import api
 from forgetlab.config import SPLIT_MNIST
 from forgetlab.training import train
 
-from work import matmul_peak, protocol_flops
+from work import matmul_peak, protocol_flops, sync
 
 
 class MLP(nn.Module):  # the study's model, exactly as written there
@@ -44,7 +44,7 @@ class MLP(nn.Module):  # the study's model, exactly as written there
         return self.fc3(z), z
 
 
-def baseline(root: str, epochs: int) -> float:
+def baseline(root: str, epochs: int, device: str = "cpu") -> float:
     tf = transforms.Compose([transforms.ToTensor(), transforms.Normalize((0.1307,), (0.3081,))])
     train_set = datasets.MNIST(root, train=True, transform=tf)
     test_set = datasets.MNIST(root, train=False, transform=tf)
@@ -52,9 +52,9 @@ def baseline(root: str, epochs: int) -> float:
     tr_idx = {c: (train_set.targets == c).nonzero().squeeze(1).tolist() for c in range(10)}
     te_idx = {c: (test_set.targets == c).nonzero().squeeze(1).tolist() for c in range(10)}
     torch.manual_seed(0)
-    model = MLP()
+    model = MLP().to(device)
     opt = torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9)
-    t0 = _clock()
+    t0 = _clock(device)
     seen: list[int] = []
     for task in SPLIT_MNIST:
         seen += task
@@ -63,6 +63,7 @@ def baseline(root: str, epochs: int) -> float:
         for _ in range(epochs):
             model.train()
             for x, y in loader:
+                x, y = x.to(device), y.to(device)
                 opt.zero_grad()
                 logits, _ = model(x)
                 F.cross_entropy(logits, y).backward()
@@ -71,27 +72,30 @@ def baseline(root: str, epochs: int) -> float:
             correct = zeros = n = 0
             with torch.no_grad():
                 for x, y in val:
+                    x, y = x.to(device), y.to(device)
                     logits, z = model(x)
                     correct += (logits.argmax(1) == y).sum().item()
                     zeros += (z == 0).sum().item()
                     n += len(y)
-    return _since(t0)
+    return _since(t0, device)
 
 
-def ours(root: str, epochs: int, seeds: list[int]) -> float:
-    config = api.make_config("mlp-sequential", seeds=seeds, epochs=epochs, data_dir=root, device="cpu")
-    data = api.load_data(config, torch.device("cpu"))  # cached: not timed
-    t0 = _clock()
+def ours(root: str, epochs: int, seeds: list[int], device: str = "cpu") -> float:
+    config = api.make_config("mlp-sequential", seeds=seeds, epochs=epochs, data_dir=root, device=device)
+    data = api.load_data(config, torch.device(device))  # cached: not timed
+    t0 = _clock(device)
     train(config, data)
-    return _since(t0)
+    return _since(t0, device)
 
 
-def _clock() -> tuple[float, float]:
+def _clock(device: str = "cpu") -> tuple[float, float]:
+    sync(device)
     return time.perf_counter(), time.process_time()
 
 
-def _since(t0: tuple[float, float]) -> tuple[float, float]:
+def _since(t0: tuple[float, float], device: str = "cpu") -> tuple[float, float]:
     """(wall seconds, CPU seconds of this process): on a shared machine the CPU time is the steadier one."""
+    sync(device)
     return time.perf_counter() - t0[0], time.process_time() - t0[1]
 
 
@@ -107,22 +111,24 @@ def main() -> None:
     p.add_argument("--data-dir", default="../shared/data")
     p.add_argument("--epochs", type=int, default=5)
     p.add_argument("--repeat", type=int, default=1, help="take the best of this many runs of each")
+    p.add_argument("--device", choices=("cpu", "cuda"), default="cpu")
     a = p.parse_args()
+    dev = a.device
     print(f"forgetlab {forgetlab.__version__}, torch {torch.__version__}, {torch.get_num_threads()} threads "
           f"(OMP_NUM_THREADS={os.environ.get('OMP_NUM_THREADS', 'unset')}), load average {_load()}")
-    ours(a.data_dir, 1, [0])  # warm-up: data into memory, kernels initialised
-    peak = matmul_peak()
-    config = api.make_config("mlp-sequential", epochs=a.epochs, data_dir=a.data_dir, device="cpu")
-    flops = protocol_flops(config, api.load_data(config, torch.device("cpu")))  # one member
+    ours(a.data_dir, 1, [0], dev)  # warm-up: data into memory, kernels initialised
+    peak = matmul_peak(device=dev)
+    config = api.make_config("mlp-sequential", epochs=a.epochs, data_dir=a.data_dir, device=dev)
+    flops = protocol_flops(config, api.load_data(config, torch.device(dev)))  # one member
     print(f"float32 matmul peak (2048^3 torch.mm, best of 10): {peak:.1f} GFLOP/s; "
           f"one member's work {flops / 1e9:.0f} GFLOP")
     # interleaved, so that a change in the machine's load hits every variant alike; best of the repeats
     runs: dict[str, list[tuple[float, float]]] = {"base": [], "one": [], "five": []}
     for _ in range(a.repeat):
-        runs["base"].append(baseline(a.data_dir, a.epochs))
-        runs["one"].append(ours(a.data_dir, a.epochs, [0]))
-        runs["five"].append(ours(a.data_dir, a.epochs, [0, 1, 2, 3, 4]))
-    print(f"mlp-sequential, 5 tasks x {a.epochs} epochs, batch 64, validation every epoch; best of {a.repeat}")
+        runs["base"].append(baseline(a.data_dir, a.epochs, dev))
+        runs["one"].append(ours(a.data_dir, a.epochs, [0], dev))
+        runs["five"].append(ours(a.data_dir, a.epochs, [0, 1, 2, 3, 4], dev))
+    print(f"mlp-sequential on {dev}, 5 tasks x {a.epochs} epochs, batch 64, validation every epoch; best of {a.repeat}")
     for i, clock in enumerate(("wall", "CPU")):
         t_base, t_one, t_five = (min(r[i] for r in runs[k]) for k in ("base", "one", "five"))
         print(f"{clock} time")

@@ -46,6 +46,13 @@ def synthetic(n_per_class: int = 40, n_eval: int = 20, seed: int = 0) -> Dataset
     return Dataset("synthetic", split(n_per_class), split(n_eval), "test")
 
 
+# FORGETLAB_DEVICE=cuda (benchmarks/device_check.sh) runs the unit tests' toy data on the GPU as well
+TEST_DEVICE = os.environ.get("FORGETLAB_DEVICE", "cpu")
+
+
 @pytest.fixture
 def toy() -> Dataset:
-    return synthetic()
+    d = synthetic()
+    if TEST_DEVICE == "cpu":
+        return d
+    return Dataset(d.name, *(Split(s.x.to(TEST_DEVICE), s.y.to(TEST_DEVICE)) for s in (d.train, d.eval)), d.eval_split)

@@ -253,7 +253,8 @@ def test_summarize_prints_ci_and_writes_tables_and_plots(grouped, capsys):
 
 def test_sweep_killed_with_sigkill_resumes_to_the_uninterrupted_result(tmp_path, mnist_dir):
     killed = tmp_path / "killed"
-    cmd = [sys.executable, "-m", "forgetlab", "sweep", *tiny_args(mnist_dir), "--group-size", "1", "--out", str(killed)]
+    cmd = [sys.executable, "-m", "forgetlab", "sweep", *tiny_args(mnist_dir), "--group-size", "1", "--out", str(killed),
+           "--workers", "1"]  # in this process; tests/test_workers.py kills a sweep with two workers
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env)
     deadline = time.time() + 60

@@ -27,8 +27,11 @@ _DATA_CACHE: dict[tuple, data_mod.Dataset] = {}
 
 
 def resolve_device(name: str) -> torch.device:
+    """A device name; "auto" is $FORGETLAB_DEVICE when set (cpu or cuda), else cuda when available, else cpu."""
     if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+        name = os.environ.get("FORGETLAB_DEVICE") or ("cuda" if torch.cuda.is_available() else "cpu")
+        if name not in ("cpu", "cuda"):
+            raise ConfigError(f"FORGETLAB_DEVICE={name!r} is not valid; set it to cpu or cuda, or unset it")
     if name == "cuda" and not torch.cuda.is_available():
         raise ConfigError("device 'cuda' requested but torch.cuda.is_available() is False; use --device cpu or auto")
     return torch.device(name)
@@ -123,6 +126,25 @@ def _tqdm_progress(desc: str):
     return update
 
 
+def multi_progress(desc: str):
+    """One bar over several programs that report (key, done_steps, total_steps, status), e.g. from worker
+    processes: the steps of every program started so far, the latest status beside them."""
+    from tqdm.auto import tqdm
+
+    bar = tqdm(total=0, desc=desc, unit="step", dynamic_ncols=True, leave=False, disable=None)
+    steps: dict = {}
+
+    def update(key, done: int, total: int, status: str) -> None:
+        steps[key] = (done, total)
+        bar.total = sum(t for _, t in steps.values())
+        bar.update(sum(d for d, _ in steps.values()) - bar.n)
+        if status:
+            bar.set_postfix_str(f"{key}: {status}")
+
+    update.close = bar.close
+    return update
+
+
 def describe(config: cfg.RunConfig) -> str:
     n = len(cfg.members(config))
     axes = "".join(f" x {len(v)} {k}" for k, v in config.grid)
@@ -131,13 +153,14 @@ def describe(config: cfg.RunConfig) -> str:
 
 
 def run(base: str | cfg.RunConfig = "mlp-sequential", *, out: str | Path | None = None, save: bool = True,
-        progress: bool = True, hooks: Sequence[Hook] = (), dataset: data_mod.Dataset | None = None,
+        progress=True, hooks: Sequence[Hook] = (), dataset: data_mod.Dataset | None = None,
         probes=None, **options) -> Results:
     """Train a preset (or a config) and return its Results; with ``save``, also write the run directory.
 
     ``options`` are those of ``make_config``: seeds, epochs, batch_size, lr, device, data_dir, config_file,
     set (dict of dotted keys) and grid (dict of member-level key -> values). ``dataset`` replaces the
     configured one (any ``data.Dataset`` of resident tensors).
+    ``progress``: True draws a bar; a callable(done_steps, total_steps, status) receives the progress instead.
     ``probes``: True (every probe), probe names (``["linear", "head"]`` or "linear,head"; ``probes.PROBE_NAMES``)
     or a ``probes.ProbeConfig`` records diagnostics (``results.probes``, and probes.npz/probes.json in the run
     directory).
@@ -151,7 +174,7 @@ def run(base: str | cfg.RunConfig = "mlp-sequential", *, out: str | Path | None 
     run_dir = prepare_out(out, config.name) if save else None
     device = resolve_device(config.device)
     dataset = dataset or load_data(config, device)
-    if progress:
+    if progress is True:
         print(describe(config), file=sys.stderr)
     recorder = None
     if probes:
@@ -159,7 +182,8 @@ def run(base: str | cfg.RunConfig = "mlp-sequential", *, out: str | Path | None 
 
         recorder = Probes(probes)
         hooks = [*hooks, *recorder.hooks]
-    results = train(config, dataset, hooks, _tqdm_progress(config.name) if progress else None)
+    step = progress if callable(progress) else _tqdm_progress(config.name) if progress else None
+    results = train(config, dataset, hooks, step)
     if recorder is not None:
         members = [{"seed": m.seed, "hparams": m.hparams} for m in results.members]
         results.probes = recorder.data(members, config.tasks)

@@ -83,8 +83,10 @@ def _parser() -> argparse.ArgumentParser:
                     help="also run the LeNet-5 presets (no numbers in the study; about +4.5 min on 1 CPU thread "
                          "with 3 seeds, over the 5-minute budget, so not in the default run)")
     rp.add_argument("--threads", type=int, default=1,
-                    help="torch CPU threads (default 1: on a shared 2-core machine more threads spin and lose)")
-    rp.add_argument("--no-progress", action="store_true", help="no progress bar while an experiment trains")
+                    help="torch CPU threads per worker (default 1: on a shared 2-core machine more threads spin "
+                         "and lose)")
+    rp.add_argument("--no-progress", action="store_true", help="no progress bar while the experiments train")
+    _workers_option(rp)
     _sweep_parsers(sub)
     return p
 
@@ -139,7 +141,7 @@ def _cmd_reproduce(a) -> int:
     from .report import reproduce
 
     out = reproduce(seeds=a.seeds, out=a.out, data_dir=a.data_dir, device=a.device, epochs=a.epochs,
-                    with_lenet=a.with_lenet, threads=a.threads, progress=not a.no_progress,
+                    with_lenet=a.with_lenet, threads=a.threads, progress=not a.no_progress, workers=a.workers,
                     log=lambda text: print(text, file=sys.stderr, flush=True))
     print(f"{out / 'REPORT.md'}\n{out / 'report.html'}")
     return 0
@@ -154,6 +156,14 @@ SWEEP_EPILOG = """examples:
   forgetlab summarize sweeps/mlp-sequential-0123456789 --metric final_sparsity --x train.l1
 Re-running the same command (or adding --resume) trains only the members not yet stored.
 """
+
+
+def _workers_option(p: argparse.ArgumentParser) -> None:
+    from .pool import default_workers
+
+    p.add_argument("--workers", type=int, metavar="N", default=default_workers(),
+                   help=f"local worker processes, programs largest first (default {default_workers()}: one per "
+                        f"core); results do not depend on it")
 
 
 def _sweep_parsers(sub) -> None:
@@ -178,6 +188,7 @@ def _sweep_parsers(sub) -> None:
     w.add_argument("--threads", type=int, default=1, metavar="N",
                    help="torch CPU threads of local programs (default 1: on a shared 2-core machine more threads "
                    "spin and lose; Ray tasks use one each)")
+    _workers_option(w)
     w.add_argument("--no-progress", action="store_true", help="no progress bar")
 
     m = sub.add_parser("summarize", help="mean, std and 95%% CI per configuration of a sweep; plots",
@@ -205,6 +216,8 @@ def _cmd_sweep(a) -> int:
         plan = sw.make_plan(config, axes)
     if a.threads < 1:
         raise ForgetlabError(f"--threads {a.threads} must be >= 1")
+    if a.workers < 1:
+        raise ForgetlabError(f"--workers {a.workers} must be >= 1")
     import torch
 
     torch.set_num_threads(a.threads)
@@ -215,7 +228,7 @@ def _cmd_sweep(a) -> int:
         return 0
     try:
         res = sw.run_plan(plan, a.out, executor=a.executor, address=a.address, group_size=a.group_size,
-                          resume=a.resume, progress=not a.no_progress)
+                          resume=a.resume, progress=not a.no_progress, workers=a.workers, threads=a.threads)
     except KeyboardInterrupt:
         out = a.out or sw.default_out(plan)
         n = len(sw.Store(out).done(m.id for m in plan.members))
@@ -257,6 +270,7 @@ def _compare_parser(sub) -> None:
     c.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="applied to every strategy")
     c.add_argument("--gap-steps", type=int, default=50, help="steps of each task probed for min-ACC and WC-ACC (De Lange et al. 2023)")
     c.add_argument("--no-progress", action="store_true")
+    _workers_option(c)
 
 
 def _cmd_compare(a) -> int:
@@ -264,10 +278,13 @@ def _cmd_compare(a) -> int:
     from .strategies import STRATEGIES
 
     names = list(STRATEGIES) if a.strategies == "all" else [n.strip() for n in a.strategies.split(",") if n.strip()]
+    if not names:
+        raise ForgetlabError(f"--strategies {a.strategies!r} names no strategy; valid: all, {', '.join(STRATEGIES)}")
     for n in names:
         STRATEGIES[n]  # unknown names: one-line error before any work
     compare(a.preset, names, seeds=a.seeds, out=a.out, data_dir=a.data_dir, device=a.device, set=a.set,
-            gap_steps=a.gap_steps, progress=not a.no_progress, log=lambda s: print(s, file=sys.stderr))
+            gap_steps=a.gap_steps, progress=not a.no_progress, log=lambda s: print(s, file=sys.stderr),
+            workers=a.workers)
     return 0
 
 

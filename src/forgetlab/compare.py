@@ -18,12 +18,14 @@ import numpy as np
 
 from . import api, explain_compare, metrics
 from . import config as cfg
+from . import probes as probes_mod
 from . import presets
 from .formatting import mean_sd, pm
 from .plotting import pyplot, save
 from .probes import ForgettingCurve, ProbeConfig
 from .probes.base import Timer
 from .probes.hooks import ProbeSetRef
+from .errors import ForgetlabError
 from .results import Results, atomic_write
 
 
@@ -63,25 +65,52 @@ def task_curves(arrays: dict[str, np.ndarray], tasks, steps: int) -> list[np.nda
     return curves
 
 
+def train_strategy(config: cfg.RunConfig, run_dir: Path, gap_steps: int, explain: bool = True,
+                   progress=None) -> tuple[float, dict]:
+    """Train one strategy's run into ``run_dir`` (here or in a worker process) with ``gap_config``'s probes
+    (saved there too): its wall seconds and the probes' arrays."""
+    t0 = time.perf_counter()
+    res = api.run(config, out=run_dir, probes=gap_config(gap_steps, explain=explain), progress=progress or False)
+    return time.perf_counter() - t0, res.probes.arrays
+
+
 def compare(preset: str, strategies: Sequence[str], *, seeds: Sequence[int] | None = None,
             out: str | Path | None = None, data_dir: str | None = None, device: str | None = None,
             set: Sequence[str] | dict | None = None, gap_steps: int = 50, progress: bool = True,
-            explain: bool = True, log=print) -> list[dict]:
+            explain: bool = True, log=print, workers: int = 1) -> list[dict]:
     """Run every strategy of ``strategies`` under ``preset`` (with the preset's settings for it) and write
     compare.md, compare.csv, figures and one run directory per strategy into ``out``; with ``explain``,
-    the explanatory probes too, and a section of compare.md answering why each strategy forgets."""
+    the explanatory probes too, and a section of compare.md answering why each strategy forgets.
+    ``workers``: processes training strategies side by side, largest first (one: this process; the numbers
+    are the same)."""
+    from .pool import Job, check_positive, program_cost, run_jobs
+    from .results import load
+
+    if gap_steps < 0:
+        raise ForgetlabError(f"--gap-steps {gap_steps} must be >= 0")
+    check_positive(workers=workers)
     configs = {}
     for name in strategies:  # validate every config before any training starts
         base = presets.get(preset, name)
         configs[name] = api.make_config(base, seeds=seeds, data_dir=data_dir, device=device, set=set)
+    first = next(iter(configs.values()))
+    api.load_data(first, api.resolve_device(first.device))  # missing data: one error line before any output
     out_dir = api.prepare_out(out, f"compare-{preset}")
+    trained: dict[str, tuple[float, dict]] = {}
+    bar = api.multi_progress("compare") if progress else None
+    jobs = [Job(n, program_cost(c, len(cfg.members(c))) * (2 if c.strategy.name != "naive" else 1),
+                train_strategy, (c, out_dir / n, gap_steps, explain)) for n, c in configs.items()]
+    try:
+        run_jobs(jobs, lambda n, r: trained.__setitem__(n, r), workers=workers, progress=bar)
+    finally:
+        if bar is not None:
+            bar.close()
     rows, runs = [], {}
     for name, config in configs.items():
-        t0 = time.perf_counter()
-        res = api.run(config, out=out_dir / name, probes=gap_config(gap_steps, explain=explain), progress=progress)
-        wall = time.perf_counter() - t0
-        runs[name] = res
-        curves = task_curves(res.probes.arrays, config.tasks, gap_steps)
+        wall, arrays = trained[name]
+        res = runs[name] = load(out_dir / name)
+        res.probes = probes_mod.load(out_dir / name)
+        curves = task_curves(arrays, config.tasks, gap_steps)
         per_seed = [metrics.summary(m.acc_matrix, m.acc_init, [None] + [c[:, e] for c in curves[1:]])
                     for e, m in enumerate(res.members)]
         row = {"strategy": name, "seeds": len(res.members), "train_s": res.elapsed_s, "wall_s": wall}

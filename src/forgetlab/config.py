@@ -177,6 +177,8 @@ def _convert(key: str, value: Any, typ) -> Any:
                 raise ValueError
             if typ is int and isinstance(value, str):
                 return int(value)
+            if typ is float and not abs(float(value)) < float("inf"):  # NaN, inf
+                raise ConfigError(f"{key}={value!r} is not a finite number")
             return typ(value)
         # tuples: "120,84", "[120, 84]" or [[1,2],[3,4]] (JSON) for nested ones
         if isinstance(value, str):

@@ -2,8 +2,8 @@
 
 A program is one ``sweep.Group`` (a config and its members); ``train_group`` runs it from plain data (a config
 dict and [(seed, hparams)]) and returns plain data, so the same function runs in this process
-(``run_local``) or in a Ray task (``run_ray``). Each executor calls ``done(group, result)`` as programs
-finish.
+(``run_local``: in local worker processes, or in this one) or in a Ray task (``run_ray``). Each executor
+calls ``done(group, result)`` as programs finish.
 """
 from __future__ import annotations
 
@@ -49,9 +49,14 @@ def _payload(group: Program) -> tuple[dict, list[tuple[int, dict]]]:
 Done = Callable[[Program, dict], None]
 
 
-def run_local(groups: list[Program], done: Done, progress: Callable | None = None) -> None:
-    for g in groups:
-        done(g, train_group(*_payload(g), progress=progress))
+def run_local(groups: list[Program], done: Done, progress: Callable | None = None, *, workers: int = 1,
+              threads: int = 1) -> None:
+    """Largest program first, on ``workers`` local processes of ``threads`` torch threads each (one worker:
+    in this process). ``progress(group, done_steps, total_steps, status)``."""
+    from .pool import Job, program_cost, run_jobs
+
+    jobs = [Job(g, program_cost(g.config, len(g.members)), train_group, _payload(g)) for g in groups]
+    run_jobs(jobs, done, workers=workers, threads=threads, progress=progress)
 
 
 def _check_address(address: str, timeout: float = 3.0) -> None:

@@ -301,7 +301,9 @@ def plot_run(run_dir: str | Path, out: str | Path | None = None, latent_tasks: s
     run_dir = Path(run_dir)
     res = load(run_dir)
     pd_all = probes_mod.load(run_dir)
-    out = Path(out) if out else run_dir / "figures"
+    from .api import prepare_out  # a writable folder, or one error line before any figure is drawn
+
+    out = prepare_out(Path(out) if out else run_dir / "figures", "figures")
     name = res.config.name
     varied = {k for k, _ in res.config.grid}
     paths = []

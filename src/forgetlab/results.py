@@ -4,6 +4,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import math
 import os
 import statistics
 import tempfile
@@ -12,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from . import config as cfg
-from .errors import ForgetlabError
+from .errors import ConfigError, ForgetlabError
 from .formatting import point_label
 
 SCHEMA_VERSION = 1
@@ -152,10 +153,11 @@ class Results:
 
 
 def rows_to_csv(rows: list[dict]) -> str:
-    """A list of same-keyed dicts as CSV text (header from the first row)."""
+    """A list of dicts as CSV text: every key any row has, in order of first appearance (a row without
+    one, e.g. a network with fewer hidden layers in a sweep, leaves its cell empty)."""
     buf = io.StringIO()
     if rows:
-        w = csv.DictWriter(buf, fieldnames=list(rows[0]))
+        w = csv.DictWriter(buf, fieldnames=list(dict.fromkeys(k for r in rows for k in r)))
         w.writeheader()
         w.writerows(rows)
     return buf.getvalue()
@@ -176,13 +178,77 @@ def atomic_write(path: Path, data: str | bytes) -> None:
         raise
 
 
+def read_json(path: Path, what: str) -> Any:
+    """The parsed JSON file at ``path``; each way it can be missing or unreadable is one ForgetlabError.
+
+    ``what`` says what the user should give instead, e.g. "a run directory written by 'forgetlab run'".
+    """
+    try:
+        return json.loads(path.read_text())
+    except FileNotFoundError:
+        if path.parent.is_file():
+            raise ForgetlabError(f"{path.parent} is a file, not a directory; give {what}") from None
+        raise ForgetlabError(f"{path} does not exist; give {what}") from None
+    except NotADirectoryError:
+        raise ForgetlabError(f"{path.parent} is a file, not a directory; give {what}") from None
+    except OSError as e:
+        raise ForgetlabError(f"cannot read {path} ({e.strerror}); give {what}") from None
+    except ValueError:  # JSONDecodeError and UnicodeDecodeError: empty, truncated or binary
+        raise ForgetlabError(f"{path} is not valid JSON (empty, truncated or another tool's file); give {what}") from None
+
+
+def check_schema(data: Any, path: Path, version: int, what: str) -> dict:
+    """``data`` as a dict of schema ``version``; a newer schema asks for a newer forgetlab."""
+    schema = data.get("schema") if isinstance(data, dict) else None
+    if type(schema) is not int:
+        raise ForgetlabError(f"{path} is not a forgetlab file (no integer 'schema'); give {what}")
+    if schema > version:
+        raise ForgetlabError(f"{path} has schema {schema}, newer than this forgetlab reads ({version}); "
+                             f"upgrade forgetlab to read it")
+    if schema != version:
+        raise ForgetlabError(f"{path} has schema {schema}; this forgetlab reads schema {version} only")
+    return data
+
+
+_RUN = "a run directory written by 'forgetlab run'"
+
+
+def _check_member(m: Any) -> None:
+    """Raise TypeError where a results.json member is not of the shape ``to_json`` writes."""
+    if not isinstance(m, dict) or type(m.get("seed")) is not int or not isinstance(m.get("hparams"), dict):
+        raise TypeError("a member needs an integer 'seed' and an 'hparams' object")
+    if not all(isinstance(v, (int, float)) and math.isfinite(v) for v in m["hparams"].values()):
+        raise TypeError(f"member {m['seed']}: hparams must be finite numbers")
+    if not isinstance(m.get("tasks"), list) or not all(isinstance(t, dict) for t in m["tasks"]):
+        raise TypeError(f"member {m['seed']}: 'tasks' must be a list of objects")
+    matrix = m.get("acc_matrix")
+    if not isinstance(matrix, list) or not all(isinstance(r, list) and all(isinstance(v, (int, float)) for v in r)
+                                               for r in matrix):
+        raise TypeError(f"member {m['seed']}: 'acc_matrix' must be a list of lists of numbers")
+    for t in m["tasks"]:
+        if any(not isinstance(v, list) for v in t.values()):
+            raise TypeError(f"member {m['seed']}: every task field must be a list")
+
+
 def load(run_dir: str | Path) -> Results:
+    """A saved run; a missing, foreign, newer or damaged results.json is one ForgetlabError."""
+    from . import strategies  # noqa: F401 - registers the strategy names (and settings) a saved config holds
+
     run_dir = Path(run_dir)
     path = run_dir / "results.json"
+    if run_dir.is_file():
+        raise ForgetlabError(f"{run_dir} is a file, not a directory; give {_RUN}")
+    data = check_schema(read_json(path, _RUN), path, SCHEMA_VERSION, _RUN)
     try:
-        data = json.loads(path.read_text())
-    except FileNotFoundError:
-        raise ForgetlabError(f"{path} does not exist; give a run directory written by 'forgetlab run'") from None
-    except (json.JSONDecodeError, UnicodeDecodeError):
-        raise ForgetlabError(f"{path} is not valid JSON; the run may have been written by another tool") from None
-    return Results.from_json(data, run_dir)
+        if data.get("status") not in ("complete", "interrupted") or not isinstance(data.get("members"), list):
+            raise TypeError("needs 'status' complete or interrupted and a 'members' list")
+        for m in data["members"]:
+            _check_member(m)
+        res = Results.from_json(data, run_dir)
+        cfg.validate(res.config)
+        return res
+    except (KeyError, TypeError, ValueError, AttributeError) as e:
+        detail = f"missing {e}" if isinstance(e, KeyError) else str(e)
+        raise ForgetlabError(f"{path} is damaged or not a forgetlab run ({detail}); give {_RUN}") from None
+    except ConfigError as e:
+        raise ForgetlabError(f"{path} holds a config this forgetlab cannot read: {e}") from None

@@ -16,8 +16,9 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Iterable
 
+from . import config as cfg
 from .errors import ForgetlabError
-from .results import atomic_write
+from .results import atomic_write, check_schema, read_json
 
 SCHEMA_VERSION = 1
 
@@ -66,14 +67,22 @@ class Store:
 
 
 def load_spec(out: str | Path) -> dict:
-    """The sweep plan recorded in ``out/sweep.json``."""
-    path = Path(out) / "sweep.json"
+    """The sweep plan recorded in ``out/sweep.json``, its base config and axis values checked as when the
+    sweep was planned: a missing, foreign, newer or damaged file is one ForgetlabError."""
+    from . import strategies  # noqa: F401 - registers the strategy names (and settings) a saved config holds
+
+    path, what = Path(out) / "sweep.json", "a directory written by 'forgetlab sweep'"
+    data = check_schema(read_json(path, what), path, SCHEMA_VERSION, what)
+    if not all(isinstance(data.get(k), t) for k, t in (("base", dict), ("axes", list), ("seeds", list),
+                                                         ("members", list))):
+        raise ForgetlabError(f"{path} is damaged (needs 'base', 'axes', 'seeds' and 'members'); give {what}")
     try:
-        data = json.loads(path.read_text())
-    except FileNotFoundError:
-        raise ForgetlabError(f"{path} does not exist; give a directory written by 'forgetlab sweep'") from None
-    except ValueError:
-        raise ForgetlabError(f"{path} is not valid JSON; was it written by 'forgetlab sweep'?") from None
-    if not isinstance(data, dict) or data.get("schema") != SCHEMA_VERSION:
-        raise ForgetlabError(f"{path} is not a forgetlab sweep file (schema {SCHEMA_VERSION})")
+        base = cfg.validate(cfg.from_dict(data["base"]))
+        for key, values in data["axes"]:
+            for v in values:
+                cfg.override(base, key, v)
+    except (TypeError, ValueError):
+        raise ForgetlabError(f"{path} is damaged ('axes' must be [key, [values]] pairs); give {what}") from None
+    except ForgetlabError as e:
+        raise ForgetlabError(f"{path} cannot be read back: {e}") from None
     return data

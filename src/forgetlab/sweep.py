@@ -30,6 +30,7 @@ from .config import MEMBER_KEYS, Member, RunConfig
 from .errors import ConfigError, ForgetlabError
 from .formatting import jsonable, point_label, value
 from .executors import EXECUTORS, run_local, run_ray
+from .pool import check_positive
 from .results import atomic_write
 from .store import SCHEMA_VERSION, Store, load_spec
 
@@ -235,7 +236,11 @@ def spec(plan: Plan) -> dict:
 
 def plan_from_spec(data: dict) -> Plan:
     base = cfg.from_dict(data["base"])
-    return make_plan(base, [make_axis(k, vs) for k, vs in data["axes"]], data["seeds"])
+    try:
+        axes = [make_axis(k, vs) for k, vs in data["axes"]]
+    except (TypeError, ValueError):
+        raise ForgetlabError("'axes' must be [key, [values]] pairs") from None
+    return make_plan(base, axes, data["seeds"])
 
 
 def default_out(plan: Plan) -> Path:
@@ -272,9 +277,11 @@ def _progress_bar(total: int, enabled: bool):
 
 
 def run_plan(plan: Plan, out: str | Path | None = None, *, executor: str = "local", address: str | None = None,
-             group_size: int | None = None, resume: bool = False, progress: bool = True,
-             log: Callable[[str], None] = lambda s: print(s, file=sys.stderr)) -> SweepResult:
-    """Train every member of ``plan`` not already in the store under ``out``; write the tables."""
+             group_size: int | None = None, resume: bool = False, progress: bool = True, workers: int = 1,
+             threads: int = 1, log: Callable[[str], None] = lambda s: print(s, file=sys.stderr)) -> SweepResult:
+    """Train every member of ``plan`` not already in the store under ``out`` on ``workers`` local processes
+    (one: this process) of ``threads`` torch threads each; write the tables."""
+    check_positive(workers=workers, threads=threads)
     if executor not in EXECUTORS:
         raise ConfigError(f"executor {executor!r} is not valid; choose one of: {', '.join(EXECUTORS)}")
     if group_size is not None and group_size < 1:
@@ -302,8 +309,8 @@ def run_plan(plan: Plan, out: str | Path | None = None, *, executor: str = "loca
         log(plan.describe(done, group_size))
         todo = plan.chunks(done, group_size)
         n_todo = sum(len(g.members) for g in todo)
-        log(f"store: {out}/members ({len(done)} of {len(plan.members)} stored, {n_todo} to train "
-            f"in {len(todo)} program{'s' * (len(todo) != 1)}, executor {executor})")
+        log(f"store: {out}/members ({len(done)} of {len(plan.members)} stored, {n_todo} to train in {len(todo)} "
+            f"program{'s' * (len(todo) != 1)}, executor {executor}{f', workers {workers}' * (executor == 'local')})")
         bar = _progress_bar(n_todo, progress and n_todo > 0)
 
         def finished(group: Group, result: dict) -> None:
@@ -312,16 +319,16 @@ def run_plan(plan: Plan, out: str | Path | None = None, *, executor: str = "loca
             bar.update(len(group.members))
             bar.set_postfix_str(f"{group.label} done in {result['elapsed_s']:.1f} s")
 
-        def step_progress(done_steps: int, total: int, status: str) -> None:
+        def step_progress(group: Group, done_steps: int, total: int, status: str) -> None:
             if status:
-                bar.set_postfix_str(status)
+                bar.set_postfix_str(f"{group.label}: {status}" if workers > 1 else status)
 
         t0 = time.perf_counter()
         try:
             if executor == "ray":
                 run_ray(todo, finished, address)
             else:
-                run_local(todo, finished, step_progress if progress else None)
+                run_local(todo, finished, step_progress if progress else None, workers=workers, threads=threads)
         finally:
             bar.close()
         stored = store.done(m.id for m in plan.members)
@@ -338,7 +345,8 @@ def plan_members(plan: Plan) -> list[dict]:
 def sweep(base: str | RunConfig = "mlp-sequential", *, grid: dict | None = None, seeds: Sequence[int] | None = None,
           out: str | Path | None = None, executor: str = "local", address: str | None = None,
           group_size: int | None = None, resume: bool = False, dry_run: bool = False, progress: bool = True,
-          log: Callable[[str], None] = lambda s: print(s, file=sys.stderr), **options) -> SweepResult | Plan:
+          workers: int = 1, threads: int = 1, log: Callable[[str], None] = lambda s: print(s, file=sys.stderr),
+          **options) -> SweepResult | Plan:
     """Plan and run a sweep; ``grid`` maps any config key to its values; ``options`` go to make_config.
 
     With ``dry_run`` the plan is printed (through ``log``) and returned, and nothing runs.
@@ -353,4 +361,4 @@ def sweep(base: str | RunConfig = "mlp-sequential", *, grid: dict | None = None,
         log(plan.describe(done, group_size))
         return plan
     return run_plan(plan, out, executor=executor, address=address, group_size=group_size, resume=resume,
-                    progress=progress, log=log)
+                    progress=progress, workers=workers, threads=threads, log=log)

@@ -18,7 +18,7 @@ from typing import Callable
 from .. import explain_report
 from .. import probes as probes_mod
 from ..presets import PRESETS
-from ..results import atomic_write
+from ..results import atomic_write, load as load_results
 from ..store import Store
 from ..study import SECTIONS
 from . import runs as runs_mod
@@ -30,21 +30,40 @@ from .section_figures import section_figures
 __all__ = ["reproduce", "explain"]
 
 
-def _figures(names, runs, out: Path, phases: runs_mod.Phases) -> tuple[dict, dict]:
-    """Each experiment's figures and onset tables. When nothing was trained and the manifest names
-    these very runs, the figures on disk are reused instead of drawn again."""
+def figures_job(name: str, run_dir: Path, out: Path, progress=None) -> tuple[list, float, float]:
+    """One experiment's figures, drawn from its run directory (in a worker process): (figures, t-SNE
+    seconds, other seconds)."""
+    phases = runs_mod.Phases()
+    figs = section_figures(name, load_results(run_dir), probes_mod.load(run_dir), run_dir, out, phases)
+    return figs, phases.tsne, phases.figures
+
+
+def _figures(names, runs, out: Path, phases: runs_mod.Phases, workers: int = 1) -> tuple[dict, dict]:
+    """Each experiment's figures (on ``workers`` processes) and onset tables. When nothing was trained and
+    the manifest names these very runs, the figures on disk are reused instead of drawn again."""
+    from ..pool import Job, run_jobs
+
     figs, onsets = {}, {}
     manifest = out / "figures" / "manifest.json"
     key = sorted(str(runs[n][2]) for n in names)
     old = json.loads(manifest.read_text()) if manifest.exists() else {}
     reuse = (len(phases.cached) == len(names) and old.get("runs") == key
              and all((out / p).exists() for f in old.get("figures", {}).values() for p, _ in f))
+    if reuse:
+        figs = {name: [(out / p, c) for p, c in old["figures"][name]] for name in names}
+    else:
+        def drawn(name: str, result: tuple[list, float, float]) -> None:
+            figs[name] = result[0]
+            phases.tsne += result[1]
+            phases.figures += result[2]
+
+        # t-SNE maps take most of the time: experiments that show one go first
+        jobs = [Job(n, len(PRESETS[n].figures) + 10 * any("latent" in k for k in PRESETS[n].figures),
+                    figures_job, (n, runs[n][2], out)) for n in names]
+        run_jobs(jobs, drawn, workers=workers)
+        figs = {n: figs[n] for n in names}
     for name in names:
-        res, pd, run_dir = runs[name]
-        if reuse:
-            figs[name] = [(out / p, c) for p, c in old["figures"][name]]
-        else:
-            figs[name] = section_figures(name, res, pd, run_dir, out, phases)
+        res, pd, _ = runs[name]
         if len(res.config.tasks) > 1:
             onsets[name] = [(label, onset_table(pd, ix)) for label, ix in groups(res)]
     if not reuse:
@@ -66,38 +85,54 @@ def _explained(runs, out: Path, phases: runs_mod.Phases, draw: bool) -> list[tup
 def reproduce(seeds: int = 3, out: str | Path = "reproduce", *, data_dir=None, device: str = "auto",
               epochs: int | None = None, with_lenet: bool = False, presets: list[str] | None = None,
               threads: int | None = None, probe_config: probes_mod.ProbeConfig | None = None,
-              log: Callable[[str], None] = print, progress: bool = False) -> Path:
+              log: Callable[[str], None] = print, progress: bool = False, workers: int = 1) -> Path:
     """Run the study's experiments (cached in ``out``'s store), draw its figures, write REPORT.md and
-    report.html in ``out``."""
+    report.html in ``out``. ``workers``: processes that train and draw (one: this process; results are
+    the same), each with ``threads`` torch threads."""
     import torch
 
+    from .. import api
     from ..api import prepare_out
     from ..errors import ConfigError
+    from ..pool import check_positive
 
     if seeds < 1:
         raise ConfigError(f"--seeds {seeds}: give at least 1 seed")
+    check_positive(threads=threads, workers=workers)
     if threads:
         torch.set_num_threads(threads)
     t_start = time.perf_counter()
     out = Path(out)
-    prepare_out(out, "reproduce")
     store = Store(out)
     names = presets or [s[2] for s in SECTIONS] + (list(LENET) if with_lenet else [])
     # presets with a grid first: their members include plain ones (the L1 presets' lambda 0 is the plain
     # MLP), which the presets without a grid then reuse instead of training again
     order = sorted(names, key=lambda n: (0 if PRESETS[n].settings.get("grid") else 1, names.index(n)))
     phases = runs_mod.Phases()
-    log(f"training {len(order)} experiments x {seeds} seeds (threads: {torch.get_num_threads()})")
     programs = runs_mod.plan(order, seeds, store, data_dir=data_dir, device=device, epochs=epochs,
-                             probe_config=probe_config, progress=progress)
-    runs = runs_mod.run_all(programs, store, log=log, phases=phases)
-    log(f"training {phases.training:.1f} s, probes {phases.probes:.1f} s")
-    figs, onsets = _figures(names, runs, out, phases)
-    explained = _explained(runs, out, phases, draw=len(phases.cached) < len(names))
-    log(f"t-SNE {phases.tsne:.1f} s, figures {phases.figures:.1f} s")
+                             probe_config=probe_config)  # every config validated: nothing written yet
+    n_train = len(runs_mod.to_train(programs, store))
+    if n_train:  # missing data is one error line before anything is written (and the workers find it cached)
+        api.load_data(programs[0].config, api.resolve_device(programs[0].config.device))
+    prepare_out(out, "reproduce")
+    log(f"training {n_train} of {len(order)} experiments x {seeds} seeds on {min(workers, max(n_train, 1))} "
+        f"worker(s) of {torch.get_num_threads()} thread(s)")
+    bar = api.multi_progress("training") if progress and n_train else None
     t0 = time.perf_counter()
-    device_name = next(iter(runs.values()))[0].device
-    blocks = (runs, figs, onsets, phases, seeds)
+    try:
+        runs = runs_mod.run_all(programs, store, log=log, phases=phases, workers=workers, progress=bar)
+    finally:
+        if bar is not None:
+            bar.close()
+    log(f"training {time.perf_counter() - t0:.1f} s wall (summed over programs: training {phases.training:.1f} s, "
+        f"probes {phases.probes:.1f} s)")
+    t0 = time.perf_counter()
+    figs, onsets = _figures(names, runs, out, phases, workers)
+    explained = _explained(runs, out, phases, draw=len(phases.cached) < len(names))
+    log(f"figures {time.perf_counter() - t0:.1f} s wall (summed: t-SNE {phases.tsne:.1f} s, "
+        f"other figures {phases.figures:.1f} s)")
+    t0 = time.perf_counter()
+    blocks, device_name = (runs, figs, onsets, phases, seeds), next(iter(runs.values()))[0].device
     render(build_blocks(*blocks, time.perf_counter() - t_start, device_name, explained), out)
     phases.report = time.perf_counter() - t0
     wall = time.perf_counter() - t_start

@@ -39,12 +39,16 @@ class Program:
     progress: bool = False
 
 
-def run_program(program: Program) -> float:
-    """Train the program and save its results and probes in its run directory; the wall seconds."""
+def run_program(program: Program, progress=None) -> float:
+    """Train the program and save its results and probes in its run directory; the wall seconds.
+
+    ``progress(done_steps, total_steps, status)``: given by a worker pool, which forwards it (instead of
+    each worker drawing its own bar)."""
     from .. import api
 
     t0 = time.perf_counter()
-    api.run(program.config, out=program.run_dir, probes=program.probe_config, progress=program.progress)
+    api.run(program.config, out=program.run_dir, probes=program.probe_config,
+            progress=program.progress if progress is None else progress)
     return time.perf_counter() - t0
 
 
@@ -77,32 +81,60 @@ def _reuse(program: Program, ids: list[str], done: dict) -> Run:
     return res, pd, program.run_dir
 
 
-def run_all(programs: list[Program], store: Store, log: Callable[[str], None] = print,
-            phases: Phases | None = None) -> dict[str, Run]:
-    """Every program's Results and ProbeData, from the store when its run is complete there, else trained.
+def to_train(programs: list[Program], store: Store) -> list[Program]:
+    """The programs that must train: not complete in the store, and not made of members that an earlier
+    program of the plan trains (the lambda-0 members of the L1 presets are the plain MLP presets)."""
+    covered: set[str] = set()
+    out = []
+    for p in programs:
+        ids = {cfg.member_identity(p.config, m) for m in cfg.members(p.config)}
+        if not store.run_complete(p.run_dir) and not ids <= covered:
+            out.append(p)
+        covered |= ids
+    return out
 
-    A member already trained by an earlier program of this plan (same ``member_identity``: the lambda-0
-    members of the L1 presets are the plain MLP presets) is reused instead of trained again.
+
+def train_programs(programs: list[Program], log: Callable[[str], None], workers: int = 1,
+                   progress: Callable | None = None) -> dict[str, float]:
+    """Train ``programs`` (largest first, on ``workers`` processes; one: here); their wall seconds."""
+    from ..pool import Job, program_cost, run_jobs
+
+    walls: dict[str, float] = {}
+
+    def done(name: str, wall: float) -> None:
+        walls[name] = wall
+        log(f"  {name}: trained in {wall:.1f} s")
+
+    jobs = [Job(p.name, program_cost(p.config, len(cfg.members(p.config))), run_program, (p,)) for p in programs]
+    run_jobs(jobs, done, workers=workers, progress=progress)
+    return walls
+
+
+def run_all(programs: list[Program], store: Store, log: Callable[[str], None] = print,
+            phases: Phases | None = None, workers: int = 1, progress: Callable | None = None) -> dict[str, Run]:
+    """Every program's Results and ProbeData, from the store when its run is complete there, else trained
+    (on ``workers`` processes). A member already trained by an earlier program of this plan (same
+    ``member_identity``) is reused instead of trained again.
     """
     phases = phases or Phases()
+    walls = train_programs(to_train(programs, store), log, workers, progress)
     done: dict[str, tuple[Results, probes_mod.ProbeData, int]] = {}  # member id -> source and index
     runs: dict[str, Run] = {}
     for p in programs:
         ids = [cfg.member_identity(p.config, m) for m in cfg.members(p.config)]
-        if store.run_complete(p.run_dir):
-            runs[p.name] = (load_results(p.run_dir), probes_mod.load(p.run_dir), p.run_dir)
-            phases.cached.append(p.name)
-            log(f"  {p.name}: cached ({p.run_dir})")
-        elif all(i in done for i in ids):
-            runs[p.name] = _reuse(p, ids, done)
-            log(f"  {p.name}: its {len(ids)} members were trained with an earlier preset; reused")
-        else:
-            wall = run_program(p)
+        if p.name in walls:
             runs[p.name] = (load_results(p.run_dir), probes_mod.load(p.run_dir), p.run_dir)
             probe_s = runs[p.name][1].meta["seconds"]
             phases.probes += probe_s
-            phases.training += wall - probe_s
-            log(f"  {p.name}: {len(ids)} members trained in {wall:.1f} s (probes {probe_s:.1f} s of it)")
+            phases.training += walls[p.name] - probe_s
+            log(f"  {p.name}: {len(ids)} members, probes {probe_s:.1f} s of its {walls[p.name]:.1f} s")
+        elif store.run_complete(p.run_dir):
+            runs[p.name] = (load_results(p.run_dir), probes_mod.load(p.run_dir), p.run_dir)
+            phases.cached.append(p.name)
+            log(f"  {p.name}: cached ({p.run_dir})")
+        else:
+            runs[p.name] = _reuse(p, ids, done)
+            log(f"  {p.name}: its {len(ids)} members were trained with an earlier preset; reused")
         res, pd, _ = runs[p.name]
         for i, member_id in enumerate(ids):
             done.setdefault(member_id, (res, pd, i))
