@@ -401,3 +401,17 @@ def test_a_single_task_run_records_no_explanatory_arrays():
     pd = rec.data([{"seed": 0}], config.tasks)
     assert "curve_correct" in pd
     assert not [k for k in pd.arrays if k.split("_")[0] in ("linear", "knn", "net", "head", "interference", "unit", "cka")]
+
+
+def test_explanatory_probes_run_on_a_user_module(toy):
+    """A user's nn.Module (forgetlab.modules) has no known head or hidden layer weights: those columns are
+    NaN, every other measure is recorded."""
+    from test_modules import _config
+
+    config = _config(seeds=(0, 1))
+    rec = probes.Probes(PC.only("linear,head,interference,units,drift"))
+    train(config, toy, rec.hooks)
+    pd = rec.data([{}, {}], config.tasks)
+    assert np.isnan(pd["head_end"][1:, :, 3:]).all() and np.isfinite(pd["head_end"][1:, :, :3]).all()
+    assert np.isnan(pd["unit_change_h1"]).all() and np.isfinite(pd["unit_rate_h1"]).all()
+    assert np.isfinite(pd["interference"]).all() and pd["linear_correct"][-1].sum() > 0

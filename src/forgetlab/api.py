@@ -17,7 +17,7 @@ import torch
 
 from . import config as cfg
 from . import data as data_mod
-from . import presets, strategies
+from . import modules, presets, strategies
 from .errors import ConfigError, DataError, ForgetlabError
 from .hooks import Hook
 from .results import Results, atomic_write
@@ -69,14 +69,20 @@ def make_config(base: str | cfg.RunConfig = "mlp-sequential", *, strategy: str |
 
 def load_data(config: cfg.RunConfig, device: torch.device) -> data_mod.Dataset:
     root = cfg.data_root(config)
-    if (config.data.root or os.environ.get("FORGETLAB_DATA")) and not root.is_dir():
+    if not config.data.path and (config.data.root or os.environ.get("FORGETLAB_DATA")) and not root.is_dir():
         raise DataError(f"data directory {root} does not exist; pass --data-dir (or FORGETLAB_DATA) pointing at "
                         f"a folder with MNIST/raw, or leave both unset to download into ./data")
     d, p = config.data, config.protocol
-    key = (d.dataset, str(root.resolve()), str(device), d.eval_split, d.holdout_fraction)
+    source = str(Path(d.path).expanduser().resolve()) if d.path else d.dataset
+    key = (source, str(root.resolve()), str(device), d.eval_split, d.holdout_fraction)
     if key not in _DATA_CACHE:
-        _DATA_CACHE[key] = data_mod.load(d.dataset, root, device, eval_split=d.eval_split,
-                                         holdout_fraction=d.holdout_fraction, download=d.download)
+        split = dict(eval_split=d.eval_split, holdout_fraction=d.holdout_fraction)
+        if d.path:
+            _DATA_CACHE[key] = data_mod.load_npz(d.path, device, **split)
+        elif d.dataset in cfg.DATASETS:
+            _DATA_CACHE[key] = data_mod.load(d.dataset, root, device, download=d.download, **split)
+        else:
+            _DATA_CACHE[key] = data_mod.load_torchvision(d.dataset, root, device, download=d.download, **split)
     if not p.permuted:
         return _DATA_CACHE[key]
     pkey = key + (p.permuted, p.permutation_seed)
@@ -152,9 +158,27 @@ def describe(config: cfg.RunConfig) -> str:
             f"{len(config.tasks)} task(s) x {config.train.epochs} epochs")
 
 
+def _as_dict(pairs: dict | Sequence[str] | None) -> dict:
+    return dict(pairs) if isinstance(pairs, dict) else dict(cfg.parse_assignment(s) for s in (pairs or []))
+
+
+def _logger(log: str | None, run_dir: Path | None):
+    """The TensorBoard hook of ``log`` ("tensorboard" or "tensorboard:DIR"), or None."""
+    if not log:
+        return None
+    kind, _, where = log.partition(":")
+    if kind != "tensorboard":
+        raise ConfigError(f"log={log!r} is not valid; choose tensorboard or tensorboard:DIR")
+    if not where and run_dir is None:
+        raise ConfigError("log=tensorboard writes into the run directory; with save=False give tensorboard:DIR")
+    from .tensorboard import TensorBoardLogger
+
+    return TensorBoardLogger(Path(where) if where else run_dir / "tensorboard")
+
+
 def run(base: str | cfg.RunConfig = "mlp-sequential", *, out: str | Path | None = None, save: bool = True,
         progress=True, hooks: Sequence[Hook] = (), dataset: data_mod.Dataset | None = None,
-        probes=None, **options) -> Results:
+        probes=None, model=None, log: str | None = None, **options) -> Results:
     """Train a preset (or a config) and return its Results; with ``save``, also write the run directory.
 
     ``options`` are those of ``make_config``: seeds, epochs, batch_size, lr, device, data_dir, config_file,
@@ -164,16 +188,26 @@ def run(base: str | cfg.RunConfig = "mlp-sequential", *, out: str | Path | None 
     ``probes``: True (every probe), probe names (``["linear", "head"]`` or "linear,head"; ``probes.PROBE_NAMES``)
     or a ``probes.ProbeConfig`` records diagnostics (``results.probes``, and probes.npz/probes.json in the run
     directory).
+    ``model``: a ``torch.nn.Module`` class or factory trained instead of the configured network (its keyword
+    arguments in ``set={"model.module_args": '{...}'}``; see forgetlab.modules).
+    ``log="tensorboard"`` writes TensorBoard event files into RUN_DIR/tensorboard (or ``log="tensorboard:DIR"``).
     On Ctrl-C the finished epochs are saved (status "interrupted") and KeyboardInterrupt is raised again.
     """
+    if model is not None:
+        options["set"] = {**_as_dict(options.get("set")), "model.module": modules.register(model)}
     config = make_config(base, **options)
     if probes:
         from .probes import probe_config
 
         probes = probe_config(probes)  # a wrong name fails here, before any work
+    modules.check(config.model, config.grid)
+    if config.model.module:
+        modules.resolve(config.model.module)  # a bad spec fails before any data is loaded
     run_dir = prepare_out(out, config.name) if save else None
+    logger = _logger(log, run_dir)
     device = resolve_device(config.device)
     dataset = dataset or load_data(config, device)
+    data_mod.check_tasks(dataset, config.tasks)
     if progress is True:
         print(describe(config), file=sys.stderr)
     recorder = None
@@ -182,11 +216,15 @@ def run(base: str | cfg.RunConfig = "mlp-sequential", *, out: str | Path | None 
 
         recorder = Probes(probes)
         hooks = [*hooks, *recorder.hooks]
+    if logger is not None:
+        hooks = [*hooks, logger]
     step = progress if callable(progress) else _tqdm_progress(config.name) if progress else None
     results = train(config, dataset, hooks, step)
     if recorder is not None:
         members = [{"seed": m.seed, "hparams": m.hparams} for m in results.members]
         results.probes = recorder.data(members, config.tasks)
+    if logger is not None:
+        logger.close(results)
     if run_dir is not None:
         results.save(run_dir)
         buf = io.BytesIO()

@@ -54,6 +54,8 @@ def _parser() -> argparse.ArgumentParser:
     r.add_argument("--table", choices=("full", "last", "none"), default="full",
                    help="print every epoch (full), each task's last epoch, or nothing")
     r.add_argument("--no-progress", action="store_true", help="no progress bar")
+    r.add_argument("--log", choices=("tensorboard",), help="also write TensorBoard event files into "
+                   "RUN_DIR/tensorboard (scalars, histograms, projector); view with 'tensorboard --logdir RUN_DIR'")
     r.add_argument("--probes", nargs="?", const="all", metavar="NAME,...",
                    help="record diagnostics into probes.npz (draw them with 'forgetlab plot'): all of them, or "
                         "the ones named: curves, updates, sparsity, latent (the study's), linear, head, "
@@ -102,7 +104,7 @@ def _cmd_run(a) -> int:
                    data_dir=a.data_dir, config_file=a.config, set=a.set, grid=grid)
     config = api.make_config(a.preset, **options)
     try:
-        res = api.run(config, out=a.out, progress=not a.no_progress, probes=a.probes)
+        res = api.run(config, out=a.out, progress=not a.no_progress, probes=a.probes, log=a.log)
     except KeyboardInterrupt as e:
         print(f"interrupted: {e.args[0] if e.args else 'nothing was saved'}", file=sys.stderr)
         return 130

@@ -62,7 +62,8 @@ def class_stats(model: EnsembleNet, split: Split, n_classes: int = 10, chunk: in
             scores = predict(out, x) if predict is not None else None
             correct += ((logits if scores is None else scores).argmax(-1) == target).float() @ onehot
             loss += ce @ onehot
-            z = torch.stack([(h == 0).sum(-1).float() for h in out.hidden], 1) @ onehot  # [E, L, C]
+            z = (torch.stack([(h == 0).sum(-1).float() for h in out.hidden], 1) @ onehot if out.hidden
+                 else onehot.new_zeros(E, 0, n_classes))  # [E, L, C]; a network may return no hidden layer
             zeros = z if zeros is None else zeros + z
     count = torch.bincount(split.y, minlength=n_classes).float()
     units = tuple(h.shape[-1] for h in out.hidden)

@@ -106,14 +106,14 @@ def forgetting_onset(pd: ProbeData, title: str, stem: Path, window: int = 100) -
 def param_layer(name: str) -> tuple[str, str]:
     """(layer, "weight" or "bias") of a parameter name: ``fcs.0.weight`` -> ("fc1", "weight"); LeNet-5's
     ``conv_w.1`` / ``conv_b.1`` -> ("conv2", "weight" / "bias")."""
-    parts = name.split(".")
+    parts = name.removeprefix("net.").split(".")  # a user module's parameters sit under net.
     if parts[0] in ("conv_w", "conv_b") and len(parts) == 2:
         return f"conv{int(parts[1]) + 1}", "weight" if parts[0] == "conv_w" else "bias"
     if parts[0] in ("fcs", "norms") and len(parts) == 3:
         return f"{parts[0][:-1]}{int(parts[1]) + 1}", parts[2]  # fcs.0 -> fc1, norms.1 -> norm2
     if parts[0] == "head" and len(parts) == 2:
         return "head", parts[1]
-    return name.rsplit(".", 1)[0], "bias" if name.endswith("bias") else "weight"
+    return ".".join(parts[:-1]) or name, "bias" if name.endswith("bias") else "weight"
 
 
 def _layer_order(names: list[str]) -> list[str]:

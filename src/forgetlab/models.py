@@ -18,6 +18,7 @@ from torch import nn
 
 from . import seeding
 from .config import ModelConfig
+from .errors import ConfigError
 from .registry import Registry
 
 MODELS: Registry[type["EnsembleNet"]] = Registry("model")
@@ -287,8 +288,8 @@ class EnsembleNet(nn.Module):
 class MLP(EnsembleNet):
     """The study's MLP: 784-120-84-10 with ReLU (hidden sizes configurable)."""
 
-    def __init__(self, cfg, seeds, dropout, n_classes=10, device="cpu"):
-        super().__init__(cfg, seeds, dropout, 784, n_classes, device)
+    def __init__(self, cfg, seeds, dropout, n_classes=10, device="cpu", in_features=784):
+        super().__init__(cfg, seeds, dropout, in_features, n_classes, device)
 
 
 @MODELS.register("lenet5")
@@ -298,7 +299,10 @@ class LeNet5(EnsembleNet):
     The E members' convolutions run as one grouped convolution (groups = E), in channels-last layout.
     """
 
-    def __init__(self, cfg, seeds, dropout, n_classes=10, device="cpu"):
+    def __init__(self, cfg, seeds, dropout, n_classes=10, device="cpu", in_features=784):
+        if in_features != 784:
+            raise ConfigError(f"model.arch=lenet5 takes 28x28 single-channel images, not {in_features} inputs; "
+                              f"bring your own network with model.module")
         super().__init__(cfg, seeds, dropout, 16 * 5 * 5, n_classes, device)
 
     def _init_extra(self, gens, device) -> None:
@@ -324,5 +328,8 @@ class LeNet5(EnsembleNet):
         return h.reshape(h.shape[0], E, -1).transpose(0, 1)  # [E, B, 400]
 
 
-def build(cfg: ModelConfig, seeds: list[int], dropout: torch.Tensor, device, n_classes: int = 10) -> EnsembleNet:
-    return MODELS[cfg.arch](cfg, seeds, dropout, n_classes=n_classes, device=device)
+def build(cfg: ModelConfig, seeds: list[int], dropout: torch.Tensor, device, n_classes: int = 10,
+          input_shape: tuple[int, ...] = (1, 28, 28)) -> EnsembleNet:
+    """A built-in network; the MLP flattens images of any shape, LeNet-5 takes 1x28x28."""
+    in_features = math.prod(input_shape)
+    return MODELS[cfg.arch](cfg, seeds, dropout, n_classes=n_classes, device=device, in_features=in_features)

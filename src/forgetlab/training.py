@@ -23,7 +23,8 @@ from .config import MEMBER_KEYS, Member, RunConfig, members as make_members
 from .data import Dataset, Split
 from .evaluation import ClassStats, class_stats
 from .hooks import Context, Hook
-from .models import build
+from .errors import ConfigError
+from .modules import ModuleEnsemble, build
 from .optim import OPTIMIZERS
 from .results import MemberResult, Results, TaskRecord
 from .strategies import make as make_strategy
@@ -75,12 +76,14 @@ class _Run:
         hp = {k: torch.tensor([m.hparams[k] for m in members], device=device) for k in MEMBER_KEYS}
         seeds = [m.seed for m in members]
         scenario = scenarios.build(config, data.n_classes, device)
-        model = build(config.model, seeds, hp["model.dropout"], device, scenario.n_units)
+        model = build(config.model, seeds, hp["model.dropout"], device, scenario.n_units, data.image_shape)
         opt = OPTIMIZERS[config.train.optimizer](model.parameters(), hp["train.lr"], hp["train.momentum"],
                                                  hp["train.weight_decay"])
         self.ctx = Context(config, members, data, model, opt, hp, scenario=scenario)
         self.ctx.predict = self._predict
         l1 = steps.L1Penalty(hp["train.l1"]) if bool((hp["train.l1"] > 0).any()) else None
+        if l1 is not None and isinstance(model, ModuleEnsemble) and not model.hidden_units:
+            raise ConfigError(f"train.l1 penalises hidden activations, but {config.model.module} returns only logits")
         self.step = steps.choose(self.ctx, hooks, l1)
         self.shuffle_gens = seeding.generators(seeds, seeding.SHUFFLE)
         self.skip_single = config.model.norm == "batch"  # batch norm cannot normalise a batch of one
@@ -202,7 +205,7 @@ class _Run:
             rec.sparsity.append(layer[e * L:(e + 1) * L])
         for h in self.hooks:
             h.after_epoch(ctx, {"train_loss": train_loss, "train_acc": train_acc, "val_loss": val_loss,
-                                "val_acc": val_acc})
+                                "val_acc": val_acc, "sparsity_all": sparsity_all})
         if self.progress is not None:
             status = f"task {ctx.task + 1}/{len(self.config.tasks)} epoch {ctx.epoch + 1} val acc {sum(val_acc) / E:.4f}"
             self.progress(ctx.step, self.total, status)

@@ -113,7 +113,8 @@ class UnitReuse(_TaskEnd):
     def before_task(self, ctx: Context) -> None:
         super().before_task(ctx)
         with self.timer:
-            self._start = [fc.weight.detach().clone() for fc in ctx.model.fcs]
+            # incoming weights per hidden unit: forgetlab's fully connected layers (a user module's are not known)
+            self._start = [fc.weight.detach().clone() for fc in getattr(ctx.model, "fcs", ())]
 
     def measure(self, ctx: Context) -> dict[str, torch.Tensor]:
         _, score = self.features.get(ctx, self.ps_ref)
@@ -124,10 +125,15 @@ class UnitReuse(_TaskEnd):
         member = task_of[ps.y]  # [M, T]: which task each probe example belongs to
         share = member / member.sum(0).clamp_min(1)  # a mean over each task's examples, as a matmul
         row = {}
-        for i, (h, fc, w0) in enumerate(zip(score.hidden, ctx.model.fcs, self._start)):
+        fcs = getattr(ctx.model, "fcs", [None] * len(score.hidden))
+        for i, (h, fc) in enumerate(zip(score.hidden, fcs)):
             row[f"unit_rate_h{i + 1}"] = torch.einsum("emh,mt->eth", (h > 0).float(), share)
             row[f"unit_mean_h{i + 1}"] = torch.einsum("emh,mt->eth", h.float(), share)
-            change = torch.linalg.vector_norm(fc.weight - w0, dim=1) / torch.linalg.vector_norm(w0, dim=1)
+            if fc is None:
+                change = torch.full(h.shape[::2], float("nan"), device=h.device)
+            else:
+                w0 = self._start[i]
+                change = torch.linalg.vector_norm(fc.weight - w0, dim=1) / torch.linalg.vector_norm(w0, dim=1)
             row[f"unit_change_h{i + 1}"] = change  # [E, H]
         return row
 

@@ -4,6 +4,7 @@ Every recorded array has the member axis E second: ``[point, E, ...]``.
 """
 from __future__ import annotations
 
+import sys
 import warnings
 
 import numpy as np
@@ -115,8 +116,18 @@ class SparseInput:
         return model(None, first=fc.unshare(h))
 
 
+def _skip(probe: "_Probe", name: str) -> None:
+    """A network that returns only logits has no hidden activations: say so once, record nothing."""
+    if not probe.skipped:
+        print(f"probe {name}: the network returns no hidden activations (forward gives only logits); skipped",
+              file=sys.stderr)
+        probe.skipped = True
+
+
 class _Probe(Hook):
     """Shared plumbing: a probe set, a timer, and the (task, task_step, step) of every probe point."""
+
+    skipped = False  # set when the network gives this probe nothing to record (no hidden activations)
 
     def __init__(self, config: ProbeConfig, probe_set: "ProbeSetRef", timer: Timer):
         self.config, self.ps_ref, self.timer = config, probe_set, timer
@@ -302,6 +313,8 @@ class Sparsity(_Probe):
     def after_epoch(self, ctx: Context, stats: dict) -> None:
         with self.timer:
             hidden = self.ps.forward(ctx).hidden
+            if not hidden:
+                return _skip(self, "sparsity")
             if not self.layers:
                 self.layers = [Rows(chunk=64) for _ in hidden]
             for rows, h in zip(self.layers, hidden):
@@ -313,6 +326,8 @@ class Sparsity(_Probe):
             self.host.append([r.drain() for r in self.layers])  # sync: once per task
 
     def arrays(self) -> dict[str, np.ndarray]:
+        if not self.layers:
+            return {}
         out = {"sparsity_task": np.asarray(self.epoch_task[: sum(len(h[0]) for h in self.host)], dtype=np.int64)}
         for i in range(len(self.layers)):
             life = np.concatenate([h[i] for h in self.host]).astype(np.float32)  # [epochs, E, H]
@@ -341,9 +356,13 @@ class LatentMaps(_Probe):
                 self._x, self.y = split.x[idx], split.y[idx].cpu().numpy()
             with eval_mode(ctx.model):
                 hidden = ctx.model(self._x).hidden
+            if not hidden:
+                return _skip(self, "latent")
             self.host.append([h.half().cpu().numpy() for h in hidden])  # sync: task end
 
     def arrays(self) -> dict[str, np.ndarray]:
+        if not self.host:
+            return {}
         out = {"latent_y": self.y}
         for i in range(len(self.host[0])):
             out[f"latent_h{i + 1}"] = np.stack([h[i] for h in self.host])

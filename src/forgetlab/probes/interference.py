@@ -36,18 +36,20 @@ class HeadBias(_Scheduled):
         self.end_host: list[np.ndarray] = []
 
     def _row(self, ctx: Context) -> torch.Tensor:
-        ps, head = self.ps, ctx.model.head
-        w_norm = torch.linalg.vector_norm(head.weight, dim=1)  # [E, C]
-        bias = head.bias[:, 0]
-        E, C = bias.shape
+        ps, head = self.ps, getattr(ctx.model, "head", None)
+        E, C = ctx.n_members, ctx.scenario.n_units if ctx.scenario is not None else ps.n_classes
+        if head is not None:  # forgetlab's networks: weight [E, in, C]; a user module's head is not known
+            w_norm, bias = torch.linalg.vector_norm(head.weight, dim=1), head.bias[:, 0]  # [E, C] each
+        else:
+            w_norm = bias = torch.full((E, C), float("nan"), device=ps.y.device)
         old = [c for task in ctx.config.tasks[:ctx.task] for c in task]
-        stats = torch.full((E, len(HEAD_STATS)), float("nan"), device=bias.device)
+        stats = torch.full((E, len(HEAD_STATS)), float("nan"), device=ps.y.device)
         if old and ps.n_classes == C and (ctx.scenario is None or ctx.scenario.unit is None):
             logits = ps.forward(ctx).logits  # the seen classes' probe examples
             rows = torch.isin(ps.ys, torch.as_tensor(old, device=ps.ys.device)).nonzero().squeeze(1)
             logits, y = logits.index_select(1, rows), ps.ys[rows]
             scored = logits if ctx.scenario is None else ctx.scenario.logits(logits, y)
-            new = torch.zeros(C, dtype=torch.bool, device=bias.device)
+            new = torch.zeros(C, dtype=torch.bool, device=ps.y.device)
             new[list(ctx.classes)] = True
             stats[:, 0] = new[scored.argmax(-1)].float().mean(1)
             stats[:, 1] = logits[:, :, old].mean((1, 2))

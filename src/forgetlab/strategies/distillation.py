@@ -156,8 +156,11 @@ class ICaRL(Strategy):
     def _features(self, ctx, x: torch.Tensor) -> torch.Tensor:
         """Last-hidden-layer features [E, n, H] of inputs x [n, 784] (shared) or [E, n, 784] (per member)."""
         with eval_mode(ctx.model), torch.no_grad():
-            h = ctx.model(x).hidden[-1]
-        return F.normalize(h, dim=-1) if self.cfg.normalize else h
+            hidden = ctx.model(x).hidden
+        if not hidden:
+            raise ConfigError("strategy icarl classifies by the last hidden layer's features, but the network "
+                              "returns only logits; return (logits, hidden) from forward")
+        return F.normalize(hidden[-1], dim=-1) if self.cfg.normalize else hidden[-1]
 
     def _store_exemplars(self, ctx):
         """Exemplars of the current classes by herding; the earlier sets shrink to a herding prefix."""
@@ -176,12 +179,12 @@ class ICaRL(Strategy):
         Computed once per training state (task, step) and kept: every prediction of that state reads them."""
         key = (ctx.task, ctx.step)
         if self._means_key != key:
-            units, H = ctx.scenario.n_units, self.config.model.hidden[-1]
-            means = torch.zeros(ctx.n_members, units, H, device=ctx.data.train.x.device)
-            valid = torch.zeros(units, dtype=torch.bool, device=means.device)
+            units, means = ctx.scenario.n_units, None  # [E, units, H]: H the width of the last hidden tensor
+            valid = torch.zeros(units, dtype=torch.bool, device=ctx.data.train.x.device)
             for c in ctx.seen:
                 idx = self.exemplars[c] if c in self.exemplars else ctx.data.train.indices_of([c])[:100]
                 f = self._features(ctx, ctx.data.train.x[idx]).mean(1)
+                means = f.new_zeros(ctx.n_members, units, f.shape[-1]) if means is None else means
                 means[:, c] = F.normalize(f, dim=-1) if self.cfg.normalize else f
                 valid[c] = True
             self._means_key, self._means = key, (means, valid)

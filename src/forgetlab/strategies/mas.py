@@ -60,8 +60,9 @@ class MAS(Strategy):
     @classmethod
     def check(cls, config) -> None:
         super().check(config)
-        if config.model.arch != "mlp" or config.model.norm != "none":
-            raise ConfigError("strategy 'mas' needs model.arch=mlp and model.norm=none (its importance is per linear layer)")
+        if config.model.arch != "mlp" or config.model.norm != "none" or config.model.module:
+            raise ConfigError("strategy 'mas' needs the built-in model.arch=mlp with model.norm=none and no model.module "
+                              "(its importance is per linear layer)")
         if config.strategy.params.lam < 0:
             raise ConfigError(f"strategy.mas.lam={config.strategy.params.lam:g} must be >= 0")
 

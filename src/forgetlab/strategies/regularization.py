@@ -25,7 +25,8 @@ def fisher_diag(ctx: Context, idx: torch.Tensor, chunk: int = 32, method: str = 
     per-example gradients from vmap(grad(.)) over examples. Either way every member comes out of one
     call, since the members' losses are summed and independent.
     """
-    if method == "auto" and ctx.config.model.arch == "mlp" and ctx.config.model.norm == "none":
+    m = ctx.config.model
+    if method == "auto" and m.arch == "mlp" and m.norm == "none" and not m.module:
         return _fisher_linear(ctx, idx)
     model, data, sc = ctx.model, ctx.data, ctx.scenario
     names = [n for n, p in model.named_parameters() if p.requires_grad]
