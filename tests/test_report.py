@@ -87,7 +87,10 @@ def test_plot_redraws_a_run_without_training(tmp_path, monkeypatch):
     api.run(config, out=tmp_path / "run", probes=PC, progress=False)
     assert main(["plot", str(tmp_path / "run"), "--latent-tasks", "last"]) == 0
     pngs = sorted(p.name for p in (tmp_path / "run" / "figures").glob("*.png"))
-    assert len(pngs) == 6 and all((tmp_path / "run" / "figures" / p).stat().st_size > 5000 for p in pngs)
+    explained = [p for p in pngs if p.startswith("explain_mlp-sequential_") and p.split("_", 2)[2][:-4] in
+                 ("probe_vs_network", "head_bias", "interference", "unit_reuse", "drift")]
+    assert len(pngs) == 6 + 5 and len(explained) == 5  # the study's figures and one per explanatory probe
+    assert all((tmp_path / "run" / "figures" / p).stat().st_size > 5000 for p in pngs)
     assert main(["plot", str(tmp_path / "nothing")]) == 2
 
 
@@ -115,6 +118,20 @@ def test_flags_name_the_l1_collapse_and_lenet_parameters():
     assert [figures.param_layer(n) for n in names[4:]] == [("conv1", "weight"), ("conv2", "weight"),
                                                            ("conv1", "bias"), ("conv2", "bias")]
     assert figures._layer_order(names) == ["conv1", "conv2", "fc1", "head"]
+
+
+def test_report_answers_the_study_questions_with_generated_findings(built):
+    out, _, _ = built
+    md = (out / "REPORT.md").read_text()
+    part = md[md.index("## Why the network forgets"):]
+    for heading in ("Features or head?", "Head bias", "Gradient interference at the onset", "Unit reuse",
+                    "Representation drift"):
+        assert f"### {heading}" in part
+    assert part.count("**Finding:**") >= 5
+    assert re.search(r"the linear probe on hidden \d is at \d\.\d\d ± \d\.\d\d", part)
+    assert re.search(r"the old classes' accuracy (halves at batch|does not halve)", part) or "never halves" in part
+    for kind in ("probe_vs_network", "head_bias", "interference", "unit_reuse", "drift"):
+        assert (out / "figures" / f"explain_mlp-sequential_{kind}.png").exists()
 
 
 def test_reproduce_keeps_its_runs_in_the_store_by_config_identity(built):

@@ -185,8 +185,9 @@ def run(base: str | cfg.RunConfig = "mlp-sequential", *, out: str | Path | None 
     set (dict of dotted keys) and grid (dict of member-level key -> values). ``dataset`` replaces the
     configured one (any ``data.Dataset`` of resident tensors).
     ``progress``: True draws a bar; a callable(done_steps, total_steps, status) receives the progress instead.
-    ``probes``: True or a ``probes.ProbeConfig`` records the study's diagnostics (``results.probes``, and
-    probes.npz/probes.json in the run directory).
+    ``probes``: True (every probe), probe names (``["linear", "head"]`` or "linear,head"; ``probes.PROBE_NAMES``)
+    or a ``probes.ProbeConfig`` records diagnostics (``results.probes``, and probes.npz/probes.json in the run
+    directory).
     ``model``: a ``torch.nn.Module`` class or factory trained instead of the configured network (its keyword
     arguments in ``set={"model.module_args": '{...}'}``; see forgetlab.modules).
     ``log="tensorboard"`` writes TensorBoard event files into RUN_DIR/tensorboard (or ``log="tensorboard:DIR"``).
@@ -195,6 +196,10 @@ def run(base: str | cfg.RunConfig = "mlp-sequential", *, out: str | Path | None 
     if model is not None:
         options["set"] = {**_as_dict(options.get("set")), "model.module": modules.register(model)}
     config = make_config(base, **options)
+    if probes:
+        from .probes import probe_config
+
+        probes = probe_config(probes)  # a wrong name fails here, before any work
     modules.check(config.model, config.grid)
     if config.model.module:
         modules.resolve(config.model.module)  # a bad spec fails before any data is loaded
@@ -207,9 +212,9 @@ def run(base: str | cfg.RunConfig = "mlp-sequential", *, out: str | Path | None 
         print(describe(config), file=sys.stderr)
     recorder = None
     if probes:
-        from .probes import ProbeConfig, Probes
+        from .probes import Probes
 
-        recorder = Probes(probes if isinstance(probes, ProbeConfig) else None)
+        recorder = Probes(probes)
         hooks = [*hooks, *recorder.hooks]
     if logger is not None:
         hooks = [*hooks, logger]

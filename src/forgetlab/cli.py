@@ -56,9 +56,10 @@ def _parser() -> argparse.ArgumentParser:
     r.add_argument("--no-progress", action="store_true", help="no progress bar")
     r.add_argument("--log", choices=("tensorboard",), help="also write TensorBoard event files into "
                    "RUN_DIR/tensorboard (scalars, histograms, projector); view with 'tensorboard --logdir RUN_DIR'")
-    r.add_argument("--probes", action="store_true",
-                   help="record the study's diagnostics (forgetting/probability curves, relative updates, "
-                        "sparsity, latent activations) into probes.npz; draw them with 'forgetlab plot'")
+    r.add_argument("--probes", nargs="?", const="all", metavar="NAME,...",
+                   help="record diagnostics into probes.npz (draw them with 'forgetlab plot'): all of them, or "
+                        "the ones named: curves, updates, sparsity, latent (the study's), linear, head, "
+                        "interference, units, drift (why it forgets)")
 
     _compare_parser(sub)
     sub.add_parser("presets", help="list the presets, one line each")
@@ -130,9 +131,10 @@ def _cmd_show(a) -> int:
 
 
 def _cmd_plot(a) -> int:
+    from . import explain_report
     from .figures import plot_run
 
-    paths = plot_run(a.run_dir, a.out, latent_tasks=a.latent_tasks)
+    paths = plot_run(a.run_dir, a.out, latent_tasks=a.latent_tasks) + explain_report.plot_run(a.run_dir, a.out)
     print(f"{len(paths)} figures (PNG + PDF) in {paths[0].parent if paths else a.out}", file=sys.stderr)
     return 0
 

@@ -16,8 +16,9 @@ from typing import Sequence
 
 import numpy as np
 
-from . import api, metrics
+from . import api, explain_compare, metrics
 from . import config as cfg
+from . import probes as probes_mod
 from . import presets
 from .formatting import mean_sd, pm
 from .plotting import pyplot, save
@@ -32,12 +33,19 @@ from .results import Results, atomic_write
 _NEVER = 10 ** 12
 
 
+def gap_config(steps: int = 50, per_class: int = 150, explain: bool = True) -> ProbeConfig:
+    """The probes of a comparison: the forgetting curves read on the seen classes' probe examples
+    (``per_class`` per class, fixed across runs) at each task boundary and after each of the first
+    ``steps`` steps of every task (the stability gap), and with ``explain`` the explanatory probes
+    (linear and kNN probes, head bias, gradient interference, unit reuse, drift)."""
+    names = ["curves"] + (["linear", "head", "interference", "units", "drift"] if explain else [])
+    return ProbeConfig(per_class=per_class, first=steps, every=_NEVER).only(names).validate()
+
+
 def gap_probe(steps: int = 50, per_class: int = 150) -> ForgettingCurve:
-    """A forgetting-curve probe reading the seen classes' probe examples (``per_class`` per class,
-    fixed across runs) at each task boundary and after each of the first ``steps`` steps of every task,
-    and nothing else: the accuracies behind min-ACC and WC-ACC."""
-    config = ProbeConfig(per_class=per_class, first=steps, every=_NEVER, curves=True, updates=False,
-                         sparsity=False, latent=False).validate()
+    """The forgetting-curve probe of ``gap_config`` alone: the accuracies behind the stability gap, min-ACC
+    and WC-ACC."""
+    config = gap_config(steps, per_class, explain=False)
     return ForgettingCurve(config, ProbeSetRef(config), Timer())
 
 
@@ -57,22 +65,24 @@ def task_curves(arrays: dict[str, np.ndarray], tasks, steps: int) -> list[np.nda
     return curves
 
 
-def train_strategy(config: cfg.RunConfig, run_dir: Path, gap_steps: int, progress=None) -> tuple[float, dict]:
-    """Train one strategy's run into ``run_dir`` (here or in a worker process): its wall seconds and the
-    stability-gap probe's arrays."""
-    probe = gap_probe(gap_steps)
+def train_strategy(config: cfg.RunConfig, run_dir: Path, gap_steps: int, explain: bool = True,
+                   progress=None) -> tuple[float, dict]:
+    """Train one strategy's run into ``run_dir`` (here or in a worker process) with ``gap_config``'s probes
+    (saved there too): its wall seconds and the probes' arrays."""
     t0 = time.perf_counter()
-    api.run(config, out=run_dir, hooks=[probe], progress=progress or False)
-    return time.perf_counter() - t0, probe.arrays()
+    res = api.run(config, out=run_dir, probes=gap_config(gap_steps, explain=explain), progress=progress or False)
+    return time.perf_counter() - t0, res.probes.arrays
 
 
 def compare(preset: str, strategies: Sequence[str], *, seeds: Sequence[int] | None = None,
             out: str | Path | None = None, data_dir: str | None = None, device: str | None = None,
             set: Sequence[str] | dict | None = None, gap_steps: int = 50, progress: bool = True,
-            log=print, workers: int = 1) -> list[dict]:
+            explain: bool = True, log=print, workers: int = 1) -> list[dict]:
     """Run every strategy of ``strategies`` under ``preset`` (with the preset's settings for it) and write
-    compare.md, compare.csv, figures and one run directory per strategy into ``out``. ``workers``: processes
-    training strategies side by side, largest first (one: this process; the numbers are the same)."""
+    compare.md, compare.csv, figures and one run directory per strategy into ``out``; with ``explain``,
+    the explanatory probes too, and a section of compare.md answering why each strategy forgets.
+    ``workers``: processes training strategies side by side, largest first (one: this process; the numbers
+    are the same)."""
     from .pool import Job, check_positive, program_cost, run_jobs
     from .results import load
 
@@ -89,7 +99,7 @@ def compare(preset: str, strategies: Sequence[str], *, seeds: Sequence[int] | No
     trained: dict[str, tuple[float, dict]] = {}
     bar = api.multi_progress("compare") if progress else None
     jobs = [Job(n, program_cost(c, len(cfg.members(c))) * (2 if c.strategy.name != "naive" else 1),
-                train_strategy, (c, out_dir / n, gap_steps)) for n, c in configs.items()]
+                train_strategy, (c, out_dir / n, gap_steps, explain)) for n, c in configs.items()]
     try:
         run_jobs(jobs, lambda n, r: trained.__setitem__(n, r), workers=workers, progress=bar)
     finally:
@@ -99,6 +109,7 @@ def compare(preset: str, strategies: Sequence[str], *, seeds: Sequence[int] | No
     for name, config in configs.items():
         wall, arrays = trained[name]
         res = runs[name] = load(out_dir / name)
+        res.probes = probes_mod.load(out_dir / name)
         curves = task_curves(arrays, config.tasks, gap_steps)
         per_seed = [metrics.summary(m.acc_matrix, m.acc_init, [None] + [c[:, e] for c in curves[1:]])
                     for e, m in enumerate(res.members)]
@@ -144,6 +155,9 @@ def _write_report(out_dir: Path, preset: str, configs: dict, rows: list[dict], r
     for name, config in configs.items():
         lines.append(f"- {name}: `{json.dumps(cfg.to_dict(config)['strategy'])}` "
                      f"train `{json.dumps(cfg.to_dict(config)['train'])}`")
+    pds = {name: res.probes for name, res in runs.items() if res.probes is not None and len(res.config.tasks) > 1}
+    if pds and any("linear_correct" in pd or "head_bias" in pd or "interference" in pd for pd in pds.values()):
+        lines += explain_compare.section(pds, out_dir)
     atomic_write(out_dir / "compare.md", "\n".join(lines) + "\n")
     _figures(out_dir, rows, runs)
 

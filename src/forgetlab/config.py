@@ -219,9 +219,7 @@ def parse_assignment(text: str) -> tuple[str, str]:
 def with_grid(config: RunConfig, key: str, values: str | list) -> RunConfig:
     """Add (or replace) one member-level grid axis."""
     if key not in MEMBER_KEYS:
-        raise ConfigError(
-            f"cannot vary {key!r} inside one batched run; member-level keys: {', '.join(MEMBER_KEYS)}"
-        )
+        raise ConfigError(f"cannot vary {key!r} inside one batched run; member-level keys: {', '.join(MEMBER_KEYS)}")
     vals = _convert(key, values, tuple[float, ...])
     if not vals:
         raise ConfigError(f"grid {key} has no values; give at least one, e.g. {key}=0,1")

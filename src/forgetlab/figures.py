@@ -14,7 +14,7 @@ from .latent_maps import embeddings, latent_map, latent_picks
 from .plotting import PALETTE, band, boundaries, pyplot, save, task_label
 from .probes import ProbeData
 
-def _task_starts(pd: ProbeData) -> list[int]:
+def task_starts(pd: ProbeData) -> list[int]:
     steps, tasks = pd["point_step"], pd["point_task"]
     return [int(steps[tasks == t].min()) for t in range(len(pd.tasks)) if (tasks == t).any()]
 
@@ -32,7 +32,7 @@ def forgetting_curve(pd: ProbeData, title: str, stem: Path) -> Path:
     fig, ax = plt.subplots(figsize=(7.0, 3.0))
     for j, classes in enumerate(pd.tasks):
         band(ax, x, acc[:, :, j], PALETTE[j % len(PALETTE)], task_label(j, classes))
-    boundaries(ax, _task_starts(pd))
+    boundaries(ax, task_starts(pd))
     ax.set(xlabel="training batch (all tasks)", ylabel="probe accuracy", ylim=(-0.02, 1.02), title=title)
     ax.legend(loc="center left", bbox_to_anchor=(1.0, 0.5))
     return save(fig, stem)

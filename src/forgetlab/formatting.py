@@ -23,14 +23,16 @@ def number(v: float) -> str:
     return f"{v:.4f}" if abs(v) < 10 else f"{v:.2f}"
 
 
-def pm(mean: float, sd: float) -> str:
-    """'mean ± sd'."""
-    return f"{number(mean)} ± {number(sd)}"
+def pm(mean: float, sd: float, digits: int | None = None) -> str:
+    """'mean ± sd'; ``digits``: that many decimals for both (an en dash for NaN), else ``number``'s."""
+    if digits is None:
+        return f"{number(mean)} ± {number(sd)}"
+    return "–" if math.isnan(mean) else f"{mean:.{digits}f} ± {sd:.{digits}f}"
 
 
-def pm_of(values: Iterable[float]) -> str:
+def pm_of(values: Iterable[float], digits: int | None = None) -> str:
     """'mean ± sd' over seeds' values (NaNs left out)."""
-    return pm(*mean_sd(values))
+    return pm(*mean_sd(values), digits)
 
 
 def value(v: Any) -> str:

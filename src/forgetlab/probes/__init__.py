@@ -17,13 +17,25 @@ import numpy as np
 
 from ..errors import ForgetlabError
 from ..results import atomic_write
-from .base import ProbeConfig, Timer, stratified
+from .base import PROBE_NAMES, ProbeConfig, Timer, stratified
+from .explain import Drift, LinearProbe, TaskEndFeatures, UnitReuse
 from .hooks import (ForgettingCurve, LatentMaps, ProbabilityCurve, ProbeSetRef, RelativeUpdates, Sparsity)
+from .interference import HeadBias, Interference
 
-__all__ = ["ProbeConfig", "Probes", "ProbeData", "load", "ForgettingCurve", "ProbabilityCurve",
-           "RelativeUpdates", "Sparsity", "LatentMaps", "stratified"]
+__all__ = ["ProbeConfig", "PROBE_NAMES", "probe_config", "Probes", "ProbeData", "load", "ForgettingCurve", "ProbabilityCurve",
+           "RelativeUpdates", "Sparsity", "LatentMaps", "LinearProbe", "HeadBias", "Interference", "UnitReuse",
+           "Drift", "stratified"]
 
 PROBE_SCHEMA = 1
+
+
+def probe_config(spec) -> ProbeConfig:
+    """``True`` or "all": every probe; a ProbeConfig: itself; names ("linear,head" or a list): only those."""
+    if isinstance(spec, ProbeConfig):
+        return spec.validate()
+    if spec is True or spec == "all":
+        return ProbeConfig()
+    return ProbeConfig().only(spec).validate()
 
 
 class Probes:
@@ -35,8 +47,11 @@ class Probes:
         ref = ProbeSetRef(self.config)
         c = self.config
         kinds = [(c.curves, ForgettingCurve), (c.curves, ProbabilityCurve), (c.updates, RelativeUpdates),
-                 (c.sparsity, Sparsity), (c.latent, LatentMaps)]
+                 (c.sparsity, Sparsity), (c.latent, LatentMaps), (c.head, HeadBias), (c.interference, Interference)]
         self.hooks = [cls(c, ref, self.timer) for on, cls in kinds if on]
+        features = TaskEndFeatures(c)  # one forward pass per task end for the three probes below
+        ends = [(c.linear, LinearProbe), (c.units, UnitReuse), (c.drift, Drift)]
+        self.hooks += [cls(c, ref, self.timer, features) for on, cls in ends if on]
 
     @property
     def seconds(self) -> float:
@@ -51,6 +66,8 @@ class Probes:
             arrays.update(h.arrays())
             if isinstance(h, RelativeUpdates):
                 meta["update_names"] = h.names
+            if isinstance(h, Interference) and h.layers is not None:
+                meta["interference_layers"] = h.layers
         meta["arrays"] = {k: list(v.shape) for k, v in arrays.items()}
         return ProbeData(arrays, meta)
 
@@ -108,7 +125,7 @@ class ProbeData:
     def select(self, index: list[int]) -> "ProbeData":
         """The data of some members only (member axis is axis 1 of every per-member array)."""
         shared = {"point_task", "point_task_step", "point_step", "probe_count", "update_task", "sparsity_task",
-                  "latent_y"}
+                  "latent_y", "score_count", "interference_task", "interference_task_step"}
         arrays = {k: (v if k in shared else v[:, index]) for k, v in self.arrays.items()}
         meta = dict(self.meta, members=[self.meta["members"][i] for i in index])
         meta["arrays"] = {k: list(v.shape) for k, v in arrays.items()}

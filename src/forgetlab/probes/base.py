@@ -6,7 +6,7 @@ and copy them to the host once per task (``after_task``), the only sync point of
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 import torch
@@ -26,20 +26,44 @@ class ProbeConfig:
     updates: bool = True  # relative weight updates at every step
     sparsity: bool = True  # lifetime sparsity per unit and dead units, every epoch end
     latent: bool = True  # hidden activations at every task end, for t-SNE maps
+    linear: bool = True  # linear (ridge) and kNN probes of every hidden layer at every task end
+    head: bool = True  # head bias: old-class examples predicted as new classes, logits, head norms
+    interference: bool = True  # gradient interference in the first `interference_batches` batches of a task
+    units: bool = True  # unit reuse: per hidden unit and task, how often the task's examples activate it
+    drift: bool = True  # representation drift: linear CKA between task ends, per hidden layer
+    fit_per_class: int = 200  # training examples per class the linear and kNN probes are fitted on
+    ridge: float = 1.0  # ridge penalty of the linear probe
+    knn: int = 10  # neighbours of the kNN probe
+    interference_batches: int = 20  # K: batches of each task whose gradients are compared with the old tasks'
 
     def validate(self) -> "ProbeConfig":
-        for name in ("per_class", "first", "latent_per_class", "seed"):
+        for name in ("per_class", "first", "latent_per_class", "seed", "ridge"):
             if getattr(self, name) < 0:
                 raise ConfigError(f"probes.{name}={getattr(self, name)} must be >= 0")
         if self.every < 1:
             raise ConfigError(f"probes.every={self.every} must be >= 1 (probe every M-th batch)")
         if self.latent and self.latent_per_class < 1:
             raise ConfigError("probes.latent_per_class must be >= 1 when latent maps are on")
+        for name in ("fit_per_class", "knn", "interference_batches"):
+            if getattr(self, name) < 1:
+                raise ConfigError(f"probes.{name}={getattr(self, name)} must be >= 1")
         return self
+
+    def only(self, names: str | list[str]) -> "ProbeConfig":
+        """These probes on (comma-separated names or a list, see ``PROBE_NAMES``), every other one off."""
+        names = [n.strip() for n in names.split(",")] if isinstance(names, str) else list(names)
+        bad = [n for n in names if n not in PROBE_NAMES]
+        if bad or not names:
+            raise ConfigError(f"probes: unknown probe {(bad or [''])[0]!r}; choose from {', '.join(PROBE_NAMES)}")
+        return replace(self, **{name: name in names for name in PROBE_NAMES})
 
     def due(self, task_step: int) -> bool:
         """Probe after this batch of the task? (task_step counts from 1 after the first batch)."""
         return task_step <= self.first or task_step % self.every == 0
+
+
+# the on/off switches of ProbeConfig, by the name ``forgetlab run --probes NAME,...`` takes
+PROBE_NAMES = ("curves", "updates", "sparsity", "latent", "linear", "head", "interference", "units", "drift")
 
 
 def stratified(y: torch.Tensor, per_class: int, seed: int, n_classes: int = 10) -> torch.Tensor:

@@ -15,6 +15,7 @@ import time
 from pathlib import Path
 from typing import Callable
 
+from .. import explain_report
 from .. import probes as probes_mod
 from ..presets import PRESETS
 from ..results import atomic_write, load as load_results
@@ -23,7 +24,7 @@ from ..study import SECTIONS
 from . import runs as runs_mod
 from .numbers import groups, onset_table
 from .prose import explain
-from .render import LENET, build_blocks, render
+from .render import EXPLAINED, LENET, build_blocks, render
 from .section_figures import section_figures
 
 __all__ = ["reproduce", "explain"]
@@ -69,6 +70,16 @@ def _figures(names, runs, out: Path, phases: runs_mod.Phases, workers: int = 1) 
         atomic_write(manifest, json.dumps({"runs": key, "figures": {
             n: [(p.relative_to(out).as_posix(), c) for p, c in f] for n, f in figs.items()}}))
     return figs, onsets
+
+
+def _explained(runs, out: Path, phases: runs_mod.Phases, draw: bool) -> list[tuple]:
+    """The explanatory probes' section for ``EXPLAINED`` (its figures reused when nothing was trained)."""
+    if EXPLAINED not in runs:
+        return []
+    t0 = time.perf_counter()
+    blocks = explain_report.section(runs[EXPLAINED][1], EXPLAINED, out / "figures", draw=draw)
+    phases.figures += time.perf_counter() - t0
+    return blocks
 
 
 def reproduce(seeds: int = 3, out: str | Path = "reproduce", *, data_dir=None, device: str = "auto",
@@ -117,15 +128,16 @@ def reproduce(seeds: int = 3, out: str | Path = "reproduce", *, data_dir=None, d
         f"probes {phases.probes:.1f} s)")
     t0 = time.perf_counter()
     figs, onsets = _figures(names, runs, out, phases, workers)
+    explained = _explained(runs, out, phases, draw=len(phases.cached) < len(names))
     log(f"figures {time.perf_counter() - t0:.1f} s wall (summed: t-SNE {phases.tsne:.1f} s, "
         f"other figures {phases.figures:.1f} s)")
     t0 = time.perf_counter()
-    device_name = next(iter(runs.values()))[0].device
-    render(build_blocks(runs, figs, onsets, phases, seeds, time.perf_counter() - t_start, device_name), out)
+    blocks, device_name = (runs, figs, onsets, phases, seeds), next(iter(runs.values()))[0].device
+    render(build_blocks(*blocks, time.perf_counter() - t_start, device_name, explained), out)
     phases.report = time.perf_counter() - t0
     wall = time.perf_counter() - t_start
     # timings are known only now: render again with them (cheap)
-    md, page = render(build_blocks(runs, figs, onsets, phases, seeds, wall, device_name), out)
+    md, page = render(build_blocks(*blocks, wall, device_name, explained), out)
     atomic_write(out / "REPORT.md", md)
     atomic_write(out / "report.html", page)
     log(f"report {phases.report:.1f} s; total {wall:.1f} s")

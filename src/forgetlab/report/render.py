@@ -12,6 +12,7 @@ from .prose import ONSET_HEADER, ONSET_INTRO, comparison, intro, latent_repeat, 
 from .runs import Phases
 
 LENET = ("lenet-concurrent", "lenet-sequential")
+EXPLAINED = "mlp-sequential"  # the experiment whose forgetting the explanatory probes take apart
 
 
 def _section(name: str, runs, figs_by_preset, onsets) -> list[tuple]:
@@ -29,8 +30,10 @@ def _section(name: str, runs, figs_by_preset, onsets) -> list[tuple]:
     return B
 
 
-def build_blocks(runs, figs_by_preset, onsets, phases: Phases, seeds: int, wall: float, device: str) -> list[tuple]:
-    """The whole report: title, method, timings, then one section per experiment in the study's order."""
+def build_blocks(runs, figs_by_preset, onsets, phases: Phases, seeds: int, wall: float, device: str,
+                 explained: list[tuple] = ()) -> list[tuple]:
+    """The whole report: title, method, timings, then one section per experiment in the study's order,
+    then ``explained``: the explanatory probes' answers (``explain_report.section``)."""
     B: list[tuple] = [("h", 1, "Catastrophic forgetting in an MNIST MLP: the study, reproduced by forgetlab"),
                       ("p", intro(seeds))]
     B.append(("table", ["phase", "seconds"], [[k, f"{getattr(phases, k):.1f}"] for k in
@@ -46,6 +49,12 @@ def build_blocks(runs, figs_by_preset, onsets, phases: Phases, seeds: int, wall:
             current = top
         B.append(("h", 3, f"{sub} (`{name}`)"))
         B += _section(name, runs, figs_by_preset, onsets)
+    if explained:
+        B.append(("h", 2, f"Why the network forgets: the study's questions, measured (`{EXPLAINED}`)"))
+        B.append(("p", f"Each question the study raises, answered with a measured quantity over {seeds} seeds (mean ± "
+                       f"std); every finding is a sentence generated from the numbers beside it "
+                       f"(`forgetlab/explain.py`), not typed in."))
+        B += explained
     return B
 
 
