@@ -48,7 +48,7 @@ def published(path: Path) -> dict[tuple[str, str], dict[str, str]]:
     rows, header = {}, None
     for line in path.read_text().splitlines():
         cells = [c.strip() for c in line.strip().strip("|").split("|")]
-        if not line.startswith("|") or set(cells[0]) <= {"-", ""}:
+        if not line.startswith("|") or all(set(c) <= {"-", ":"} for c in cells):  # the |---| rule
             continue
         if header is None:
             header = cells
@@ -281,6 +281,9 @@ def main(argv=None) -> int:
         results[name] = (ours, t_ours, theirs, t_theirs if name in with_avalanche else None)
         print(f"    forgetlab {fmt(ours[train_as])} ({t_ours:.1f} s); avalanche "
               f"{fmt(theirs.get(train_as, []))} ({t_theirs:.1f} s)", flush=True)
+        for protocol in protocols:
+            print(f"    {protocol} per seed: forgetlab {[round(v, 2) for v in ours.get(protocol, [])]}, avalanche "
+                  f"{[round(v, 2) for v in theirs.get(protocol, [])]}", flush=True)
     print(f"\n{time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}; seeds {a.seeds}; buffer {a.buffer}; "
           f"torch {torch.__version__}, {torch.get_num_threads()} thread(s)")
     for protocol in protocols:
