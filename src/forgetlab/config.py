@@ -111,11 +111,6 @@ class Member:
     seed: int
     hparams: dict[str, float]
 
-    @property
-    def label(self) -> str:
-        parts = [f"{k.split('.')[-1]}={v:g}" for k, v in self.hparams.items()]
-        return " ".join(parts + [f"seed={self.seed}"])
-
 
 def members(config: RunConfig) -> list[Member]:
     """Members in a fixed order: grid values outermost (in the order given), seeds innermost."""
