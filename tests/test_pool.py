@@ -87,6 +87,9 @@ def test_program_cost_orders_programs_by_their_work():
     assert program_cost(seq, 1) == (784 * 120 + 120 * 84 + 84 * 10) * 10 * 5
     assert program_cost(presets.get("lenet-sequential"), 1) > program_cost(seq, 1)
     assert program_cost(presets.get("mlp-l1-concurrent"), 25) > program_cost(presets.get("mlp-l1-sequential"), 10)
+    # dropout and strategies leave the fused step: twice the work of the same run without them
+    assert program_cost(presets.get("mlp-dropout-sequential"), 3) == 2 * program_cost(seq, 3)
+    assert program_cost(presets.get("mlp-bn-sequential"), 3) == program_cost(seq, 3)
 
 
 def slow(x, progress=None):

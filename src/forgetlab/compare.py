@@ -98,7 +98,7 @@ def compare(preset: str, strategies: Sequence[str], *, seeds: Sequence[int] | No
     out_dir = api.prepare_out(out, f"compare-{preset}")
     trained: dict[str, tuple[float, dict]] = {}
     bar = api.multi_progress("compare") if progress else None
-    jobs = [Job(n, program_cost(c, len(cfg.members(c))) * (2 if c.strategy.name != "naive" else 1),
+    jobs = [Job(n, program_cost(c, len(cfg.members(c))),
                 train_strategy, (c, out_dir / n, gap_steps, explain)) for n, c in configs.items()]
     try:
         run_jobs(jobs, lambda n, r: trained.__setitem__(n, r), workers=workers, progress=bar)

@@ -34,12 +34,16 @@ class Job:
 
 def program_cost(config, n_members: int) -> float:
     """Relative training work of one program of ``n_members`` members of ``config`` (a RunConfig):
-    examples seen (classes trained x passes, or steps x batch) x weights per member x members."""
+    examples seen (classes trained x passes, or steps x batch) x weights per member x members, doubled
+    for what leaves the hand-written MLP step: a strategy's loss or dropout's per-step masks (about twice
+    the training time of the same run without them, as ``forgetlab reproduce`` logs per experiment)."""
     sizes = (784, *config.model.hidden, 10)
     weights = sum(a * b for a, b in zip(sizes, sizes[1:])) * (8 if config.model.arch == "lenet5" else 1)
     n_classes = sum(len(t) for t in config.tasks)
     passes = config.train.iters * config.train.batch_size / 6000 if config.train.iters else config.train.epochs
-    return n_members * n_classes * passes * weights
+    dropout = config.model.dropout > 0 or any(k == "model.dropout" and any(vs) for k, vs in config.grid)
+    slow_step = 2 if config.strategy.name != "naive" or dropout else 1
+    return n_members * n_classes * passes * weights * slow_step
 
 
 def default_workers() -> int:
