@@ -7,6 +7,7 @@ import pytest
 
 from forgetlab import api, figures, probes, report
 from forgetlab.cli import main
+from forgetlab.results import load as load_results
 from forgetlab.study import SECTIONS, STUDY
 
 from test_probes import synthetic
@@ -168,3 +169,28 @@ def test_figure_kinds_come_from_the_preset_declaration(built):
     assert seq == sorted(f"mlp-sequential_{k}.png" for k in ("forgetting_curve", "forgetting_onset",
                                                              "relative_updates", "probs_curve", "probs_matrix",
                                                              "latent"))
+
+
+def test_reproduce_set_trains_every_experiment_under_the_overrides_and_names_them(tmp_path, monkeypatch):
+    data = synthetic(n_train=20, n_eval=10)
+    monkeypatch.setattr(api, "load_data", lambda config, device: data)
+    kw = dict(seeds=1, epochs=1, presets=["mlp-sequential"], probe_config=PC, log=lambda s: None)
+    report.reproduce(out=tmp_path, **kw)
+    overrides = ["train.optimizer=adam", "train.lr=0.001"]
+    lines = []
+    report.reproduce(out=tmp_path, set=overrides, **dict(kw, log=lines.append))
+    assert any("training 1 of 1" in s for s in lines)  # other settings: not the cached default run
+    runs = sorted(p.name for p in (tmp_path / "runs").iterdir())
+    assert len(runs) == 2
+    res = [load_results(p) for p in (tmp_path / "runs").iterdir()]
+    assert sorted(r.config.train.optimizer for r in res) == ["adam", "sgd"]
+    md = (tmp_path / "REPORT.md").read_text()
+    assert "instead of forgetlab's defaults: `train.optimizer=adam`, `train.lr=0.001`." in md
+
+
+def test_reproduce_set_with_an_unknown_key_is_one_line_and_writes_nothing(tmp_path, capsys):
+    code = main(["reproduce", "--out", str(tmp_path / "r"), "--set", "train.optimiser=adam"])
+    assert code == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "train.optimiser" in err[0]
+    assert not (tmp_path / "r").exists()

@@ -88,6 +88,9 @@ def _parser() -> argparse.ArgumentParser:
                     help="torch CPU threads per worker (default 1: on a shared 2-core machine more threads spin "
                          "and lose)")
     rp.add_argument("--no-progress", action="store_true", help="no progress bar while the experiments train")
+    rp.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                    help="a config value for every experiment, as for run; the study-calibrated settings: "
+                         "--set train.optimizer=adam --set train.lr=0.001 --set train.batch_size=128")
     _workers_option(rp)
     _sweep_parsers(sub)
     return p
@@ -144,6 +147,7 @@ def _cmd_reproduce(a) -> int:
 
     out = reproduce(seeds=a.seeds, out=a.out, data_dir=a.data_dir, device=a.device, epochs=a.epochs,
                     with_lenet=a.with_lenet, threads=a.threads, progress=not a.no_progress, workers=a.workers,
+                    set=a.set,
                     log=lambda text: print(text, file=sys.stderr, flush=True))
     print(f"{out / 'REPORT.md'}\n{out / 'report.html'}")
     return 0

@@ -85,10 +85,12 @@ def _explained(runs, out: Path, phases: runs_mod.Phases, draw: bool) -> list[tup
 def reproduce(seeds: int = 3, out: str | Path = "reproduce", *, data_dir=None, device: str = "auto",
               epochs: int | None = None, with_lenet: bool = False, presets: list[str] | None = None,
               threads: int | None = None, probe_config: probes_mod.ProbeConfig | None = None,
-              log: Callable[[str], None] = print, progress: bool = False, workers: int = 1) -> Path:
+              log: Callable[[str], None] = print, progress: bool = False, workers: int = 1,
+              set: list[str] | None = None) -> Path:
     """Run the study's experiments (cached in ``out``'s store), draw its figures, write REPORT.md and
     report.html in ``out``. ``workers``: processes that train and draw (one: this process; results are
-    the same), each with ``threads`` torch threads."""
+    the same), each with ``threads`` torch threads. ``set``: KEY=VALUE overrides for every experiment
+    (the report names them)."""
     import torch
 
     from .. import api
@@ -110,7 +112,7 @@ def reproduce(seeds: int = 3, out: str | Path = "reproduce", *, data_dir=None, d
     order = sorted(names, key=lambda n: (0 if PRESETS[n].settings.get("grid") else 1, names.index(n)))
     phases = runs_mod.Phases()
     programs = runs_mod.plan(order, seeds, store, data_dir=data_dir, device=device, epochs=epochs,
-                             probe_config=probe_config)  # every config validated: nothing written yet
+                             probe_config=probe_config, set=set)  # every config validated: nothing written yet
     n_train = len(runs_mod.to_train(programs, store))
     if n_train:  # missing data is one error line before anything is written (and the workers find it cached)
         api.load_data(programs[0].config, api.resolve_device(programs[0].config.device))
@@ -133,11 +135,11 @@ def reproduce(seeds: int = 3, out: str | Path = "reproduce", *, data_dir=None, d
         f"other figures {phases.figures:.1f} s)")
     t0 = time.perf_counter()
     blocks, device_name = (runs, figs, onsets, phases, seeds), next(iter(runs.values()))[0].device
-    render(build_blocks(*blocks, time.perf_counter() - t_start, device_name, explained), out)
+    render(build_blocks(*blocks, time.perf_counter() - t_start, device_name, explained, set or ()), out)
     phases.report = time.perf_counter() - t0
     wall = time.perf_counter() - t_start
     # timings are known only now: render again with them (cheap)
-    md, page = render(build_blocks(*blocks, wall, device_name, explained), out)
+    md, page = render(build_blocks(*blocks, wall, device_name, explained, set or ()), out)
     atomic_write(out / "REPORT.md", md)
     atomic_write(out / "report.html", page)
     log(f"report {phases.report:.1f} s; total {wall:.1f} s")

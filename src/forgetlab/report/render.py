@@ -6,6 +6,7 @@ import base64
 import html
 import re
 from pathlib import Path
+from typing import Sequence
 
 from ..study import LATENT_REPEAT, SECTIONS, STUDY_TEXT
 from .prose import ONSET_HEADER, ONSET_INTRO, comparison, intro, latent_repeat, onset_rows
@@ -31,11 +32,15 @@ def _section(name: str, runs, figs_by_preset, onsets) -> list[tuple]:
 
 
 def build_blocks(runs, figs_by_preset, onsets, phases: Phases, seeds: int, wall: float, device: str,
-                 explained: list[tuple] = ()) -> list[tuple]:
+                 explained: list[tuple] = (), overrides: Sequence[str] = ()) -> list[tuple]:
     """The whole report: title, method, timings, then one section per experiment in the study's order,
-    then ``explained``: the explanatory probes' answers (``explain_report.section``)."""
+    then ``explained``: the explanatory probes' answers (``explain_report.section``). ``overrides``: the
+    KEY=VALUE settings every experiment ran with instead of forgetlab's defaults."""
     B: list[tuple] = [("h", 1, "Catastrophic forgetting in an MNIST MLP: the study, reproduced by forgetlab"),
                       ("p", intro(seeds))]
+    if overrides:
+        B.append(("p", "Every experiment ran with these settings instead of forgetlab's defaults: "
+                       + ", ".join(f"`{s}`" for s in overrides) + "."))
     B.append(("table", ["phase", "seconds"], [[k, f"{getattr(phases, k):.1f}"] for k in
                                              ("training", "probes", "tsne", "figures", "report")] +
               [["total (wall)", f"{wall:.1f}"]]))

@@ -53,14 +53,17 @@ def run_program(program: Program, progress=None) -> float:
 
 
 def plan(presets: list[str], seeds: int, store: Store, *, data_dir=None, device="auto", epochs=None,
-         probe_config: probes_mod.ProbeConfig | None = None, progress: bool = False) -> list[Program]:
-    """One program per preset, its run directory named by the config's identity in ``store``."""
+         probe_config: probes_mod.ProbeConfig | None = None, progress: bool = False,
+         set: list[str] | None = None) -> list[Program]:
+    """One program per preset, its run directory named by the config's identity in ``store``;
+    ``set``: KEY=VALUE overrides applied to every preset."""
     from .. import api
 
     pc = probe_config or probes_mod.ProbeConfig()
     programs = []
     for name in presets:
-        config = api.make_config(name, seeds=list(range(seeds)), epochs=epochs, device=device, data_dir=data_dir)
+        config = api.make_config(name, seeds=list(range(seeds)), epochs=epochs, device=device, data_dir=data_dir,
+                                 set=set)
         programs.append(Program(name, config, pc, store.run_dir(name, cfg.identity(config), pc), progress))
     return programs
 
