@@ -20,7 +20,6 @@ Needs the optional extra ``parity`` (avalanche-lib; its GEM also needs quadprog)
 from __future__ import annotations
 
 import argparse
-import re
 import statistics
 import sys
 import time

@@ -73,6 +73,12 @@ def _parser() -> argparse.ArgumentParser:
     pl.add_argument("--latent-tasks", choices=("all", "last"), default="all",
                     help="t-SNE maps after every task or only the last (each map takes about a second)")
 
+    _reproduce_parser(sub)
+    _sweep_parsers(sub)
+    return p
+
+
+def _reproduce_parser(sub) -> None:
     rp = sub.add_parser("reproduce", help="re-run the whole study and write REPORT.md and report.html",
                         description="Run every experiment of the study (cached by config), then write a report "
                                     "with our numbers beside the study's.")
@@ -92,8 +98,6 @@ def _parser() -> argparse.ArgumentParser:
                     help="a config value for every experiment, as for run; the study-calibrated settings: "
                          "--set train.optimizer=adam --set train.lr=0.001 --set train.batch_size=128")
     _workers_option(rp)
-    _sweep_parsers(sub)
-    return p
 
 
 def _cmd_run(a) -> int:

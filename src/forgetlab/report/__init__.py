@@ -82,6 +82,22 @@ def _explained(runs, out: Path, phases: runs_mod.Phases, draw: bool) -> list[tup
     return blocks
 
 
+def _train(programs, store: Store, phases: runs_mod.Phases, log, workers: int, progress: bool) -> dict:
+    """Every program's run, from the store or trained (with one progress bar for all, if ``progress``)."""
+    from .. import api
+
+    bar = api.multi_progress("training") if progress else None
+    t0 = time.perf_counter()
+    try:
+        runs = runs_mod.run_all(programs, store, log=log, phases=phases, workers=workers, progress=bar)
+    finally:
+        if bar is not None:
+            bar.close()
+    log(f"training {time.perf_counter() - t0:.1f} s wall (summed over programs: training {phases.training:.1f} s, "
+        f"probes {phases.probes:.1f} s)")
+    return runs
+
+
 def reproduce(seeds: int = 3, out: str | Path = "reproduce", *, data_dir=None, device: str = "auto",
               epochs: int | None = None, with_lenet: bool = False, presets: list[str] | None = None,
               threads: int | None = None, probe_config: probes_mod.ProbeConfig | None = None,
@@ -119,15 +135,7 @@ def reproduce(seeds: int = 3, out: str | Path = "reproduce", *, data_dir=None, d
     prepare_out(out, "reproduce")
     log(f"training {n_train} of {len(order)} experiments x {seeds} seeds on {min(workers, max(n_train, 1))} "
         f"worker(s) of {torch.get_num_threads()} thread(s)")
-    bar = api.multi_progress("training") if progress and n_train else None
-    t0 = time.perf_counter()
-    try:
-        runs = runs_mod.run_all(programs, store, log=log, phases=phases, workers=workers, progress=bar)
-    finally:
-        if bar is not None:
-            bar.close()
-    log(f"training {time.perf_counter() - t0:.1f} s wall (summed over programs: training {phases.training:.1f} s, "
-        f"probes {phases.probes:.1f} s)")
+    runs = _train(programs, store, phases, log, workers, progress=progress and n_train > 0)
     t0 = time.perf_counter()
     figs, onsets = _figures(names, runs, out, phases, workers)
     explained = _explained(runs, out, phases, draw=len(phases.cached) < len(names))
