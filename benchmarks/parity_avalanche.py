@@ -1,9 +1,10 @@
 """forgetlab's strategies against Avalanche 0.6's own, under one protocol, with the published figures beside.
 
-Protocol (Buzzega et al. 2020, Mammoth's seq-mnist / perm-mnist): the MLP 784-100-100-10 (PyTorch's
-default initialisation in both libraries), plain SGD, batch 10 (P-MNIST: 128), one epoch per task, each
-strategy's learning rate, replay batch and coefficients from Mammoth's best-args table (forgetlab's
-buzzega2020-* presets), the same normalised MNIST tensors and the same class order, buffer 500. Both
+Protocol (Buzzega et al. 2020, Mammoth's seq-mnist / perm-mnist): the MLP 784-100-100-10 with Mammoth's
+initialisation (Xavier-uniform weights, zero biases) in both libraries, plain SGD, batch 10 (P-MNIST: 128),
+one epoch per task, each strategy's learning rate, replay batch and coefficients from Mammoth's best-args
+table (forgetlab's buzzega2020-* presets), the same MNIST tensors (pixels in [0, 1], as Mammoth's) and the
+same class order, buffer 500. Both
 libraries train the same seeds; forgetlab trains them as one batched program, Avalanche one after the
 other. Scores are the final accuracy averaged over tasks, in %, mean ± std over seeds:
 
@@ -145,6 +146,10 @@ def avalanche_strategy(strategy: str, buffer: int, protocol: str, n_tasks: int, 
     features = nn.Sequential(nn.Flatten(), nn.Linear(784, 100), nn.ReLU(), nn.Linear(100, 100), nn.ReLU())
     head = nn.Linear(100, 10)
     model = nn.Sequential(features, head)
+    if config.model.init == "xavier":  # the preset's (Mammoth's) initialisation, as forgetlab's model.init
+        for layer in (m for m in model.modules() if isinstance(m, nn.Linear)):
+            nn.init.xavier_uniform_(layer.weight)
+            nn.init.zeros_(layer.bias)
     opt = torch.optim.SGD(model.parameters(), lr=t.lr, weight_decay=t.weight_decay)
     common = dict(optimizer=opt, criterion=nn.CrossEntropyLoss(), train_mb_size=t.batch_size, train_epochs=1,
                   eval_mb_size=1000, device=device, evaluator=EvaluationPlugin(loggers=[]))

@@ -8,6 +8,7 @@ backbone/MNISTMLP.py), against forgetlab's normalised pixels and nn.Linear's def
 Variants: base, raw, xavier, raw+xavier. Prints the final average accuracy in % per seed (0-4), mean ± std.
 """
 import argparse
+import dataclasses
 import math
 import statistics
 import time
@@ -41,7 +42,7 @@ def raw(d: data_mod.Dataset) -> data_mod.Dataset:
     def undo(split):
         return data_mod.Split(split.x * MNIST_STD + MNIST_MEAN, split.y)
 
-    return data_mod.Dataset(d.name, undo(d.train), undo(d.eval), d.eval_split)
+    return dataclasses.replace(d, train=undo(d.train), eval=undo(d.eval))
 
 
 def main() -> None:

@@ -4,9 +4,10 @@ Each case trains 2 seeds on a fixed subset of the real data (the first 3000 trai
 examples), so the whole set takes a few seconds. ``tests/test_engine_regression.py`` compares a fresh run
 of each case with ``tests/engine_expected.json``, which this script writes:
 
-    OMP_NUM_THREADS=1 PYTHONPATH=src python tests/engine_cases.py /work/shared/data tests/engine_expected.json
+    OMP_NUM_THREADS=1 PYTHONPATH=src python tests/engine_cases.py /work/shared/data tests/engine_expected.json [CASES]
 
-Regenerate it only from a commit whose numbers are the reference (a change of semantics, never a refactor).
+Regenerate it only from a commit whose numbers are the reference (a change of semantics, never a refactor);
+CASES (comma-separated names) recomputes only those and keeps every other case as the file has it.
 """
 from __future__ import annotations
 
@@ -43,6 +44,7 @@ CASES: dict[str, tuple[str, str | None, dict]] = {
     **{f"vandeven-{s}": ("vandeven2022-split-mnist", s, {"train.iters": 6, "strategy.memory_per_class": 8})
        for s in ("er", "icarl")},
     **{f"buzzega-{s}": ("buzzega2020-seq-mnist-200", s, {}) for s in ("der", "derpp", "er", "agem")},
+    "buzzega-perm-er": ("buzzega2020-perm-mnist-500", "er", {"protocol.permuted": 3}),
 }
 
 
@@ -62,7 +64,7 @@ def config_of(name: str, data_dir) -> cfg.RunConfig:
 
 def dataset_of(config: cfg.RunConfig) -> Dataset:
     base = api.make_config("mlp-sequential", data_dir=config.data.root, device="cpu",
-                           set={"data.dataset": config.data.dataset})
+                           set={"data.dataset": config.data.dataset, "data.normalize": config.data.normalize})
     data = subset(api.load_data(base, torch.device("cpu")))
     if config.protocol.permuted:
         from forgetlab.scenarios import permuted
@@ -80,12 +82,15 @@ def run_case(name: str, data_dir) -> dict:
             "status": res["status"], "members": res["members"]}
 
 
-def main(data_dir: str, out: str) -> None:
+def main(data_dir: str, out: str, only: str = "") -> None:
     torch.set_num_threads(1)
-    expected = {name: run_case(name, data_dir) for name in CASES}
+    names = only.split(",") if only else list(CASES)
+    expected = json.loads(Path(out).read_text()) if only else {}
+    expected.update({name: run_case(name, data_dir) for name in names})
+    expected = {name: expected[name] for name in CASES}
     Path(out).write_text(json.dumps(expected, indent=0) + "\n")
     print(f"{len(expected)} cases -> {out}")
 
 
 if __name__ == "__main__":
-    main(*sys.argv[1:3])
+    main(*sys.argv[1:4])

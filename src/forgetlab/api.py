@@ -74,7 +74,10 @@ def load_data(config: cfg.RunConfig, device: torch.device) -> data_mod.Dataset:
                         f"a folder with MNIST/raw, or leave both unset to download into ./data")
     d, p = config.data, config.protocol
     source = str(Path(d.path).expanduser().resolve()) if d.path else d.dataset
-    key = (source, str(root.resolve()), str(device), d.eval_split, d.holdout_fraction)
+    key = (source, str(root.resolve()), str(device), d.eval_split, d.holdout_fraction, d.normalize)
+    if not d.normalize and key not in _DATA_CACHE:  # raw pixels: derived from the standardised tensors
+        _DATA_CACHE[key] = data_mod.unnormalized(load_data(cfg.override(config, "data.normalize", True), device),
+                                                 d.dataset)
     if key not in _DATA_CACHE:
         split = dict(eval_split=d.eval_split, holdout_fraction=d.holdout_fraction)
         if d.path:

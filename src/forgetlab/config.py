@@ -24,6 +24,7 @@ N_CLASSES = 10
 DATASETS = ("mnist", "fashion-mnist")
 ARCHS = ("mlp", "lenet5")
 NORMS = ("none", "batch", "layer")
+INITS = ("torch", "xavier")
 PROTOCOLS = ("concurrent", "sequential")
 SCENARIOS = ("class", "task", "domain")  # van de Ven et al.'s three types of incremental learning
 OPTIMIZERS = ("sgd", "adam")
@@ -39,6 +40,7 @@ class DataConfig:
     holdout_fraction: float = 0.1  # of each class's training examples, when eval_split=holdout
     download: bool = True  # fetch through torchvision when the files are missing
     path: str = ""  # a .npz of x_train, y_train, x_test, y_test (replaces data.dataset)
+    normalize: bool = True  # built-in data: pixels standardised by the train set's mean and std; false: [0, 1]
 
 
 @dataclass(frozen=True)
@@ -52,6 +54,7 @@ class ModelConfig:
     module: str = ""  # a user network (package.module:Class or file.py:Class) instead of model.arch
     module_args: str = ""  # its keyword arguments as a JSON object
     module_input: str = "flat"  # flat: x [B, features]; image: x [B, C, H, W] (the data's image shape)
+    init: str = "torch"  # linear layers: torch (nn.Linear's uniform) | xavier (Xavier-uniform, zero biases)
 
 
 @dataclass(frozen=True)
@@ -351,6 +354,7 @@ def validate(config: RunConfig) -> RunConfig:
         raise ConfigError(f"data.holdout_fraction={d.holdout_fraction:g} must be in (0, 1)")
     _one_of("model.arch", m.arch, ARCHS)
     _one_of("model.norm", m.norm, NORMS)
+    _one_of("model.init", m.init, INITS)
     if not m.hidden or any(h < 1 for h in m.hidden):
         raise ConfigError(f"model.hidden={list(m.hidden)} needs at least one layer of >= 1 unit")
     if m.arch == "lenet5" and len(m.hidden) != 2:

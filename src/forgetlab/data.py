@@ -9,6 +9,7 @@ import hashlib
 import math
 import os
 import zlib
+import dataclasses
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -350,6 +351,9 @@ def check_config(config) -> None:
     """Before any work: a data set named in the config exists; tasks of a built-in one name its classes 0-9
     (other data are checked against their labels once loaded, ``check_tasks``)."""
     d = config.data
+    if not d.normalize and (d.path or d.dataset not in _DATASETS):
+        raise ConfigError(f"data.normalize=false needs a built-in dataset ({', '.join(_DATASETS)}), whose "
+                          f"pixel statistics are known; {d.path or d.dataset} is given as it is")
     if d.path:
         return
     if d.dataset not in _DATASETS:  # any torchvision classification dataset by its class name
@@ -358,6 +362,17 @@ def check_config(config) -> None:
     for c in (c for task in config.protocol.tasks for c in task):
         if not 0 <= c < 10:
             raise ConfigError(f"protocol.tasks: class {c} is out of range; {d.dataset} has classes 0-9")
+
+
+def unnormalized(data: Dataset, name: str) -> Dataset:
+    """A built-in dataset's images as [0, 1] pixels (the standardisation undone), as Mammoth feeds them."""
+    _, _, mean, std = _DATASETS[name]
+
+    def raw(split: Split) -> Split:
+        return Split(split.x * std + mean, split.y)
+
+    return dataclasses.replace(data, name=f"{data.name} (pixels in [0, 1])", train=raw(data.train),
+                               eval=raw(data.eval))
 
 
 def check_tasks(data: Dataset, tasks) -> None:

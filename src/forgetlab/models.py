@@ -148,11 +148,15 @@ class _StackFn(torch.autograd.Function):
 class Linear(nn.Module):
     """E independent affine maps: weight [E, in, out], bias [E, 1, out]."""
 
-    def __init__(self, fan_in: int, fan_out: int, gens: list[torch.Generator], device):
+    def __init__(self, fan_in: int, fan_out: int, gens: list[torch.Generator], device, init: str = "torch"):
+        """``init``: "torch", nn.Linear's uniform in +-1/sqrt(fan_in) for weights and biases; "xavier",
+        Xavier-uniform weights (+-sqrt(6/(fan_in+fan_out))) and zero biases."""
         super().__init__()
-        bound = 1 / math.sqrt(fan_in)
+        xavier = init == "xavier"
+        bound = math.sqrt(6 / (fan_in + fan_out)) if xavier else 1 / math.sqrt(fan_in)
         self.weight = nn.Parameter(_uniform((fan_in, fan_out), bound, gens, device))
-        self.bias = nn.Parameter(_uniform((1, fan_out), bound, gens, device))
+        bias = torch.zeros(len(gens), 1, fan_out, device=device) if xavier else _uniform((1, fan_out), bound, gens, device)
+        self.bias = nn.Parameter(bias)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if x.dim() == 2:  # one batch shared by every member: a single [N, in] x [in, E*out] product
@@ -224,10 +228,10 @@ class EnsembleNet(nn.Module):
         gens = seeding.generators(seeds, seeding.INIT)
         self.n_members = len(seeds)
         sizes = (in_features, *cfg.hidden)
-        self.fcs = nn.ModuleList(Linear(a, b, gens, device) for a, b in zip(sizes, sizes[1:]))
+        self.fcs = nn.ModuleList(Linear(a, b, gens, device, cfg.init) for a, b in zip(sizes, sizes[1:]))
         self.norms = nn.ModuleList(
             Norm(cfg.norm, self.n_members, h, device) for h in cfg.hidden) if cfg.norm != "none" else None
-        self.head = Linear(sizes[-1], n_classes, gens, device)
+        self.head = Linear(sizes[-1], n_classes, gens, device, cfg.init)
         self.kwta = nn.ModuleList(KWTA(k, h, self.n_members, cfg.kwta_boost, device)
                                   for k, h in zip(cfg.kwta, cfg.hidden)) if cfg.kwta else None
         # dropout: per-member probability and generator; a member with p = 0 draws nothing

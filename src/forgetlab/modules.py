@@ -242,9 +242,10 @@ def check(cfg: ModelConfig, grid=()) -> None:
     """The model settings that go with ``model.module`` (the module itself is resolved by ``resolve``)."""
     if cfg.module_input not in MODULE_INPUTS:
         raise ConfigError(f"model.module_input={cfg.module_input!r} is not valid; choose one of: {', '.join(MODULE_INPUTS)}")
-    if cfg.module and (cfg.norm != "none" or cfg.kwta or cfg.dropout or "model.dropout" in dict(grid)):
-        raise ConfigError("model.norm, model.kwta and model.dropout shape the built-in networks; with model.module, "
-                          "put normalisation and dropout in your module")
+    if cfg.module and (cfg.norm != "none" or cfg.kwta or cfg.dropout or "model.dropout" in dict(grid)
+                       or cfg.init != "torch"):
+        raise ConfigError("model.norm, model.kwta, model.dropout and model.init shape the built-in networks; with "
+                          "model.module, put normalisation, dropout and initialisation in your module")
 
 
 def build(cfg: ModelConfig, seeds: list[int], dropout: torch.Tensor, device, n_classes: int = 10,

@@ -133,6 +133,12 @@ def _mammoth(buffer: int, fixed: dict, best: dict) -> dict:
     return out
 
 
+# Mammoth's MNIST network and input: backbone/MNISTMLP.py initialises every linear layer Xavier-uniform with
+# zero biases, and its MNIST datasets apply ToTensor only (pixels in [0, 1], no standardisation). Both move
+# results: naive on P-MNIST 33.0 with forgetlab's defaults, 39.9 with these, 40.70 published (docs/strategies.md).
+_MAMMOTH_MLP = {"hidden": [100, 100], "init": "xavier"}
+_MAMMOTH_INPUT = {"normalize": False}
+
 # (b) Buzzega, Boschini, Porrello, Abati & Calderara 2020, "Dark Experience for General Continual
 # Learning: a Strong, Simple Baseline" (NeurIPS), code aimagelab/mammoth: seq-mnist = Split-MNIST pairs
 # 0-1 ... 8-9, MLP 784-100-100-10, SGD without momentum, batch 10, one epoch per task; learning rates,
@@ -156,7 +162,7 @@ for _buffer, _best in _SEQ_MNIST_BEST.items():
          f"Buzzega et al. 2020 DER (Mammoth seq-mnist): class-IL Split-MNIST, MLP 2x100, SGD, batch 10, "
          f"1 epoch per task, buffer {_buffer}",
          per_strategy=_mammoth(_buffer, _SEQ_MNIST_FIXED, _best),
-         model={"hidden": [100, 100]}, protocol={"tasks": SPLIT_MNIST_PAIRS},
+         model=_MAMMOTH_MLP, data=_MAMMOTH_INPUT, protocol={"tasks": SPLIT_MNIST_PAIRS},
          train={"optimizer": "sgd", "momentum": 0.0, "batch_size": 10, "epochs": 1})
 
 # Mammoth's perm-mnist: 20 tasks of all ten digits under fixed pixel permutations, domain-incremental (the
@@ -178,7 +184,7 @@ for _buffer, _best in _PERM_MNIST_BEST.items():
          f"Buzzega et al. 2020 DER (Mammoth perm-mnist): domain-IL Permuted-MNIST, 20 tasks, MLP 2x100, SGD, "
          f"batch 128, 1 epoch per task, buffer {_buffer}",
          per_strategy=_mammoth(_buffer, _PERM_MNIST_FIXED, _best),
-         model={"hidden": [100, 100]}, protocol={"permuted": 20, "scenario": "domain"},
+         model=_MAMMOTH_MLP, data=_MAMMOTH_INPUT, protocol={"permuted": 20, "scenario": "domain"},
          train={"optimizer": "sgd", "momentum": 0.0, "batch_size": 128, "epochs": 1})
 
 
