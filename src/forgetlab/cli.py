@@ -96,7 +96,7 @@ def _reproduce_parser(sub) -> None:
     rp.add_argument("--no-progress", action="store_true", help="no progress bar while the experiments train")
     rp.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                     help="a config value for every experiment, as for run; the study-calibrated settings: "
-                         "--set train.optimizer=adam --set train.lr=0.001 --set train.batch_size=128")
+                         "--set train.optimizer=adam --set train.lr=0.001")
     _workers_option(rp)
 
 
