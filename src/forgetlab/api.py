@@ -6,6 +6,7 @@
 """
 from __future__ import annotations
 
+import dataclasses
 import io
 import os
 import sys
@@ -75,12 +76,13 @@ def load_data(config: cfg.RunConfig, device: torch.device) -> data_mod.Dataset:
     d, p = config.data, config.protocol
     source = str(Path(d.path).expanduser().resolve()) if d.path else d.dataset
     key = (source, str(root.resolve()), str(device), d.eval_split, d.holdout_fraction, d.normalize)
-    if not d.normalize and key not in _DATA_CACHE:  # raw pixels: derived from the standardised tensors
-        _DATA_CACHE[key] = data_mod.unnormalized(load_data(cfg.override(config, "data.normalize", True), device),
-                                                 d.dataset)
     if key not in _DATA_CACHE:
         split = dict(eval_split=d.eval_split, holdout_fraction=d.holdout_fraction)
-        if d.path:
+        if not d.normalize:  # raw pixels: the standardised tensors with the standardisation undone
+            standard = dataclasses.replace(config, data=dataclasses.replace(d, normalize=True),
+                                           protocol=dataclasses.replace(p, permuted=0))
+            _DATA_CACHE[key] = data_mod.unnormalized(load_data(standard, device), d.dataset)
+        elif d.path:
             _DATA_CACHE[key] = data_mod.load_npz(d.path, device, **split)
         elif d.dataset in cfg.DATASETS:
             _DATA_CACHE[key] = data_mod.load(d.dataset, root, device, download=d.download, **split)
