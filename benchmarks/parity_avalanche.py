@@ -114,7 +114,7 @@ def run_forgetlab(strategy: str, protocol: str, buffer: int, seeds, data_dir) ->
     sets = {}
     if strategy == "joint":  # Mammoth's and Avalanche's joint: one epoch over every task's data at once
         config = presets.get(preset_for(protocol, buffer), "naive")
-        sets = {"protocol.kind": "concurrent"} if protocol != "pmnist-domain-il" else {}
+        sets = {"protocol.kind": "concurrent"}
     final = FinalScores()
     t0 = time.perf_counter()
     res = api.run(config, seeds=list(seeds), data_dir=data_dir, device="cpu", save=False, progress=False,

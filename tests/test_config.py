@@ -78,3 +78,11 @@ def test_identities_ignore_presentation_but_not_numbers():
     l1 = make_config("mlp-l1-sequential", seeds=[0, 1])
     m = cfg.members(l1)[1]  # l1 = 0, seed 1: the same member as plain mlp-sequential with seed 1
     assert cfg.member_identity(l1, m) == cfg.member_identity(a, cfg.members(a)[0])
+
+
+def test_concurrent_permuted_mnist_is_one_task_of_every_permutation():
+    from forgetlab import api
+
+    c = api.make_config("buzzega2020-perm-mnist-500", set={"protocol.permuted": 3, "protocol.kind": "concurrent"})
+    assert c.tasks == (tuple(range(30)),)
+    assert len(api.make_config("buzzega2020-perm-mnist-500", set={"protocol.permuted": 3}).tasks) == 3

@@ -94,11 +94,12 @@ class RunConfig:
     @property
     def tasks(self) -> tuple[tuple[int, ...], ...]:
         """The tasks actually trained: concurrent training is one task holding every class."""
+        tasks = self.protocol.tasks
         if self.protocol.permuted:  # task t holds the ten digits under permutation t, labelled 10t..10t+9
-            return tuple(tuple(range(10 * t, 10 * t + 10)) for t in range(self.protocol.permuted))
+            tasks = tuple(tuple(range(10 * t, 10 * t + 10)) for t in range(self.protocol.permuted))
         if self.protocol.kind == "concurrent":
-            return (tuple(sorted({c for t in self.protocol.tasks for c in t})),)
-        return self.protocol.tasks
+            return (tuple(sorted({c for t in tasks for c in t})),)
+        return tasks
 
 
 # Keys whose values may differ between members of one batched program (no shape depends on them).
@@ -363,8 +364,6 @@ def validate(config: RunConfig) -> RunConfig:
     _one_of("protocol.scenario", p.scenario, SCENARIOS)
     if p.permuted < 0:
         raise ConfigError(f"protocol.permuted={p.permuted} must be >= 0 (0 = no pixel permutations)")
-    if p.permuted and p.kind != "sequential":
-        raise ConfigError("protocol.permuted needs protocol.kind=sequential (joint training is strategy.name=joint)")
     if m.kwta and (len(m.kwta) != len(m.hidden) or any(not 0 < k <= h for k, h in zip(m.kwta, m.hidden))):
         raise ConfigError(f"model.kwta={list(m.kwta)} needs one k per hidden layer {list(m.hidden)}, each in 1..units")
     if m.kwta_boost < 0:
