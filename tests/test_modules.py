@@ -140,8 +140,9 @@ def test_a_bad_module_is_one_line(module, set_, fragment):
 
 
 def test_built_in_options_are_refused_with_a_module(toy):
-    with pytest.raises(ConfigError, match="put normalisation and dropout in your module"):
-        train(_config(**{"model.norm": "batch"}), toy)
+    for key, value in (("model.norm", "batch"), ("model.init", "xavier")):
+        with pytest.raises(ConfigError, match="put normalisation, dropout and initialisation in your module"):
+            train(_config(**{key: value}), toy)
     with pytest.raises(ConfigError, match="put dropout in your module"):
         train(make_config(_config(), grid={"model.dropout": "0,0.5"}), toy)
     with pytest.raises(ConfigError, match="model.module_input='pixels' is not valid; choose one of: flat, image"):
