@@ -41,11 +41,12 @@ def intro(seeds: int) -> str:
             f"{pc.latent_per_class * 10} validation examples, first seed.")
 
 
-def explain(metric: str, preset: str, task: int, label: str = "") -> str:
-    """One line on why this number can differ from the study's (which is one run of its own code)."""
+def explain(metric: str, preset: str, task: int, label: str = "", optimizer: str = "sgd") -> str:
+    """One line on why this number can differ from the study's (which is one run of its own code);
+    ``optimizer``: the run's (the L1 collapse is plain SGD's)."""
     seq = "sequential" in preset
     lam = re.search(r"\bl1=([0-9.e+-]+)", label)
-    if preset == "mlp-l1-concurrent" and lam and float(lam.group(1)) >= 2:
+    if preset == "mlp-l1-concurrent" and lam and float(lam.group(1)) >= 2 and optimizer == "sgd":
         return L1_COLLAPSE
     if metric == "train_loss":
         return ("the study's losses are not per-example mean cross-entropies (its concurrent train loss 0.0117 at "
@@ -96,7 +97,7 @@ def comparison(name: str, res: Results) -> tuple[list[str], list[list[str]], lis
                 if s is not None and len(ours) and differs(m, ours, s):
                     cell += " ⚑"
                     where = f"{label + ' ' if label else ''}task {t + 1} {LABELS[m]}"
-                    why = explain(m, name, t, label)
+                    why = explain(m, name, t, label, res.config.train.optimizer)
                     if why in said:  # one cause behind several flags: spell it out once
                         why = f"the same cause as the {said[why]} flag above"
                     else:
