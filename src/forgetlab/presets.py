@@ -139,6 +139,17 @@ def _mammoth(buffer: int, fixed: dict, best: dict) -> dict:
 _MAMMOTH_MLP = {"hidden": [100, 100], "init": "xavier"}
 _MAMMOTH_INPUT = {"normalize": False}
 
+
+def _add_mammoth(dataset: str, scenario: str, batch: int, fixed: dict, best: dict, protocol: dict) -> None:
+    """One buzzega2020-<dataset>-<buffer> preset per buffer of ``best``: Mammoth's MLP and input, plain SGD,
+    one epoch per task, the strategies' settings from its best-args (``fixed`` and ``best``, see _mammoth)."""
+    for buffer, settings in best.items():
+        _add(f"buzzega2020-{dataset}-{buffer}",
+             f"Buzzega et al. 2020 DER (Mammoth {dataset}): {scenario}, MLP 2x100, SGD, batch {batch}, "
+             f"1 epoch per task, buffer {buffer}",
+             per_strategy=_mammoth(buffer, fixed, settings), model=_MAMMOTH_MLP, data=_MAMMOTH_INPUT,
+             protocol=protocol, train={"optimizer": "sgd", "momentum": 0.0, "batch_size": batch, "epochs": 1})
+
 # (b) Buzzega, Boschini, Porrello, Abati & Calderara 2020, "Dark Experience for General Continual
 # Learning: a Strong, Simple Baseline" (NeurIPS), code aimagelab/mammoth: seq-mnist = Split-MNIST pairs
 # 0-1 ... 8-9, MLP 784-100-100-10, SGD without momentum, batch 10, one epoch per task; learning rates,
@@ -157,13 +168,8 @@ _SEQ_MNIST_BEST = {
     500: {"er": (0.1, 10), "der": (0.03, 128, 1.0), "derpp": (0.03, 10, 1.0, 0.5), "gem": (0.03, 0.5)},
     5120: {"er": (0.1, 10), "der": (0.1, 128, 0.5), "derpp": (0.1, 64, 0.2, 0.5), "gem": (0.1, 1.0)},
 }
-for _buffer, _best in _SEQ_MNIST_BEST.items():
-    _add(f"buzzega2020-seq-mnist-{_buffer}",
-         f"Buzzega et al. 2020 DER (Mammoth seq-mnist): class-IL Split-MNIST, MLP 2x100, SGD, batch 10, "
-         f"1 epoch per task, buffer {_buffer}",
-         per_strategy=_mammoth(_buffer, _SEQ_MNIST_FIXED, _best),
-         model=_MAMMOTH_MLP, data=_MAMMOTH_INPUT, protocol={"tasks": SPLIT_MNIST_PAIRS},
-         train={"optimizer": "sgd", "momentum": 0.0, "batch_size": 10, "epochs": 1})
+_add_mammoth("seq-mnist", "class-IL Split-MNIST", 10, _SEQ_MNIST_FIXED, _SEQ_MNIST_BEST,
+             {"tasks": SPLIT_MNIST_PAIRS})
 
 # Mammoth's perm-mnist: 20 tasks of all ten digits under fixed pixel permutations, domain-incremental (the
 # ten output units are shared), the same MLP, SGD, batch 128, one epoch per task ('perm-mnist' best args).
@@ -179,13 +185,8 @@ _PERM_MNIST_BEST = {
     500: {"er": (0.2, 128), "der": (0.2, 128, 1.0), "derpp": (0.2, 128, 1.0, 0.5), "gem": (0.1, 0.5)},
     5120: {"er": (0.2, 128), "der": (0.2, 128, 0.5), "derpp": (0.2, 128, 0.5, 1.0), "gem": (0.1, 0.5)},
 }
-for _buffer, _best in _PERM_MNIST_BEST.items():
-    _add(f"buzzega2020-perm-mnist-{_buffer}",
-         f"Buzzega et al. 2020 DER (Mammoth perm-mnist): domain-IL Permuted-MNIST, 20 tasks, MLP 2x100, SGD, "
-         f"batch 128, 1 epoch per task, buffer {_buffer}",
-         per_strategy=_mammoth(_buffer, _PERM_MNIST_FIXED, _best),
-         model=_MAMMOTH_MLP, data=_MAMMOTH_INPUT, protocol={"permuted": 20, "scenario": "domain"},
-         train={"optimizer": "sgd", "momentum": 0.0, "batch_size": 128, "epochs": 1})
+_add_mammoth("perm-mnist", "domain-IL Permuted-MNIST, 20 tasks", 128, _PERM_MNIST_FIXED, _PERM_MNIST_BEST,
+             {"permuted": 20, "scenario": "domain"})
 
 
 def get(name: str, strategy: str | None = None) -> cfg.RunConfig:
