@@ -6,12 +6,16 @@ of each case with ``tests/engine_expected.json``, which this script writes:
 
     OMP_NUM_THREADS=1 PYTHONPATH=src python tests/engine_cases.py /work/shared/data tests/engine_expected.json [CASES]
 
-Regenerate it only from a commit whose numbers are the reference (a change of semantics, never a refactor);
-CASES (comma-separated names) recomputes only those and keeps every other case as the file has it.
+The last bits of a float sum depend on the CPU's kernels (AVX2 or AVX-512, the vendor's library paths), so
+the file holds one set of numbers per CPU signature (``cpu_signature``: vendor and torch's CPU capability);
+this script writes the current CPU's set and keeps the others. Regenerate it only from a commit whose
+numbers are the reference (a change of semantics, never a refactor); CASES (comma-separated names)
+recomputes only those and keeps every other case as the file has it.
 """
 from __future__ import annotations
 
 import json
+import platform
 import sys
 from pathlib import Path
 
@@ -73,6 +77,17 @@ def dataset_of(config: cfg.RunConfig) -> Dataset:
     return data
 
 
+def cpu_signature() -> str:
+    """The CPU's vendor and the instruction set torch's kernels use here, e.g. "AuthenticAMD AVX2"."""
+    vendor = platform.processor() or "unknown"
+    try:
+        with open("/proc/cpuinfo") as f:
+            vendor = next((line.split(":", 1)[1].strip() for line in f if line.startswith("vendor_id")), vendor)
+    except OSError:
+        pass
+    return f"{vendor} {torch.backends.cpu.get_cpu_capability()}"
+
+
 def run_case(name: str, data_dir) -> dict:
     """The case's numbers: every member's records and accuracy matrices, and the config's identities."""
     config = config_of(name, data_dir)
@@ -85,11 +100,13 @@ def run_case(name: str, data_dir) -> dict:
 def main(data_dir: str, out: str, only: str = "") -> None:
     torch.set_num_threads(1)
     names = only.split(",") if only else list(CASES)
-    expected = json.loads(Path(out).read_text()) if only else {}
+    pinned = json.loads(Path(out).read_text()) if Path(out).exists() else {}
+    signature = cpu_signature()
+    expected = pinned.get(signature, {}) if only else {}
     expected.update({name: run_case(name, data_dir) for name in names})
-    expected = {name: expected[name] for name in CASES}
-    Path(out).write_text(json.dumps(expected, indent=0) + "\n")
-    print(f"{len(expected)} cases -> {out}")
+    pinned[signature] = {name: expected[name] for name in CASES}
+    Path(out).write_text(json.dumps(pinned, indent=0) + "\n")
+    print(f"{len(CASES)} cases for {signature} -> {out}")
 
 
 if __name__ == "__main__":
