@@ -112,3 +112,28 @@ def test_ctrl_c_stops_every_worker_and_keeps_what_finished():
         run_jobs([Job("slow", 2, slow, (1,)), Job("quick", 1, square, (3,))],
                  lambda k, r: got.append((k, r)), workers=2, progress=progress)
     assert got == [("quick", 9)] and time.perf_counter() - t0 < 25  # the slow worker was stopped, not awaited
+
+
+def test_training_uses_one_thread_by_default_and_restores_the_count(toy):
+    import torch
+
+    from forgetlab import api
+    from forgetlab.hooks import Hook
+
+    seen = []
+
+    class Threads(Hook):
+        def after_task(self, ctx):
+            seen.append(torch.get_num_threads())
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(2)
+    try:
+        api.run("mlp-concurrent", dataset=toy, save=False, progress=False, seeds=[0], epochs=1, device="cpu",
+                hooks=[Threads()])
+        api.run("mlp-concurrent", dataset=toy, save=False, progress=False, seeds=[0], epochs=1, device="cpu",
+                hooks=[Threads()], threads=2)
+        assert seen == [1, 2]
+        assert torch.get_num_threads() == 2  # the caller's count, restored
+    finally:
+        torch.set_num_threads(before)

@@ -21,6 +21,7 @@ from . import data as data_mod
 from . import modules, presets, strategies
 from .errors import ConfigError, DataError, ForgetlabError
 from .hooks import Hook
+from .pool import check_positive, torch_threads
 from .results import Results, atomic_write
 from .training import train
 
@@ -183,7 +184,7 @@ def _logger(log: str | None, run_dir: Path | None):
 
 def run(base: str | cfg.RunConfig = "mlp-sequential", *, out: str | Path | None = None, save: bool = True,
         progress=True, hooks: Sequence[Hook] = (), dataset: data_mod.Dataset | None = None,
-        probes=None, model=None, log: str | None = None, **options) -> Results:
+        probes=None, model=None, log: str | None = None, threads: int | None = None, **options) -> Results:
     """Train a preset (or a config) and return its Results; with ``save``, also write the run directory.
 
     ``options`` are those of ``make_config``: seeds, epochs, batch_size, lr, device, data_dir, config_file,
@@ -196,10 +197,13 @@ def run(base: str | cfg.RunConfig = "mlp-sequential", *, out: str | Path | None 
     ``model``: a ``torch.nn.Module`` class or factory trained instead of the configured network (its keyword
     arguments in ``set={"model.module_args": '{...}'}``; see forgetlab.modules).
     ``log="tensorboard"`` writes TensorBoard event files into RUN_DIR/tensorboard (or ``log="tensorboard:DIR"``).
+    ``threads``: torch threads while training (default 1, ``pool.DEFAULT_THREADS``; the previous count is
+    restored afterwards).
     On Ctrl-C the finished epochs are saved (status "interrupted") and KeyboardInterrupt is raised again.
     """
     if model is not None:
         options["set"] = {**_as_dict(options.get("set")), "model.module": modules.register(model)}
+    check_positive(threads=threads)
     config = make_config(base, **options)
     if probes:
         from .probes import probe_config
@@ -224,7 +228,8 @@ def run(base: str | cfg.RunConfig = "mlp-sequential", *, out: str | Path | None 
     if logger is not None:
         hooks = [*hooks, logger]
     step = progress if callable(progress) else _tqdm_progress(config.name) if progress else None
-    results = train(config, dataset, hooks, step)
+    with torch_threads(threads):
+        results = train(config, dataset, hooks, step)
     if recorder is not None:
         members = [{"seed": m.seed, "hparams": m.hparams} for m in results.members]
         results.probes = recorder.data(members, config.tasks)

@@ -33,6 +33,14 @@ def _training_options(p: argparse.ArgumentParser, seeds_help: str) -> None:
     p.add_argument("--config", metavar="FILE", help="JSON or TOML file of settings, applied before --set")
 
 
+def _threads_option(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--threads", type=int, metavar="N",
+                   help="torch CPU threads per process (default 1: as fast as more for these small networks, "
+                        "never slowed down by other busy processes, and the numbers the docs quote; more "
+                        "threads can speed up many seeds or LeNet-5 on an idle machine, and change the last "
+                        "bits of the results)")
+
+
 def _parser() -> argparse.ArgumentParser:
     p = _Parser(prog="forgetlab", description="Study catastrophic forgetting, fast: batched ensembles on "
                 "resident tensors.", formatter_class=argparse.RawDescriptionHelpFormatter, epilog=EPILOG)
@@ -60,6 +68,7 @@ def _parser() -> argparse.ArgumentParser:
                    help="record diagnostics into probes.npz (draw them with 'forgetlab plot'): all of them, or "
                         "the ones named: curves, updates, sparsity, latent (the study's), linear, head, "
                         "interference, units, drift (why it forgets)")
+    _threads_option(r)
 
     _compare_parser(sub)
     sub.add_parser("presets", help="list the presets, one line each")
@@ -90,9 +99,7 @@ def _reproduce_parser(sub) -> None:
     rp.add_argument("--with-lenet", action="store_true",
                     help="also run the LeNet-5 presets (no numbers in the study; about +4.5 min on 1 CPU thread "
                          "with 3 seeds, over the 5-minute budget, so not in the default run)")
-    rp.add_argument("--threads", type=int, default=1,
-                    help="torch CPU threads per worker (default 1: on a shared 2-core machine more threads spin "
-                         "and lose)")
+    _threads_option(rp)
     rp.add_argument("--no-progress", action="store_true", help="no progress bar while the experiments train")
     rp.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                     help="a config value for every experiment, as for run; the study-calibrated settings: "
@@ -111,7 +118,7 @@ def _cmd_run(a) -> int:
                    data_dir=a.data_dir, config_file=a.config, set=a.set, grid=grid)
     config = api.make_config(a.preset, **options)
     try:
-        res = api.run(config, out=a.out, progress=not a.no_progress, probes=a.probes, log=a.log)
+        res = api.run(config, out=a.out, progress=not a.no_progress, probes=a.probes, log=a.log, threads=a.threads)
     except KeyboardInterrupt as e:
         print(f"interrupted: {e.args[0] if e.args else 'nothing was saved'}", file=sys.stderr)
         return 130
@@ -195,9 +202,7 @@ def _sweep_parsers(sub) -> None:
     w.add_argument("--executor", choices=("local", "ray"), default="local", help="where programs run (default local)")
     w.add_argument("--address", metavar="ADDR", help="Ray cluster address (HOST:PORT, ray://HOST:PORT or auto); "
                    "default: start a local Ray instance")
-    w.add_argument("--threads", type=int, default=1, metavar="N",
-                   help="torch CPU threads of local programs (default 1: on a shared 2-core machine more threads "
-                   "spin and lose; Ray tasks use one each)")
+    _threads_option(w)
     _workers_option(w)
     w.add_argument("--no-progress", action="store_true", help="no progress bar")
 
@@ -224,13 +229,9 @@ def _cmd_sweep(a) -> int:
         config = api.make_config(a.preset, seeds=a.seeds, epochs=a.epochs, batch_size=a.batch_size, lr=a.lr,
                                  device=a.device, data_dir=a.data_dir, config_file=a.config, set=a.set)
         plan = sw.make_plan(config, axes)
-    if a.threads < 1:
-        raise ForgetlabError(f"--threads {a.threads} must be >= 1")
-    if a.workers < 1:
-        raise ForgetlabError(f"--workers {a.workers} must be >= 1")
-    import torch
+    from .pool import check_positive
 
-    torch.set_num_threads(a.threads)
+    check_positive(threads=a.threads, workers=a.workers)
     if a.dry_run:
         done = sw.Store(a.out).done(m.id for m in plan.members) if a.out else set()
         print(plan.describe(done, a.group_size))
@@ -281,6 +282,7 @@ def _compare_parser(sub) -> None:
     c.add_argument("--gap-steps", type=int, default=50, help="steps of each task probed for min-ACC and WC-ACC (De Lange et al. 2023)")
     c.add_argument("--no-progress", action="store_true")
     _workers_option(c)
+    _threads_option(c)
 
 
 def _cmd_compare(a) -> int:
@@ -294,7 +296,7 @@ def _cmd_compare(a) -> int:
         STRATEGIES[n]  # unknown names: one-line error before any work
     compare(a.preset, names, seeds=a.seeds, out=a.out, data_dir=a.data_dir, device=a.device, set=a.set,
             gap_steps=a.gap_steps, progress=not a.no_progress, log=lambda s: print(s, file=sys.stderr),
-            workers=a.workers)
+            workers=a.workers, threads=a.threads)
     return 0
 
 

@@ -77,18 +77,18 @@ def train_strategy(config: cfg.RunConfig, run_dir: Path, gap_steps: int, explain
 def compare(preset: str, strategies: Sequence[str], *, seeds: Sequence[int] | None = None,
             out: str | Path | None = None, data_dir: str | None = None, device: str | None = None,
             set: Sequence[str] | dict | None = None, gap_steps: int = 50, progress: bool = True,
-            explain: bool = True, log=print, workers: int = 1) -> list[dict]:
+            explain: bool = True, log=print, workers: int = 1, threads: int | None = None) -> list[dict]:
     """Run every strategy of ``strategies`` under ``preset`` (with the preset's settings for it) and write
     compare.md, compare.csv, figures and one run directory per strategy into ``out``; with ``explain``,
     the explanatory probes too, and a section of compare.md answering why each strategy forgets.
     ``workers``: processes training strategies side by side, largest first (one: this process; the numbers
-    are the same)."""
+    are the same) of ``threads`` torch threads each (default 1)."""
     from .pool import Job, check_positive, program_cost, run_jobs
     from .results import load
 
     if gap_steps < 0:
         raise ForgetlabError(f"--gap-steps {gap_steps} must be >= 0")
-    check_positive(workers=workers)
+    check_positive(workers=workers, threads=threads)
     configs = {}
     for name in strategies:  # validate every config before any training starts
         base = presets.get(preset, name)
@@ -101,7 +101,7 @@ def compare(preset: str, strategies: Sequence[str], *, seeds: Sequence[int] | No
     jobs = [Job(n, program_cost(c, len(cfg.members(c))),
                 train_strategy, (c, out_dir / n, gap_steps, explain)) for n, c in configs.items()]
     try:
-        run_jobs(jobs, lambda n, r: trained.__setitem__(n, r), workers=workers, progress=bar)
+        run_jobs(jobs, lambda n, r: trained.__setitem__(n, r), workers=workers, threads=threads, progress=bar)
     finally:
         if bar is not None:
             bar.close()

@@ -50,7 +50,7 @@ Done = Callable[[Program, dict], None]
 
 
 def run_local(groups: list[Program], done: Done, progress: Callable | None = None, *, workers: int = 1,
-              threads: int = 1) -> None:
+              threads: int | None = None) -> None:
     """Largest program first, on ``workers`` local processes of ``threads`` torch threads each (one worker:
     in this process). ``progress(group, done_steps, total_steps, status)``."""
     from .pool import Job, program_cost, run_jobs

@@ -1,7 +1,11 @@
 """A pool of local worker processes: one per core, each with one torch thread, independent jobs largest first.
 
-On a small machine two processes of one thread each run at full speed where one process of two threads
-does not (the threads of tiny products wait for each other). A job is a module-level function and its
+Every process trains with one torch thread unless told otherwise (``DEFAULT_THREADS``). Measured on the
+2-core AMD EPYC (docs/speed.md): one seed of mlp-sequential trains as fast on one thread as on two, and
+with one other process busy, two threads run LeNet-5 2.4x slower than one (they wait for each other at
+every operation; a single thread just gets its share of the CPU); the last bits of the results also
+depend on the thread count. Several cores are used through processes instead: two processes of one
+thread each run at full speed where one process of two threads does not. A job is a module-level function and its
 (picklable) arguments; the caller gets each result in this process, in the order jobs finish, so what
 is stored on disk stays the caller's business. With one worker everything runs here, in this process.
 
@@ -15,6 +19,7 @@ import os
 import queue
 import signal
 import traceback
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any, Callable, Sequence
 
@@ -46,6 +51,22 @@ def program_cost(config, n_members: int) -> float:
     return n_members * n_classes * passes * weights * slow_step
 
 
+DEFAULT_THREADS = 1  # torch threads per process, unless --threads / threads= says otherwise
+
+
+@contextmanager
+def torch_threads(n: int | None):
+    """torch's intra-op thread count set to ``n`` (None: ``DEFAULT_THREADS``) for the block, then restored."""
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(n or DEFAULT_THREADS)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
+
+
 def default_workers() -> int:
     """The cores this process may run on."""
     try:
@@ -69,15 +90,18 @@ def check_workers(workers: int | None) -> int:
     return workers
 
 
-def run_jobs(jobs: Sequence[Job], done: Callable[[Any, Any], None], *, workers: int = 1, threads: int = 1,
-             progress: Progress | None = None) -> None:
-    """Run every job; call ``done(key, result)`` here as each finishes. ``threads``: torch threads per worker."""
+def run_jobs(jobs: Sequence[Job], done: Callable[[Any, Any], None], *, workers: int = 1,
+             threads: int | None = None, progress: Progress | None = None) -> None:
+    """Run every job; call ``done(key, result)`` here as each finishes. ``threads``: torch threads per
+    worker (None: ``DEFAULT_THREADS``), also with one worker, which runs the jobs in this process."""
     order = sorted(jobs, key=lambda j: -j.cost)
     workers = min(workers, len(order))
+    threads = threads or DEFAULT_THREADS
     if workers <= 1:
-        for job in order:
-            fwd = None if progress is None else (lambda d, t, s, k=job.key: progress(k, d, t, s))
-            done(job.key, job.fn(*job.args, progress=fwd))
+        with torch_threads(threads):
+            for job in order:
+                fwd = None if progress is None else (lambda d, t, s, k=job.key: progress(k, d, t, s))
+                done(job.key, job.fn(*job.args, progress=fwd))
         return
     _run_pool(order, done, workers, threads, progress)
 

@@ -278,7 +278,7 @@ def _progress_bar(total: int, enabled: bool):
 
 def run_plan(plan: Plan, out: str | Path | None = None, *, executor: str = "local", address: str | None = None,
              group_size: int | None = None, resume: bool = False, progress: bool = True, workers: int = 1,
-             threads: int = 1, log: Callable[[str], None] = lambda s: print(s, file=sys.stderr)) -> SweepResult:
+             threads: int | None = None, log: Callable[[str], None] = lambda s: print(s, file=sys.stderr)) -> SweepResult:
     """Train every member of ``plan`` not already in the store under ``out`` on ``workers`` local processes
     (one: this process) of ``threads`` torch threads each; write the tables."""
     check_positive(workers=workers, threads=threads)
@@ -345,7 +345,7 @@ def plan_members(plan: Plan) -> list[dict]:
 def sweep(base: str | RunConfig = "mlp-sequential", *, grid: dict | None = None, seeds: Sequence[int] | None = None,
           out: str | Path | None = None, executor: str = "local", address: str | None = None,
           group_size: int | None = None, resume: bool = False, dry_run: bool = False, progress: bool = True,
-          workers: int = 1, threads: int = 1, log: Callable[[str], None] = lambda s: print(s, file=sys.stderr),
+          workers: int = 1, threads: int | None = None, log: Callable[[str], None] = lambda s: print(s, file=sys.stderr),
           **options) -> SweepResult | Plan:
     """Plan and run a sweep; ``grid`` maps any config key to its values; ``options`` go to make_config.
 

@@ -82,14 +82,16 @@ def _explained(runs, out: Path, phases: runs_mod.Phases, draw: bool) -> list[tup
     return blocks
 
 
-def _train(programs, store: Store, phases: runs_mod.Phases, log, workers: int, progress: bool) -> dict:
+def _train(programs, store: Store, phases: runs_mod.Phases, log, workers: int, progress: bool,
+           threads: int | None = None) -> dict:
     """Every program's run, from the store or trained (with one progress bar for all, if ``progress``)."""
     from .. import api
 
     bar = api.multi_progress("training") if progress else None
     t0 = time.perf_counter()
     try:
-        runs = runs_mod.run_all(programs, store, log=log, phases=phases, workers=workers, progress=bar)
+        runs = runs_mod.run_all(programs, store, log=log, phases=phases, workers=workers, progress=bar,
+                                threads=threads)
     finally:
         if bar is not None:
             bar.close()
@@ -107,18 +109,14 @@ def reproduce(seeds: int = 3, out: str | Path = "reproduce", *, data_dir=None, d
     report.html in ``out``. ``workers``: processes that train and draw (one: this process; results are
     the same), each with ``threads`` torch threads. ``set``: KEY=VALUE overrides for every experiment
     (the report names them)."""
-    import torch
-
     from .. import api
     from ..api import prepare_out
     from ..errors import ConfigError
-    from ..pool import check_positive
+    from ..pool import DEFAULT_THREADS, check_positive
 
     if seeds < 1:
         raise ConfigError(f"--seeds {seeds}: give at least 1 seed")
     check_positive(threads=threads, workers=workers)
-    if threads:
-        torch.set_num_threads(threads)
     t_start = time.perf_counter()
     out = Path(out)
     store = Store(out)
@@ -134,8 +132,8 @@ def reproduce(seeds: int = 3, out: str | Path = "reproduce", *, data_dir=None, d
         api.load_data(programs[0].config, api.resolve_device(programs[0].config.device))
     prepare_out(out, "reproduce")
     log(f"training {n_train} of {len(order)} experiments x {seeds} seeds on {min(workers, max(n_train, 1))} "
-        f"worker(s) of {torch.get_num_threads()} thread(s)")
-    runs = _train(programs, store, phases, log, workers, progress=progress and n_train > 0)
+        f"worker(s) of {threads or DEFAULT_THREADS} thread(s)")
+    runs = _train(programs, store, phases, log, workers, progress=progress and n_train > 0, threads=threads)
     t0 = time.perf_counter()
     figs, onsets = _figures(names, runs, out, phases, workers)
     explained = _explained(runs, out, phases, draw=len(phases.cached) < len(names))

@@ -98,7 +98,7 @@ def to_train(programs: list[Program], store: Store) -> list[Program]:
 
 
 def train_programs(programs: list[Program], log: Callable[[str], None], workers: int = 1,
-                   progress: Callable | None = None) -> dict[str, float]:
+                   progress: Callable | None = None, threads: int | None = None) -> dict[str, float]:
     """Train ``programs`` (largest first, on ``workers`` processes; one: here); their wall seconds."""
     from ..pool import Job, program_cost, run_jobs
 
@@ -109,18 +109,19 @@ def train_programs(programs: list[Program], log: Callable[[str], None], workers:
         log(f"  {name}: trained in {wall:.1f} s")
 
     jobs = [Job(p.name, program_cost(p.config, len(cfg.members(p.config))), run_program, (p,)) for p in programs]
-    run_jobs(jobs, done, workers=workers, progress=progress)
+    run_jobs(jobs, done, workers=workers, threads=threads, progress=progress)
     return walls
 
 
 def run_all(programs: list[Program], store: Store, log: Callable[[str], None] = print,
-            phases: Phases | None = None, workers: int = 1, progress: Callable | None = None) -> dict[str, Run]:
+            phases: Phases | None = None, workers: int = 1, progress: Callable | None = None,
+            threads: int | None = None) -> dict[str, Run]:
     """Every program's Results and ProbeData, from the store when its run is complete there, else trained
     (on ``workers`` processes). A member already trained by an earlier program of this plan (same
     ``member_identity``) is reused instead of trained again.
     """
     phases = phases or Phases()
-    walls = train_programs(to_train(programs, store), log, workers, progress)
+    walls = train_programs(to_train(programs, store), log, workers, progress, threads)
     done: dict[str, tuple[Results, probes_mod.ProbeData, int]] = {}  # member id -> source and index
     runs: dict[str, Run] = {}
     for p in programs:
