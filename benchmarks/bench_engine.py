@@ -27,10 +27,11 @@ from torch import nn
 from torch.utils.data import DataLoader, Subset
 from torchvision import datasets, transforms
 
+from forgetlab.data import sources as data_sources
 import forgetlab
 from forgetlab import api
 from forgetlab.config import SPLIT_MNIST
-from forgetlab import training
+from forgetlab.engine import training
 
 from work import matmul_peak, protocol_flops, sync
 
@@ -84,7 +85,7 @@ def baseline(root: str, epochs: int, device: str = "cpu") -> float:
 
 def ours(root: str, epochs: int, seeds: list[int], device: str = "cpu", denormals: bool = False) -> float:
     config = api.make_config("mlp-sequential", seeds=seeds, epochs=epochs, data_dir=root, device=device)
-    data = api.load_data(config, torch.device(device))  # cached: not timed
+    data = data_sources.load_data(config, torch.device(device))  # cached: not timed
     flush = training.flush_denormals
     if denormals:  # what training costs without the flush
         training.flush_denormals = contextlib.nullcontext
@@ -127,7 +128,7 @@ def main() -> None:
     ours(a.data_dir, 1, [0], dev)  # warm-up: data into memory, kernels initialised
     peak = matmul_peak(device=dev)
     config = api.make_config("mlp-sequential", epochs=a.epochs, data_dir=a.data_dir, device=dev)
-    flops = protocol_flops(config, api.load_data(config, torch.device(dev)))  # one member
+    flops = protocol_flops(config, data_sources.load_data(config, torch.device(dev)))  # one member
     print(f"float32 matmul peak (2048^3 torch.mm, best of 10): {peak:.1f} GFLOP/s; "
           f"one member's work {flops / 1e9:.0f} GFLOP")
     # interleaved, so that a change in the machine's load hits every variant alike; best of the repeats

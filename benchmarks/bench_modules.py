@@ -24,9 +24,10 @@ from pathlib import Path
 
 import torch
 
+from forgetlab.data import sources as data_sources
 import forgetlab
 from forgetlab import api
-from forgetlab.training import train
+from forgetlab.engine.training import train
 
 TESTS = Path(__file__).resolve().parents[1] / "tests" / "user_modules"
 VARIANTS = {  # name -> (preset, extra settings)
@@ -39,7 +40,7 @@ VARIANTS = {  # name -> (preset, extra settings)
 
 def timed(root: str, preset: str, extra: dict, seeds: list[int], iters: int) -> tuple[float, float]:
     config = api.make_config(preset, seeds=seeds, data_dir=root, device="cpu", set={**extra, "train.iters": str(iters)})
-    data = api.load_data(config, torch.device("cpu"))  # cached after the first call: not timed
+    data = data_sources.load_data(config, torch.device("cpu"))  # cached after the first call: not timed
     t0 = time.perf_counter(), time.process_time()
     train(config, data)
     return time.perf_counter() - t0[0], time.process_time() - t0[1]

@@ -16,8 +16,10 @@ import time
 
 import torch
 
-from forgetlab import api, probes
-from forgetlab.training import train
+from forgetlab.data import sources as data_sources
+from forgetlab import api
+from forgetlab import diagnostics as probes
+from forgetlab.engine.training import train
 
 
 def main() -> None:
@@ -33,7 +35,7 @@ def main() -> None:
     torch.set_num_threads(a.threads)
     config = api.make_config(a.preset, seeds=list(range(a.seeds)), epochs=a.epochs, data_dir=a.data_dir,
                              device=a.device)
-    data = api.load_data(config, api.resolve_device(config.device))
+    data = data_sources.load_data(config, data_sources.resolve_device(config.device))
     study = probes.ProbeConfig().only("curves,updates,sparsity,latent")
     explain = probes.ProbeConfig().only("linear,head,interference,units,drift")
     kinds = {"without probes": None, "study's probes": study, "explanatory only": explain,

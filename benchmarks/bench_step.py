@@ -14,10 +14,11 @@ import time
 
 import torch
 
+from forgetlab.data import sources as data_sources
 from forgetlab import api
-from forgetlab.models import build
-from forgetlab.optim import OPTIMIZERS
-from forgetlab.steps import FusedMLPStep
+from forgetlab.engine.models import build
+from forgetlab.engine.optim import OPTIMIZERS
+from forgetlab.engine.steps import FusedMLPStep
 
 
 N = 300
@@ -93,7 +94,7 @@ def main() -> None:
     model = next((ln.split(":", 1)[1].strip() for ln in subprocess.run(["lscpu"], capture_output=True, text=True)
                   .stdout.splitlines() if ln.startswith("Model name")), "unknown")
     config = api.make_config("mlp-sequential", data_dir=a.data_dir, device="cpu")
-    data = api.load_data(config, torch.device("cpu"))
+    data = data_sources.load_data(config, torch.device("cpu"))
     peak = cpu_matmul_peak()
     sizes = (784, 120, 84, 10)
     layers = [2 * 64 * i * o for i, o in zip(sizes, sizes[1:])]

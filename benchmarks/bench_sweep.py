@@ -19,10 +19,11 @@ import time
 
 import torch
 
+from forgetlab.data import sources as data_sources
 import forgetlab
 from forgetlab import api
-from forgetlab.sweep import make_axis, make_plan, run_plan
-from forgetlab.training import steps_per_epoch, train
+from forgetlab.workflows.sweep import make_axis, make_plan, run_plan
+from forgetlab.engine.training import steps_per_epoch, train
 
 from work import matmul_peak, protocol_flops
 
@@ -34,7 +35,7 @@ def profile_sweep(config, data, steps: int = 300) -> None:
     """Where a batched step's time goes: torch.profiler over the first steps of the 20-member program."""
     from torch.profiler import ProfilerActivity, profile
 
-    from forgetlab.hooks import Hook
+    from forgetlab.engine.hooks import Hook
 
     class Stop(Hook):
         def after_step(self, ctx):
@@ -58,7 +59,7 @@ def main() -> None:
     base = api.make_config("mlp-sequential", seeds=SEEDS, epochs=a.epochs, data_dir=a.data_dir, device="cpu")
     plan = make_plan(base, [make_axis("train.l1", LAMBDAS)])
     assert len(plan.members) == 20 and len(plan.groups) == 1
-    data = api.load_data(base, torch.device("cpu"))  # cached for the sweep's own load_data: not timed
+    data = data_sources.load_data(base, torch.device("cpu"))  # cached for the sweep's own load_data: not timed
     print(f"forgetlab {forgetlab.__version__}, torch {torch.__version__}, {torch.get_num_threads()} threads; "
           f"mlp-sequential, 5 tasks x {a.epochs} epochs, batch 64, validation every epoch")
     peak = matmul_peak()

@@ -21,9 +21,10 @@ import time
 import numpy as np
 import torch
 
+from forgetlab.data import sources as data_sources
 from forgetlab import api
-from forgetlab.study import STUDY
-from forgetlab.training import train
+from forgetlab.studies.mnist_mlp import STUDY
+from forgetlab.engine.training import train
 
 PRESETS = ("mlp-sequential", "mlp-bn-concurrent", "mlp-dropout-sequential", "mlp-l1-concurrent", "mlp-l1-sequential")
 METRICS = ("val_acc", "sparsity")
@@ -48,7 +49,7 @@ def label(hparams: dict) -> str:
 def score_preset(preset: str, overrides: dict, seeds: list[int], data_dir: str | None) -> tuple[list[float], int]:
     """Train ``preset`` under ``overrides``; return |ours - study| per study number, and lambda-2 collapses."""
     config = api.make_config(preset, seeds=seeds, data_dir=data_dir, device="cpu", set=overrides)
-    res = train(config, api.load_data(config, torch.device("cpu")))
+    res = train(config, data_sources.load_data(config, torch.device("cpu")))
     ours: dict[str, list] = {}
     for m in res.members:
         ours.setdefault(label(m.hparams), []).append(m)

@@ -23,11 +23,16 @@ ROOT = Path(__file__).resolve().parents[1]
 CHILD = """
 import json, sys, time, torch
 from forgetlab import api
-from forgetlab.training import train
+try:  # this tree's layout, and the flat one of trees before the layer folders
+    from forgetlab.engine.training import train
+    from forgetlab.data.sources import load_data
+except ImportError:
+    from forgetlab.training import train
+    from forgetlab.api import load_data
 preset, strategy, seeds, epochs, data_dir = json.loads(sys.argv[1])
 config = api.make_config(preset, strategy=strategy, seeds=list(range(seeds)), epochs=epochs, data_dir=data_dir,
                          device="cpu")
-data = api.load_data(config, torch.device("cpu"))
+data = load_data(config, torch.device("cpu"))
 train(api.make_config(preset, strategy=strategy, seeds=[0], epochs=1, data_dir=data_dir, device="cpu"), data)
 w0, c0 = time.perf_counter(), time.process_time()
 train(config, data)

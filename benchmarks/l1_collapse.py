@@ -16,9 +16,11 @@ import time
 import numpy as np
 import torch
 
-from forgetlab import api, probes
+from forgetlab.data import sources as data_sources
+from forgetlab import api
+from forgetlab import diagnostics as probes
 from forgetlab.data import Dataset, Split
-from forgetlab.training import train
+from forgetlab.engine.training import train
 
 
 def main() -> None:
@@ -33,7 +35,7 @@ def main() -> None:
     torch.set_num_threads(1)
     config = api.make_config("mlp-l1-concurrent", seeds=list(range(a.seeds)), epochs=a.epochs, data_dir=a.data_dir,
                              device="cpu", grid={"train.l1": a.l1}, set=dict(s.split("=", 1) for s in a.set))
-    data = api.load_data(config, "cpu")
+    data = data_sources.load_data(config, "cpu")
     if a.raw_pixels:
         raw = lambda s: Split(s.x * 0.3081 + 0.1307, s.y)  # noqa: E731 - MNIST's mean and std (data.py)
         data = Dataset(data.name, raw(data.train), raw(data.eval), data.eval_split)

@@ -29,8 +29,10 @@ from pathlib import Path
 import torch
 import torch.nn as nn
 
-from forgetlab import api, presets
-from forgetlab.hooks import Hook
+from forgetlab.data import sources as data_sources
+from forgetlab import api
+from forgetlab.config import presets
+from forgetlab.engine.hooks import Hook
 
 ROOT = Path(__file__).resolve().parents[1]
 PROTOCOLS = ("class-il", "task-il", "pmnist-domain-il")
@@ -120,7 +122,7 @@ def run_forgetlab(strategy: str, protocol: str, buffer: int, seeds, data_dir) ->
     res = api.run(config, seeds=list(seeds), data_dir=data_dir, device="cpu", save=False, progress=False,
                   hooks=[final], set=sets)
     wall = time.perf_counter() - t0
-    data = api.load_data(res.config, torch.device("cpu"))
+    data = data_sources.load_data(res.config, torch.device("cpu"))
     tasks = presets.get(preset_for(protocol, buffer)).tasks
     y = data.eval.y
     out = {}
@@ -206,7 +208,7 @@ def run_avalanche(strategy: str, protocol: str, buffer: int, seed: int, data_dir
     from avalanche.training.determinism.rng_manager import RNGManager
 
     config = presets.get(preset_for(protocol, buffer), "naive")
-    data = api.load_data(api.make_config(config, data_dir=data_dir, device="cpu"), torch.device("cpu"))
+    data = data_sources.load_data(api.make_config(config, data_dir=data_dir, device="cpu"), torch.device("cpu"))
     tasks = config.tasks
     domain = protocol == "pmnist-domain-il"
     RNGManager.set_random_seeds(seed)

@@ -15,9 +15,11 @@ import time
 
 import torch
 
-from forgetlab import api, presets
+from forgetlab.data import sources as data_sources
+from forgetlab import api
+from forgetlab.config import presets
 from forgetlab import data as data_mod
-from forgetlab.hooks import Hook
+from forgetlab.engine.hooks import Hook
 
 MNIST_MEAN, MNIST_STD = 0.1307, 0.3081
 
@@ -56,7 +58,7 @@ def main() -> None:
     for s in a.strategies.split(","):
         for v in a.variants.split(","):
             config = api.make_config(presets.get(a.preset, s), seeds=[0, 1, 2, 3, 4], data_dir=a.data_dir)
-            d = api.load_data(config, torch.device("cpu"))
+            d = data_sources.load_data(config, torch.device("cpu"))
             t0 = time.perf_counter()
             res = api.run(config, save=False, progress=False, dataset=raw(d) if "raw" in v else d,
                           hooks=[Xavier()] if "xavier" in v else [])

@@ -21,10 +21,11 @@ from pathlib import Path
 
 import torch
 
+from forgetlab.data import sources as data_sources
 from forgetlab import api
 from forgetlab import config as cfg
 from forgetlab.data import Dataset, Split
-from forgetlab.training import train
+from forgetlab.engine.training import train
 
 N_TRAIN, N_EVAL = 3000, 1000
 SHORT = {"train.epochs": 2}
@@ -69,9 +70,9 @@ def config_of(name: str, data_dir) -> cfg.RunConfig:
 def dataset_of(config: cfg.RunConfig) -> Dataset:
     base = api.make_config("mlp-sequential", data_dir=config.data.root, device="cpu",
                            set={"data.dataset": config.data.dataset, "data.normalize": config.data.normalize})
-    data = subset(api.load_data(base, torch.device("cpu")))
+    data = subset(data_sources.load_data(base, torch.device("cpu")))
     if config.protocol.permuted:
-        from forgetlab.scenarios import permuted
+        from forgetlab.data.scenarios import permuted
 
         data = permuted(data, config.protocol.permuted, config.protocol.permutation_seed)
     return data

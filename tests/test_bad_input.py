@@ -6,7 +6,13 @@ import json
 
 import pytest
 
-from forgetlab import api, cli, executors, presets, results, summary
+from forgetlab.data import sources as data_sources
+from forgetlab import api
+from forgetlab import cli
+from forgetlab.workflows import executors
+from forgetlab.config import presets
+from forgetlab.outputs import results
+from forgetlab.workflows import summary
 
 SCHEMA = results.SCHEMA_VERSION
 
@@ -296,10 +302,10 @@ def test_forgetlab_device_picks_the_device_of_auto(monkeypatch, value, expect):
     monkeypatch.setenv("FORGETLAB_DEVICE", value)
     if expect == "error":
         with pytest.raises(results.ForgetlabError, match="FORGETLAB_DEVICE='tpu' is not valid; set it to cpu or cuda"):
-            api.resolve_device("auto")
+            data_sources.resolve_device("auto")
         return
     want = expect or ("cuda" if torch.cuda.is_available() else "cpu")
-    assert api.resolve_device("auto") == torch.device(want) and api.resolve_device("cpu") == torch.device("cpu")
+    assert data_sources.resolve_device("auto") == torch.device(want) and data_sources.resolve_device("cpu") == torch.device("cpu")
 
 
 def test_csv_rows_with_different_keys_keep_every_column():

@@ -3,8 +3,9 @@ import json
 
 import pytest
 
-from forgetlab import api, cli
-from forgetlab.results import load
+from forgetlab import api
+from forgetlab import cli
+from forgetlab.outputs.results import load
 
 
 def run_cli(capsys, *argv):

@@ -1,6 +1,7 @@
 import pytest
 
-from forgetlab import config as cfg, presets
+from forgetlab import config as cfg
+from forgetlab.config import presets
 from forgetlab.api import make_config
 from forgetlab.errors import ConfigError
 

@@ -6,6 +6,7 @@ import pytest
 import torch
 
 from forgetlab import data
+from forgetlab.data import builtin, cache, sampling
 from forgetlab.errors import DataError
 
 MEAN, STD = 0.1307, 0.3081
@@ -16,7 +17,7 @@ FILES = {"train-images-idx3-ubyte": (N_TRAIN, 28, 28), "train-labels-idx1-ubyte"
 
 @pytest.fixture(autouse=True)
 def small_counts(monkeypatch):
-    monkeypatch.setattr(data, "_COUNTS", {"train": N_TRAIN, "t10k": N_TEST})
+    monkeypatch.setattr(builtin, "_COUNTS", {"train": N_TRAIN, "t10k": N_TEST})
 
 
 def write_raw(root, seed=0):
@@ -64,9 +65,9 @@ def test_a_fresh_cache_is_used_without_decoding(tmp_path, cache_home, monkeypatc
     def no_decode(*a):
         raise AssertionError("decoded although the cache is fresh")
 
-    monkeypatch.setattr(data, "_decode", no_decode)
+    monkeypatch.setattr(builtin, "_decode", no_decode)
     again = data.load("mnist", tmp_path / "d", eval_split="holdout")
-    held = data._stratified_holdout(first.train.y, 0.1)
+    held = sampling.stratified_holdout(first.train.y, 0.1)
     assert torch.equal(again.eval.x, first.train.x[held]) and torch.equal(again.train.y, first.train.y[~held])
 
 
@@ -85,7 +86,7 @@ def test_a_touched_but_equal_raw_file_keeps_the_cache(tmp_path, cache_home, monk
     raw = write_raw(tmp_path / "d")
     data.load("mnist", tmp_path / "d")
     os.utime(raw / "t10k-labels-idx1-ubyte", ns=(1, 10**18))  # new mtime, same bytes: the checksum decides
-    monkeypatch.setattr(data, "_decode", lambda *a: pytest.fail("decoded although only the mtime changed"))
+    monkeypatch.setattr(builtin, "_decode", lambda *a: pytest.fail("decoded although only the mtime changed"))
     assert len(data.load("mnist", tmp_path / "d").eval) == N_TEST
 
 

@@ -6,7 +6,10 @@ import pytest
 import torch
 import torchvision.datasets as tvd
 
-from forgetlab import api, cli, data
+from forgetlab.data import sources as data_sources
+from forgetlab import api
+from forgetlab import cli
+from forgetlab import data
 from forgetlab.errors import DataError, ForgetlabError
 
 from test_cli import assert_one_line_error, run_cli
@@ -116,7 +119,7 @@ def test_torchvision_names(tmp_path, monkeypatch):
         api.make_config("mlp-sequential", set={"data.dataset": "Nope"})
     config = api.make_config("mlp-sequential", data_dir=tmp_path, set={"data.dataset": "KMNIST", "data.download": "false"})
     with pytest.raises(DataError, match=r"KMNIST not found under .* \(data.download=false\) \(RuntimeError"):
-        api.load_data(config, torch.device("cpu"))
+        data_sources.load_data(config, torch.device("cpu"))
 
     class Fake(tvd.VisionDataset):  # CIFAR's layout: uint8 [N, H, W, C] in .data, a list in .targets
         def __init__(self, root, train=True, download=False):

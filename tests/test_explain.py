@@ -7,11 +7,12 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from forgetlab import probes
+from forgetlab import diagnostics as probes
+from forgetlab.data import sources as data_sources
 from forgetlab.data import Dataset, Split
-from forgetlab.hooks import Hook
-from forgetlab.probes.measures import knn_predict, linear_cka, ridge_fit
-from forgetlab.training import train
+from forgetlab.engine.hooks import Hook
+from forgetlab.diagnostics.measures import knn_predict, linear_cka, ridge_fit
+from forgetlab.engine.training import train
 from test_probes import small_config
 
 PC = probes.ProbeConfig(per_class=12, first=5, every=3, latent_per_class=6, fit_per_class=20, knn=5,
@@ -276,7 +277,7 @@ def handmade(E: int = 2) -> probes.ProbeData:
 
 
 def test_representation_findings_follow_the_numbers():
-    from forgetlab import explain
+    from forgetlab.diagnostics import findings as explain
 
     pd = handmade()
     r = explain.representation(pd)
@@ -293,7 +294,7 @@ def test_representation_findings_follow_the_numbers():
 
 
 def test_interference_peaks_and_their_relation_to_the_collapse():
-    from forgetlab import explain
+    from forgetlab.diagnostics import findings as explain
 
     pd = handmade()
     cos = [0.5, -0.2, -0.9, -0.1]
@@ -319,7 +320,7 @@ def test_interference_peaks_and_their_relation_to_the_collapse():
 
 
 def test_unit_reuse_counts_by_hand():
-    from forgetlab import explain
+    from forgetlab.diagnostics import findings as explain
 
     pd = handmade(E=1)
     rate = np.zeros((3, 1, 3, 4), np.float32)
@@ -339,7 +340,8 @@ def test_unit_reuse_counts_by_hand():
 
 
 def test_run_and_cli_select_probes_by_name(tmp_path, capsys):
-    from forgetlab import api, cli
+    from forgetlab import api
+    from forgetlab import cli
 
     res = api.run(small_config(), dataset=overlapping(), probes=["head", "drift"], save=False, progress=False)
     assert "head_bias" in res.probes and "cka_h2" in res.probes
@@ -353,10 +355,10 @@ def test_run_and_cli_select_probes_by_name(tmp_path, capsys):
 
 def test_compare_answers_why_each_strategy_forgets(tmp_path, monkeypatch):
     from forgetlab import api
-    from forgetlab.compare import compare
+    from forgetlab.workflows.compare import compare
 
     data = overlapping()
-    monkeypatch.setattr(api, "load_data", lambda config, device: data)
+    monkeypatch.setattr(data_sources, "load_data", lambda config, device: data)
     rows = compare("mlp-sequential", ["naive", "lwf"], seeds=[0, 1], out=tmp_path, gap_steps=5, progress=False,
                    set={"model.hidden": "16,8", "protocol.tasks": "[[0,1],[2,3],[4,5]]", "train.epochs": 1,
                         "train.batch_size": 16}, log=lambda *_: None)
@@ -404,7 +406,7 @@ def test_a_single_task_run_records_no_explanatory_arrays():
 
 
 def test_explanatory_probes_run_on_a_user_module(toy):
-    """A user's nn.Module (forgetlab.modules) has no known head or hidden layer weights: those columns are
+    """A user's nn.Module (forgetlab.engine.modules) has no known head or hidden layer weights: those columns are
     NaN, every other measure is recorded."""
     from test_modules import _config
 

@@ -6,7 +6,8 @@ import statistics
 
 import pytest
 
-from forgetlab import formatting, plotting
+from forgetlab.outputs import formatting
+from forgetlab.outputs import plotting
 
 
 def test_mean_sd_formatter_on_a_hand_case():

@@ -7,12 +7,13 @@ import math
 import pytest
 import torch
 
+from forgetlab.data import sources as data_sources
 from forgetlab import api
 from forgetlab import data as data_mod
 from forgetlab.cli import main
-from forgetlab.models import Linear
-from forgetlab.modules import build
-from forgetlab.seeding import INIT, generators
+from forgetlab.engine.models import Linear
+from forgetlab.engine.modules import build
+from forgetlab.data.seeding import INIT, generators
 
 
 def test_xavier_init_draws_weights_within_the_xavier_bound_with_zero_biases_per_member_seed():
@@ -65,9 +66,9 @@ def test_bad_init_or_normalize_is_one_line(setting, message, tmp_path, capsys):
 
 def test_raw_pixels_of_permuted_mnist_are_one_copy_per_task(mnist_dir):
     c = api.make_config("buzzega2020-perm-mnist-500", data_dir=mnist_dir, device="cpu", set={"protocol.permuted": 2})
-    d = api.load_data(c, torch.device("cpu"))
+    d = data_sources.load_data(c, torch.device("cpu"))
     assert d.train.x.shape == (2 * 60000, 784) and d.n_classes == 20
     assert float(d.train.x.min()) >= -1e-6 and float(d.train.x.max()) <= 1 + 1e-6
-    standard = api.load_data(api.make_config("mlp-sequential", data_dir=mnist_dir, device="cpu"), torch.device("cpu"))
+    standard = data_sources.load_data(api.make_config("mlp-sequential", data_dir=mnist_dir, device="cpu"), torch.device("cpu"))
     assert torch.allclose(d.train.x[:60000].sort(1).values, (standard.train.x * 0.3081 + 0.1307).sort(1).values,
                           atol=1e-6)

@@ -4,7 +4,7 @@ import math
 import numpy as np
 import pytest
 
-from forgetlab import metrics
+from forgetlab.outputs import metrics
 
 R = [[0.9, 0.1, 0.2],
      [0.5, 0.8, 0.1],
@@ -69,7 +69,7 @@ def test_single_task_and_perfect_memory():
 
 
 def test_a_members_metrics_come_from_metrics_summary():
-    from forgetlab.results import MemberResult
+    from forgetlab.outputs.results import MemberResult
 
     m = MemberResult(0, {}, acc_matrix=R, acc_init=R0)
     s = m.metrics()

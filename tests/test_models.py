@@ -5,8 +5,8 @@ import torch.nn.functional as F
 from torch import nn
 
 from forgetlab.config import ModelConfig
-from forgetlab.models import Norm, build, eval_mode
-from forgetlab.steps import FusedMLPStep, L1Penalty
+from forgetlab.engine.models import Norm, build, eval_mode
+from forgetlab.engine.steps import FusedMLPStep, L1Penalty
 
 
 def _member_mlp(net, e: int, x: torch.Tensor) -> torch.Tensor:

@@ -5,12 +5,13 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from forgetlab import seeding
+from forgetlab.data import sources as data_sources
+from forgetlab.data import seeding
 from forgetlab.api import make_config
 from forgetlab.config import ModelConfig
 from forgetlab.errors import ConfigError
-from forgetlab.modules import ModuleEnsemble, build, register, resolve
-from forgetlab.training import train
+from forgetlab.engine.modules import ModuleEnsemble, build, register, resolve
+from forgetlab.engine.training import train
 
 from user_modules.lenet import BatchNormMLP, DropoutMLP, LeNet
 from user_modules.study_mlp import MLP
@@ -165,7 +166,8 @@ class TinyConv(torch.nn.Module):
 
 
 def test_colour_images_of_any_size_reach_a_module_and_the_built_in_mlp_flattens_them():
-    from forgetlab import api, data
+    from forgetlab import api
+    from forgetlab import data
 
     g = torch.Generator().manual_seed(0)
     y = torch.arange(90) % 3
@@ -186,7 +188,7 @@ def test_the_cli_runs_a_module_file_and_a_wrong_output_shape_is_one_line(capsys,
 
     from forgetlab import api
 
-    monkeypatch.setattr(api, "load_data", lambda config, device: __import__("conftest").synthetic())
+    monkeypatch.setattr(data_sources, "load_data", lambda config, device: __import__("conftest").synthetic())
     base = ["run", "mlp-sequential", "--set", f"model.module={STUDY_MLP}", "--epochs", "1", "--seeds", "0",
             "--no-progress", "--table", "none"]
     code, _, err = run_cli(capsys, *base, "--out", str(tmp_path / "ok"))

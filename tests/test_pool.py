@@ -8,7 +8,7 @@ import time
 import pytest
 
 from forgetlab.errors import ForgetlabError
-from forgetlab.pool import Job, check_workers, default_workers, run_jobs
+from forgetlab.workflows.pool import Job, check_workers, default_workers, run_jobs
 
 
 def square(x, progress=None):
@@ -78,8 +78,8 @@ def test_workers_must_be_positive():
 
 
 def test_program_cost_orders_programs_by_their_work():
-    from forgetlab import presets
-    from forgetlab.pool import program_cost
+    from forgetlab.config import presets
+    from forgetlab.workflows.pool import program_cost
 
     seq = presets.get("mlp-sequential")
     assert program_cost(seq, 5) == 5 * program_cost(seq, 1)
@@ -118,7 +118,7 @@ def test_training_uses_one_thread_by_default_and_restores_the_count(toy):
     import torch
 
     from forgetlab import api
-    from forgetlab.hooks import Hook
+    from forgetlab.engine.hooks import Hook
 
     seen = []
 

@@ -5,10 +5,11 @@ import numpy as np
 import pytest
 import torch
 
-from forgetlab import api, probes
+from forgetlab import api
+from forgetlab import diagnostics as probes
 from forgetlab.data import Dataset, Split
-from forgetlab.hooks import Hook
-from forgetlab.training import train
+from forgetlab.engine.hooks import Hook
+from forgetlab.engine.training import train
 
 
 def synthetic(n_train=48, n_eval=12, seed=0, sparse=False) -> Dataset:
@@ -64,7 +65,7 @@ class Reference(Hook):
 @pytest.fixture(scope="module", params=["dense", "sparse"])
 def recorded(request):
     data = synthetic(sparse=request.param == "sparse")
-    assert (probes.hooks.SparseInput.background_of(data.eval.x) is not None) == (request.param == "sparse")
+    assert (probes.recorders.SparseInput.background_of(data.eval.x) is not None) == (request.param == "sparse")
     config = small_config()
     rec = probes.Probes(PC)
     idx = probes.stratified(data.eval.y, PC.per_class, PC.seed)
@@ -185,8 +186,8 @@ def test_bad_probe_settings_are_one_line_errors(tmp_path):
 
 def test_sparse_first_layer_equals_the_models_own_eval_forward():
     """MNIST-like inputs (one background value) take a dense + CSR first-layer product: same outputs."""
-    from forgetlab.models import build
-    from forgetlab.probes.hooks import SparseInput
+    from forgetlab.engine.models import build
+    from forgetlab.diagnostics.recorders import SparseInput
 
     x = synthetic(sparse=True).eval.x
     c = SparseInput.background_of(x)

@@ -5,10 +5,14 @@ import re
 
 import pytest
 
-from forgetlab import api, figures, probes, report
+from forgetlab import api
+from forgetlab.data import sources as data_sources
+from forgetlab.diagnostics import figures
+from forgetlab import diagnostics as probes
+from forgetlab.workflows import reproduce as report
 from forgetlab.cli import main
-from forgetlab.results import load as load_results
-from forgetlab.study import SECTIONS, STUDY
+from forgetlab.outputs.results import load as load_results
+from forgetlab.studies.mnist_mlp import SECTIONS, STUDY
 
 from test_probes import synthetic
 
@@ -21,7 +25,7 @@ def built(tmp_path_factory):
     out = tmp_path_factory.mktemp("repro")
     data = synthetic(n_train=20, n_eval=10)
     mp = pytest.MonkeyPatch()
-    mp.setattr(api, "load_data", lambda config, device: data)
+    mp.setattr(data_sources, "load_data", lambda config, device: data)
     lines = []
     report.reproduce(seeds=2, out=out, epochs=1, presets=PRESETS, probe_config=PC, log=lines.append)
     again = []
@@ -82,7 +86,7 @@ def test_study_table_matches_the_study_text():
 
 def test_plot_redraws_a_run_without_training(tmp_path, monkeypatch):
     data = synthetic(n_train=20, n_eval=10)
-    monkeypatch.setattr(api, "load_data", lambda config, device: data)
+    monkeypatch.setattr(data_sources, "load_data", lambda config, device: data)
     config = api.make_config("mlp-sequential", seeds=[0, 1], epochs=1,
                              set={"model.hidden": "16,8", "protocol.tasks": "[[0,1],[2,3]]"})
     api.run(config, out=tmp_path / "run", probes=PC, progress=False)
@@ -139,7 +143,7 @@ def test_reproduce_keeps_its_runs_in_the_store_by_config_identity(built):
     """Each experiment's run directory is the one Store.run_dir names for its config's identity and the
     probe settings, complete there; the second reproduce found every one of them cached."""
     from forgetlab import config as cfg
-    from forgetlab.store import Store
+    from forgetlab.outputs.store import Store
 
     out, _, again = built
     store = Store(out)
@@ -156,7 +160,7 @@ def test_figure_kinds_come_from_the_preset_declaration(built):
     """Each section draws the kinds its preset declares, for the groups it names: mlp-l1-sequential
     declares the onset figure for its l1=1 group only; mlp-sequential every sequential figure and a
     latent map over all tasks."""
-    from forgetlab import presets
+    from forgetlab.config import presets
 
     out, _, _ = built
     images = re.findall(r"!\[[^\]]*\]\(([^)]+)\)", (out / "REPORT.md").read_text())
@@ -173,7 +177,7 @@ def test_figure_kinds_come_from_the_preset_declaration(built):
 
 def test_reproduce_set_trains_every_experiment_under_the_overrides_and_names_them(tmp_path, monkeypatch):
     data = synthetic(n_train=20, n_eval=10)
-    monkeypatch.setattr(api, "load_data", lambda config, device: data)
+    monkeypatch.setattr(data_sources, "load_data", lambda config, device: data)
     kw = dict(seeds=1, epochs=1, presets=["mlp-sequential"], probe_config=PC, log=lambda s: None)
     report.reproduce(out=tmp_path, **kw)
     overrides = ["train.optimizer=adam", "train.lr=0.001"]

@@ -7,20 +7,21 @@ import torch
 import torch.nn.functional as F
 
 from forgetlab import config as cfg
-from forgetlab import scenarios
+from forgetlab.data import scenarios
 from forgetlab.config import Member
 from forgetlab.data import Dataset, Split
 from forgetlab.errors import ConfigError
-from forgetlab.hooks import Context
-from forgetlab.models import build
-from forgetlab.optim import SGD
+from forgetlab.engine.hooks import Context
+from forgetlab.engine.models import build
+from forgetlab.engine.optim import SGD
 from forgetlab.strategies import STRATEGIES
 from forgetlab.strategies import validate as validate_strategy
 from forgetlab.strategies.base import Memory
-from forgetlab.strategies.distillation import herding
-from forgetlab.strategies.regularization import SI, fisher_diag
-from forgetlab.strategies.replay import agem_project
-from forgetlab.training import train
+from forgetlab.strategies.icarl import herding
+from forgetlab.strategies.ewc import fisher_diag
+from forgetlab.strategies.si import SI
+from forgetlab.strategies.agem import agem_project
+from forgetlab.engine.training import train
 
 
 
@@ -285,9 +286,9 @@ def test_compare_task_curves_come_from_the_forgetting_curve_probe(scenario, stra
     examples of each earlier task, predicted by the strategy's own classifier (iCaRL: nearest mean of
     exemplars) and scored as the scenario scores them, one member and one example at a time after each of
     the first steps of every task."""
-    from forgetlab.compare import gap_probe, task_curves
-    from forgetlab.hooks import Hook
-    from forgetlab.probes import stratified
+    from forgetlab.workflows.compare import gap_probe, task_curves
+    from forgetlab.engine.hooks import Hook
+    from forgetlab.diagnostics import stratified
 
     data, steps = toy_data(n_classes=6), 6
     config = toy_config(strategy, **{"protocol.scenario": scenario, "protocol.tasks": [[0, 1], [2, 3], [4, 5]]})

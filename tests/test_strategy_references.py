@@ -8,13 +8,13 @@ import torch
 import torch.nn.functional as F
 
 from forgetlab import config as cfg
-from forgetlab import presets
+from forgetlab.config import presets
 from forgetlab.data import Dataset, Split
-from forgetlab.hooks import Hook
-from forgetlab.optim import SGD
-from forgetlab.strategies.distillation import LwF
-from forgetlab.strategies.regularization import SI
-from forgetlab.training import train
+from forgetlab.engine.hooks import Hook
+from forgetlab.engine.optim import SGD
+from forgetlab.strategies.lwf import LwF
+from forgetlab.strategies.si import SI
+from forgetlab.engine.training import train
 
 from test_strategies import toy_config, toy_context, toy_data
 
@@ -104,7 +104,7 @@ class MemoryLog(Hook):
 
 def train_with(built, config, data, hooks, monkeypatch):
     """train() with the strategy instance ``built`` (so a test can read its state), however train imports make."""
-    import forgetlab.training as training
+    import forgetlab.engine.training as training
     from forgetlab import strategies
 
     monkeypatch.setattr(strategies, "make", lambda c: built)
@@ -157,7 +157,7 @@ def _qp_by_enumeration(P, q, margin):
 
 
 def test_gem_dual_on_a_hand_case_and_against_enumeration():
-    from forgetlab.strategies.replay import gem_dual
+    from forgetlab.strategies.gem import gem_dual
 
     # diagonal by hand: min 1/2 (2 v1^2 + v2^2) - v1 + v2, v >= 0 -> v1 = 1/2, v2 = 0; with margin 0.5 -> (0.5, 0.5)
     P = torch.tensor([[[2.0, 0.0], [0.0, 1.0]]], dtype=torch.float64)
@@ -179,7 +179,7 @@ def test_gem_dual_on_a_hand_case_and_against_enumeration():
 def test_gem_step_never_conflicts_with_a_finished_tasks_memory_gradient(monkeypatch):
     """After GEM's projection (margin 0), g' . g_k >= 0 for every finished task k's memory gradient, up to
     the 1e-3 ridge Mammoth adds to the dual's matrix (g' . g_k >= -1e-3 v_k)."""
-    from forgetlab.strategies.replay import _reference_gradient
+    from forgetlab.strategies.rehearsal import reference_gradient as _reference_gradient
 
     checks = []
 
@@ -209,7 +209,7 @@ def test_gem_step_never_conflicts_with_a_finished_tasks_memory_gradient(monkeypa
 def test_lwf_penalty_is_the_references_kl_without_t_squared():
     """A hand-made case: alpha * KL(softmax(old/T) || softmax(new/T)), batch mean, no T^2 (Avalanche's
     kl_div(batchmean); Mammoth's cross-entropy of softened outputs minus the old outputs' entropy)."""
-    from forgetlab.strategies.distillation import distillation_kl
+    from forgetlab.strategies.lwf import distillation_kl
 
     old = torch.tensor([[[2.0, 0.0], [0.0, 0.0]]])  # [E=1, B=2, U=2]
     new = torch.tensor([[[0.0, 0.0], [1.0, -1.0]]])
@@ -291,9 +291,9 @@ def test_si_under_the_mammoth_protocol_clips_gradient_values_to_one():
 def test_compare_and_summarize_print_the_same_forgetting_for_the_same_run(mnist_dir, tmp_path):
     """The same configuration (Mammoth's S-MNIST ER at buffer 200, shortened to 40 steps per task) trained
     by `forgetlab compare` and by `forgetlab sweep`: both print forgetting from metrics.average_forgetting."""
-    from forgetlab.compare import compare
-    from forgetlab.summary import summarize
-    from forgetlab.sweep import sweep
+    from forgetlab.workflows.compare import compare
+    from forgetlab.workflows.summary import summarize
+    from forgetlab.workflows.sweep import sweep
 
     lines = []
     compare("buzzega2020-seq-mnist-200", ["er"], seeds=[0, 1], out=tmp_path / "cmp", data_dir=str(mnist_dir),

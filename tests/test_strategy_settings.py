@@ -7,11 +7,12 @@ from dataclasses import dataclass
 import pytest
 import torch
 
-from forgetlab import api, cli
+from forgetlab import api
+from forgetlab import cli
 from forgetlab import config as cfg
 from forgetlab.errors import ConfigError
 from forgetlab.strategies import Strategy, register
-from forgetlab.training import train
+from forgetlab.engine.training import train
 
 
 @dataclass(frozen=True)
@@ -138,7 +139,7 @@ def test_mas_importance_is_the_mean_absolute_per_example_gradient(toy):
     """strategies.mas.importance against a slow reference: autograd example by example, member by member."""
     from types import SimpleNamespace
 
-    from forgetlab.models import build
+    from forgetlab.engine.models import build
     from forgetlab.strategies.mas import importance
 
     net = build(cfg.ModelConfig(hidden=(12, 7)), [0, 1], torch.zeros(2), "cpu")

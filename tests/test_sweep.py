@@ -13,9 +13,10 @@ import pytest
 import torch
 
 from forgetlab import config as cfg
-from forgetlab import presets, summary
+from forgetlab.config import presets
+from forgetlab.workflows import summary
 from forgetlab.cli import main
-from forgetlab.sweep import Store, make_axis, make_plan, parse_grid, split_values, sweep
+from forgetlab.workflows.sweep import Store, make_axis, make_plan, parse_grid, split_values, sweep
 
 # a tiny sweep: 2 one-class tasks x 1 epoch, batch 1000 (6-7 steps per task), 2 lambdas x 2 seeds
 TINY = {"protocol.tasks": "[[0],[1]]"}

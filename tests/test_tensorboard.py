@@ -5,7 +5,9 @@ import numpy as np
 import pytest
 import torch
 
-from forgetlab import api, cli
+from forgetlab import api
+from forgetlab.data import sources as data_sources
+from forgetlab import cli
 
 pytest.importorskip("tensorboard")
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator  # noqa: E402
@@ -20,7 +22,7 @@ def _read(log_dir) -> EventAccumulator:
 
 
 def test_event_files_hold_the_run(tmp_path, toy, monkeypatch, capsys):
-    monkeypatch.setattr(api, "load_data", lambda config, device: toy)
+    monkeypatch.setattr(data_sources, "load_data", lambda config, device: toy)
     out = tmp_path / "run"
     code, _, err = run_cli(capsys, "run", "mlp-sequential", "--set", "protocol.tasks=[[0,1],[2,3]]", "--epochs", "2",
                            "--seeds", "0", "1", "--grid", "train.lr=0.05,0.1", "--probes", "--log", "tensorboard",

@@ -4,8 +4,8 @@ import torch
 
 from forgetlab import Hook
 from forgetlab.api import make_config
-from forgetlab.evaluation import class_stats
-from forgetlab.training import train
+from forgetlab.engine.evaluation import class_stats
+from forgetlab.engine.training import train
 
 TASKS = "[[0,1],[2,3],[4,5]]"
 
@@ -108,7 +108,7 @@ def test_interrupt_keeps_finished_epochs(toy):
 
 
 def test_class_stats_counts_zeros_by_hand(toy):
-    from forgetlab.models import build
+    from forgetlab.engine.models import build
     from forgetlab.config import ModelConfig
 
     net = build(ModelConfig(), [0, 1], torch.zeros(2), "cpu")

@@ -6,7 +6,7 @@ import json
 import pytest
 import torch
 
-from forgetlab.sweep import sweep
+from forgetlab.workflows.sweep import sweep
 
 
 @pytest.fixture(autouse=True)
@@ -73,7 +73,8 @@ def test_reproduce_gives_the_same_report_numbers_with_one_worker_and_with_two(tm
 
     import numpy as np
 
-    from forgetlab import probes, report
+    from forgetlab import diagnostics as probes
+    from forgetlab.workflows import reproduce as report
 
     pc = probes.ProbeConfig(per_class=8, first=5, every=50, latent_per_class=10)
     kw = dict(seeds=2, epochs=1, presets=["mlp-sequential", "mlp-l1-sequential", "mlp-bn-concurrent"],

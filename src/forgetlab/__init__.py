@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import importlib
 
-_LAZY = {"run": "api", "make_config": "api", "RunConfig": "config", "ForgetlabError": "errors", "Context": "hooks",
-         "Hook": "hooks", "PRESETS": "presets", "Results": "results", "load": "results"}
+_LAZY = {"run": "api", "make_config": "api", "RunConfig": "config", "ForgetlabError": "errors", "Context": "engine.hooks",
+         "Hook": "engine.hooks", "PRESETS": "config.presets", "Results": "outputs.results", "load": "outputs.results"}
 
 __all__ = ["run", "make_config", "load", "RunConfig", "Results", "Hook", "Context", "PRESETS", "ForgetlabError"]
 __version__ = "0.1.0"

@@ -8,7 +8,7 @@ import argparse
 import sys
 from typing import Sequence
 
-from .errors import ForgetlabError
+from forgetlab.errors import ForgetlabError
 
 EPILOG = """examples:
   forgetlab run mlp-sequential --seeds 0 1 2 3 4 --data-dir ../shared/data
@@ -108,7 +108,8 @@ def _reproduce_parser(sub) -> None:
 
 
 def _cmd_run(a) -> int:
-    from . import api, config as cfg
+    from forgetlab import api
+    from forgetlab import config as cfg
 
     grid = {}
     for text in a.grid:
@@ -129,7 +130,7 @@ def _cmd_run(a) -> int:
 
 
 def _cmd_presets(a) -> int:
-    from .presets import PRESETS
+    from forgetlab.config.presets import PRESETS
 
     width = max(map(len, PRESETS))
     for name, p in PRESETS.items():
@@ -138,15 +139,15 @@ def _cmd_presets(a) -> int:
 
 
 def _cmd_show(a) -> int:
-    from .results import load
+    from forgetlab.outputs.results import load
 
     print(load(a.run_dir).table(last_epoch_only=a.table == "last"))
     return 0
 
 
 def _cmd_plot(a) -> int:
-    from . import explain_report
-    from .figures import plot_run
+    from forgetlab.diagnostics import report as explain_report
+    from forgetlab.diagnostics.figures import plot_run
 
     paths = plot_run(a.run_dir, a.out, latent_tasks=a.latent_tasks) + explain_report.plot_run(a.run_dir, a.out)
     print(f"{len(paths)} figures (PNG + PDF) in {paths[0].parent if paths else a.out}", file=sys.stderr)
@@ -154,7 +155,7 @@ def _cmd_plot(a) -> int:
 
 
 def _cmd_reproduce(a) -> int:
-    from .report import reproduce
+    from forgetlab.workflows.reproduce import reproduce
 
     out = reproduce(seeds=a.seeds, out=a.out, data_dir=a.data_dir, device=a.device, epochs=a.epochs,
                     with_lenet=a.with_lenet, threads=a.threads, progress=not a.no_progress, workers=a.workers,
@@ -176,7 +177,7 @@ Re-running the same command (or adding --resume) trains only the members not yet
 
 
 def _workers_option(p: argparse.ArgumentParser) -> None:
-    from .pool import default_workers
+    from forgetlab.workflows.pool import default_workers
 
     p.add_argument("--workers", type=int, metavar="N", default=default_workers(),
                    help=f"local worker processes, programs largest first (default {default_workers()}: one per "
@@ -218,7 +219,8 @@ def _sweep_parsers(sub) -> None:
 
 
 def _cmd_sweep(a) -> int:
-    from . import api, sweep as sw
+    from forgetlab import api
+    from forgetlab.workflows import sweep as sw
 
     if a.preset is None:
         if not (a.resume and a.out):
@@ -229,7 +231,7 @@ def _cmd_sweep(a) -> int:
         config = api.make_config(a.preset, seeds=a.seeds, epochs=a.epochs, batch_size=a.batch_size, lr=a.lr,
                                  device=a.device, data_dir=a.data_dir, config_file=a.config, set=a.set)
         plan = sw.make_plan(config, axes)
-    from .pool import check_positive
+    from forgetlab.workflows.pool import check_positive
 
     check_positive(threads=a.threads, workers=a.workers)
     if a.dry_run:
@@ -252,7 +254,7 @@ def _cmd_sweep(a) -> int:
 
 
 def _cmd_summarize(a) -> int:
-    from .summary import summarize
+    from forgetlab.workflows.summary import summarize
 
     text, paths = summarize(a.sweep_dir, a.metric, a.x, a.err, plots=not a.no_plots)
     print(text)
@@ -265,7 +267,7 @@ COMMANDS = {"run": _cmd_run, "presets": _cmd_presets, "show": _cmd_show, "plot":
             "reproduce": _cmd_reproduce, "sweep": _cmd_sweep, "summarize": _cmd_summarize}
 
 
-# --- forgetlab compare: several strategies under one preset (forgetlab.compare) -----------------
+# --- forgetlab compare: several strategies under one preset (forgetlab.workflows.compare) -----------------
 
 def _compare_parser(sub) -> None:
     c = sub.add_parser("compare", help="run several strategies under one preset; write a table and figures",
@@ -286,8 +288,8 @@ def _compare_parser(sub) -> None:
 
 
 def _cmd_compare(a) -> int:
-    from .compare import compare
-    from .strategies import STRATEGIES
+    from forgetlab.workflows.compare import compare
+    from forgetlab.strategies import STRATEGIES
 
     names = list(STRATEGIES) if a.strategies == "all" else [n.strip() for n in a.strategies.split(",") if n.strip()]
     if not names:

@@ -10,10 +10,26 @@ register themselves when this package is imported (explicit imports, no scanning
 """
 from __future__ import annotations
 
-from ..config import RunConfig
-from ..hooks import Hook
-from .base import STRATEGIES, Strategy, register
-from . import baselines, regularization, replay, distillation, mas  # noqa: F401,E402  (fill the registry)
+from forgetlab.config import RunConfig
+from forgetlab.engine.hooks import Hook
+from forgetlab.strategies.base import STRATEGIES, Strategy, register
+# every built-in strategy, one module each, in the order listings show them (explicit imports fill the
+# registry; no directory scanning)
+# isort: off
+from forgetlab.strategies import naive  # noqa: F401
+from forgetlab.strategies import joint  # noqa: F401
+from forgetlab.strategies import cumulative  # noqa: F401
+from forgetlab.strategies import kwta  # noqa: F401
+from forgetlab.strategies import ewc  # noqa: F401
+from forgetlab.strategies import si  # noqa: F401
+from forgetlab.strategies import er  # noqa: F401
+from forgetlab.strategies import agem  # noqa: F401
+from forgetlab.strategies import gem  # noqa: F401
+from forgetlab.strategies import der  # noqa: F401
+from forgetlab.strategies import lwf  # noqa: F401
+from forgetlab.strategies import icarl  # noqa: F401
+from forgetlab.strategies import mas  # noqa: F401
+# isort: on
 
 
 def make(config: RunConfig) -> list[Hook]:

@@ -6,13 +6,14 @@ from dataclasses import dataclass
 
 import torch
 
-from .. import sampling, seeding
-from ..config import RunConfig
-from ..errors import ConfigError
-from ..hooks import Context, Hook
-from ..models import member_cross_entropy
-from ..registry import Registry
-from ..strategy_settings import STRATEGY_SETTINGS
+from forgetlab.data import sampling
+from forgetlab.data import seeding
+from forgetlab.config import RunConfig
+from forgetlab.errors import ConfigError
+from forgetlab.engine.hooks import Context, Hook
+from forgetlab.engine.models import member_cross_entropy
+from forgetlab.config.registry import Registry
+from forgetlab.config.strategy import STRATEGY_SETTINGS
 
 STRATEGIES: Registry[type["Strategy"]] = Registry("strategy")
 
@@ -146,3 +147,16 @@ class Memory:
         """[E, m * len(classes)] indices: m random training examples of each class, per member."""
         picks = [sampling.per_class(ctx.data.train.y, classes, m, g) for g in self.gens]  # [E][class]
         return torch.cat([torch.stack(member_picks) for member_picks in zip(*picks)], 1)
+
+
+def task_sample(ctx: Context, n: int) -> torch.Tensor:
+    """The current task's training examples, or a fixed sample of n of them.
+
+    The sample depends only on the task, not on the members: a member's numbers must not depend on which
+    other members share its program (sweeps cache members one by one).
+    """
+    idx = ctx.data.train.indices_of(ctx.classes)
+    if n and n < len(idx):
+        g = torch.Generator().manual_seed(seeding.stream_seed(ctx.task, seeding.STRATEGY))
+        idx = idx[torch.randperm(len(idx), generator=g)[:n].to(idx.device)]
+    return idx

@@ -10,10 +10,9 @@ from dataclasses import dataclass
 
 import torch
 
-from ..errors import ConfigError
-from ..models import eval_mode
-from .base import Strategy, params, per_member, register, snapshot
-from .regularization import task_sample
+from forgetlab.errors import ConfigError
+from forgetlab.engine.models import eval_mode
+from forgetlab.strategies.base import Strategy, params, per_member, register, snapshot, task_sample
 
 
 @dataclass(frozen=True)

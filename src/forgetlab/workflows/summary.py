@@ -1,0 +1,274 @@
+"""A sweep's numbers: tidy tables, mean / std / 95% confidence interval over seeds, and plots.
+
+Every number derives from what each member recorded (its per-epoch metrics and its accuracy matrix
+R[t][k], accuracy on task k after training task t):
+
+    final_val_acc    validation accuracy on every seen class after the last epoch of the last task
+    final_val_loss   its cross-entropy
+    final_sparsity   population sparsity of the hidden units (fraction of exact zeros) at the end
+    avg_acc          mean over tasks k of R[T-1][k]
+    forgetting       metrics.average_forgetting: mean over k < T-1 of max_{k <= t < T-1} R[t][k] - R[T-1][k]
+    bwt              metrics.backward_transfer: mean over k < T-1 of R[T-1][k] - R[k][k]   (NaN for one task)
+"""
+from __future__ import annotations
+
+import json
+import math
+import statistics
+from pathlib import Path
+from typing import Any, Callable, Sequence
+
+from forgetlab.errors import ForgetlabError
+from forgetlab.outputs.formatting import number, pm, point_label, value
+from forgetlab.outputs.metrics import average_forgetting, backward_transfer, task_forgetting
+from forgetlab.outputs.plotting import pyplot, save
+from forgetlab.outputs.files import atomic_write
+from forgetlab.outputs.results import rows_to_csv
+from forgetlab.outputs.store import Store, load_spec
+
+# ---------------------------------------------------------------------------------------------
+# Per-member metrics
+# ---------------------------------------------------------------------------------------------
+
+
+def _bwt(R: list[list[float]]) -> float:
+    return backward_transfer(R) if len(R) > 1 else math.nan
+
+
+METRICS: dict[str, Callable[[dict], float]] = {
+    "final_val_acc": lambda r: r["tasks"][-1]["val_acc"][-1],
+    "final_val_loss": lambda r: r["tasks"][-1]["val_loss"][-1],
+    "final_train_loss": lambda r: r["tasks"][-1]["train_loss"][-1],
+    "final_sparsity": lambda r: r["tasks"][-1]["sparsity_all"][-1],
+    "avg_acc": lambda r: statistics.fmean(r["acc_matrix"][-1]),
+    "forgetting": lambda r: average_forgetting(r["acc_matrix"]),
+    "bwt": lambda r: _bwt(r["acc_matrix"]),
+}
+DEFAULT_METRICS = ("final_val_acc", "final_sparsity", "forgetting")
+
+# ---------------------------------------------------------------------------------------------
+# Tidy tables: one row per member (x task (x epoch))
+# ---------------------------------------------------------------------------------------------
+
+
+def _cell(value: Any) -> Any:
+    """Swept values as table cells: tuples (hidden sizes, tasks) as compact JSON text."""
+    return json.dumps(value, separators=(",", ":")) if isinstance(value, list) else value
+
+
+def _head(m: dict) -> dict:
+    return {"id": m["id"], **{k: _cell(v) for k, v in m["point"].items()}, "seed": m["seed"]}
+
+
+def member_rows(members: Sequence[dict], records: dict[str, dict]) -> list[dict]:
+    return [{**_head(m), **{k: f(records[m["id"]]) for k, f in METRICS.items()}}
+            for m in members if m["id"] in records]
+
+
+def task_rows(members: Sequence[dict], records: dict[str, dict]) -> list[dict]:
+    """Per member and task: the task's last epoch, and its accuracy right after it and at the end."""
+    out = []
+    for m in members:
+        rec = records.get(m["id"])
+        if rec is None:
+            continue
+        R, T = rec["acc_matrix"], len(rec["acc_matrix"])
+        for t, task in enumerate(rec["tasks"]):
+            out.append({**_head(m), "task": t + 1, "classes": " ".join(map(str, task["classes"])),
+                        "train_loss": task["train_loss"][-1], "train_acc": task["train_acc"][-1],
+                        "val_loss": task["val_loss"][-1], "val_acc": task["val_acc"][-1],
+                        "sparsity": task["sparsity_all"][-1], "acc_after_task": R[t][t], "acc_final": R[T - 1][t],
+                        "forgetting": task_forgetting(R, t) if t < T - 1 else None})
+    return out
+
+
+def epoch_rows(members: Sequence[dict], records: dict[str, dict]) -> list[dict]:
+    out = []
+    for m in members:
+        rec = records.get(m["id"])
+        for t, task in enumerate(rec["tasks"] if rec else []):
+            for e in range(len(task["train_loss"])):
+                row = {**_head(m), "task": t + 1, "epoch": e + 1}
+                for k in ("train_loss", "train_acc", "val_loss", "val_acc", "sparsity_all"):
+                    row[k] = task[k][e]
+                row.update({f"sparsity_h{i}": s for i, s in enumerate(task["sparsity"][e], 1)})
+                out.append(row)
+    return out
+
+
+def _parquet(rows: list[dict]) -> bytes | None:
+    try:
+        import pyarrow as pa
+        import pyarrow.parquet as pq
+    except ImportError:  # optional: CSV is always written
+        return None
+    buf = pa.BufferOutputStream()
+    pq.write_table(pa.Table.from_pylist(rows), buf)
+    return buf.getvalue().to_pybytes()
+
+
+def write_tables(out: Path, members: Sequence[dict], store) -> dict[str, dict]:
+    """members.csv, tasks.csv, epochs.csv (and .parquet when pyarrow is importable) of the stored members."""
+    records = {m["id"]: r for m in members if (r := store.get(m["id"])) is not None}
+    for name, rows in (("members", member_rows(members, records)), ("tasks", task_rows(members, records)),
+                       ("epochs", epoch_rows(members, records))):
+        atomic_write(out / f"{name}.csv", rows_to_csv(rows))
+        if rows and (data := _parquet(rows)) is not None:
+            atomic_write(out / f"{name}.parquet", data)
+    return records
+
+
+# ---------------------------------------------------------------------------------------------
+# Statistics over seeds
+# ---------------------------------------------------------------------------------------------
+
+
+def _t_two_sided(t: float, df: int) -> float:
+    """P(|T| < t) for Student's t with integer df (closed form, Abramowitz & Stegun 26.7.3-4)."""
+    theta = math.atan(t / math.sqrt(df))
+    c2, s = math.cos(theta) ** 2, math.sin(theta)
+    if df % 2:  # odd
+        if df == 1:
+            return 2 * theta / math.pi
+        term, total = math.cos(theta), math.cos(theta)
+        for k in range(3, df - 1, 2):  # cos + 2/3 cos^3 + 2*4/(3*5) cos^5 + ...
+            term *= (k - 1) / k * c2
+            total += term
+        return 2 / math.pi * (theta + s * total)
+    term, total = 1.0, 1.0
+    for k in range(2, df - 1, 2):  # 1 + 1/2 cos^2 + 1*3/(2*4) cos^4 + ...
+        term *= (k - 1) / k * c2
+        total += term
+    return s * total
+
+
+def t_quantile(p: float, df: int) -> float:
+    """The p-quantile (p > 0.5) of Student's t with df degrees of freedom, by bisection."""
+    target = 2 * p - 1
+    lo, hi = 0.0, 1e6
+    for _ in range(200):
+        mid = (lo + hi) / 2
+        lo, hi = (mid, hi) if _t_two_sided(mid, df) < target else (lo, mid)
+    return (lo + hi) / 2
+
+
+def describe(values: Sequence[float], level: float = 0.95) -> dict:
+    """n, mean, std (n-1) and the t-interval of the mean; NaN values are left out."""
+    vals = [v for v in values if v is not None and not math.isnan(v)]
+    n = len(vals)
+    if n == 0:
+        return {"n": 0, "mean": math.nan, "std": math.nan, "ci_low": math.nan, "ci_high": math.nan}
+    mean = statistics.fmean(vals)
+    std = statistics.stdev(vals) if n > 1 else math.nan
+    half = t_quantile((1 + level) / 2, n - 1) * std / math.sqrt(n) if n > 1 else math.nan
+    return {"n": n, "mean": mean, "std": std, "ci_low": mean - half, "ci_high": mean + half}
+
+
+def config_stats(rows: list[dict], keys: Sequence[str], metrics: Sequence[str]) -> list[dict]:
+    """One entry per configuration (the swept values, seeds pooled), in the order first seen."""
+    groups: dict[tuple, list[dict]] = {}
+    for r in rows:
+        groups.setdefault(tuple(r[k] for k in keys), []).append(r)
+    return [{"config": dict(zip(keys, cfg_values)), "n": len(rs),
+             **{m: describe([r[m] for r in rs]) for m in metrics}} for cfg_values, rs in groups.items()]
+
+
+def _fmt(d: dict) -> str:
+    if d["n"] == 0:
+        return "-"
+    if d["n"] == 1:
+        return number(d["mean"])
+    return f"{pm(d['mean'], d['std'])} [{number(d['ci_low'])}, {number(d['ci_high'])}]"
+
+
+def stats_table(stats: list[dict], metrics: Sequence[str]) -> str:
+    labels = [point_label(s["config"].items(), short=False, empty="(base)") for s in stats]
+    cells = [[_fmt(s[m]) for m in metrics] for s in stats]
+    w0 = max(map(len, labels + ["config"]))
+    ws = [max(len(m), *(len(c[i]) for c in cells)) for i, m in enumerate(metrics)]
+    lines = [f"{'config':<{w0}}  {'n':>3}  " + "  ".join(f"{m:<{w}}" for m, w in zip(metrics, ws))]
+    for label, s, c in zip(labels, stats, cells):
+        lines.append(f"{label:<{w0}}  {s['n']:>3}  " + "  ".join(f"{x:<{w}}" for x, w in zip(c, ws)))
+    return "\n".join(lines)
+
+
+# ---------------------------------------------------------------------------------------------
+# Plots: a metric against a swept value, one line per combination of the other swept values
+# ---------------------------------------------------------------------------------------------
+
+
+def plot(stats: list[dict], x: str, metric: str, path_stem: Path, err: str = "ci") -> list[Path]:
+    plt = pyplot()
+    others = [k for k in stats[0]["config"] if k != x]
+    series: dict[tuple, list[dict]] = {}
+    for s in stats:
+        series.setdefault(tuple(s["config"][k] for k in others), []).append(s)
+    xs_all = list(dict.fromkeys(s["config"][x] for s in stats))
+    numeric = all(isinstance(v, (int, float)) for v in xs_all)
+    fig, ax = plt.subplots(figsize=(5.5, 3.8))
+    for key, ss in series.items():
+        xv = [s["config"][x] if numeric else xs_all.index(s["config"][x]) for s in ss]
+        mean = [s[metric]["mean"] for s in ss]
+        if err == "std":
+            e = [0.0 if math.isnan(s[metric]["std"]) else s[metric]["std"] for s in ss]
+        else:
+            e = [0.0 if math.isnan(s[metric]["ci_high"]) else s[metric]["ci_high"] - s[metric]["mean"] for s in ss]
+        label = point_label(zip(others, key)) or None
+        ax.errorbar(xv, mean, yerr=e, marker="o", capsize=3, label=label)
+    if numeric:
+        pos = [v for v in xs_all if v > 0]
+        if pos and min(xs_all) >= 0 and max(pos) / min(pos) >= 100:
+            ax.set_xscale("symlog", linthresh=min(pos)) if 0 in xs_all else ax.set_xscale("log")
+    else:
+        ax.set_xticks(range(len(xs_all)), [value(v) for v in xs_all])
+    n = max(s["n"] for s in stats)
+    ax.set_xlabel(x)
+    ax.set_ylabel(metric)
+    ax.set_title(f"{metric} vs {x} (mean, {'95% CI' if err == 'ci' else 'std'}, n<={n} seeds)", fontsize=9)
+    if len(series) > 1:
+        ax.legend(fontsize=7)
+    ax.grid(alpha=0.3)
+    png = save(fig, path_stem)
+    return [png, png.with_suffix(".pdf")]
+
+
+# ---------------------------------------------------------------------------------------------
+# forgetlab summarize SWEEP_DIR
+# ---------------------------------------------------------------------------------------------
+
+
+def summarize(out: str | Path, metrics: Sequence[str] | None = None, xs: Sequence[str] | None = None,
+              err: str = "ci", plots: bool = True) -> tuple[str, list[Path]]:
+    """The statistics table (text) and the plot files of the sweep in ``out``; also writes summary.csv."""
+    out = Path(out)
+    spec = load_spec(out)
+    metrics = list(metrics or DEFAULT_METRICS)
+    for m in metrics:
+        if m not in METRICS:
+            raise ForgetlabError(f"unknown metric {m!r}; valid: {', '.join(METRICS)}")
+    if err not in ("ci", "std"):
+        raise ForgetlabError(f"error bars {err!r} are not valid; choose ci or std")
+    keys = [k for k, _ in spec["axes"]]
+    varied = [k for k, vs in spec["axes"] if len(vs) > 1]
+    for x in xs or ():
+        if x not in varied:
+            raise ForgetlabError(f"{x!r} is not a swept key with several values; swept: {', '.join(varied) or 'none'}")
+    records = write_tables(out, spec["members"], Store(out))
+    if not records:
+        raise ForgetlabError(f"no finished members in {out}/members yet; run the sweep first")
+    rows = member_rows(spec["members"], records)
+    stats = config_stats(rows, keys, metrics)
+    flat = [{**{k: _cell(v) for k, v in s["config"].items()}, "metric": m, "n": s[m]["n"],
+             **{f: s[m][f] for f in ("mean", "std", "ci_low", "ci_high")}} for s in stats for m in metrics]
+    atomic_write(out / "summary.csv", rows_to_csv(flat))
+    n_all = len(spec["members"])
+    head = (f"{spec['name']}: {len(records)} of {n_all} members finished, {len(stats)} configurations; "
+            f"mean ± std [95% CI, t-distribution] over seeds")
+    text = head + "\n" + stats_table(stats, metrics)
+    paths: list[Path] = []
+    if plots and len(stats) > 1:
+        (out / "plots").mkdir(exist_ok=True)
+        for x in xs or varied:
+            for m in metrics:
+                paths += plot(stats, x, m, out / "plots" / f"{m}-vs-{x}", err)
+    return text, paths
