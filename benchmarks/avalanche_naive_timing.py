@@ -19,6 +19,7 @@ Two comparisons:
 Every process gets OMP_NUM_THREADS (default 1). Prints wall and CPU (user + system) times, the CPU model
 (lscpu) and the load average: on a shared machine the CPU times are the steadier measure.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -38,19 +39,28 @@ TASKS = [[1, 2], [3, 4], [5, 6], [7, 8], [9, 0]]
 def avalanche_mlp_sequential(root: str) -> None:
     """Avalanche's Naive on the mlp-sequential protocol (run in the avalanche interpreter)."""
     import torch
-    from torch import nn
     from avalanche.benchmarks.classic import SplitMNIST
     from avalanche.evaluation.metrics import accuracy_metrics
     from avalanche.training.plugins import EvaluationPlugin
     from avalanche.training.supervised import Naive
+    from torch import nn
 
     torch.manual_seed(0)
-    model = nn.Sequential(nn.Flatten(), nn.Linear(784, 120), nn.ReLU(), nn.Linear(120, 84), nn.ReLU(),
-                          nn.Linear(84, 10))
+    model = nn.Sequential(
+        nn.Flatten(), nn.Linear(784, 120), nn.ReLU(), nn.Linear(120, 84), nn.ReLU(), nn.Linear(84, 10)
+    )
     bench = SplitMNIST(n_experiences=5, seed=0, fixed_class_order=[c for t in TASKS for c in t], dataset_root=root)
-    strategy = Naive(model, torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9), nn.CrossEntropyLoss(),
-                     train_mb_size=64, train_epochs=5, eval_mb_size=1000, device="cpu", eval_every=1,
-                     evaluator=EvaluationPlugin(accuracy_metrics(stream=True), loggers=[]))
+    strategy = Naive(
+        model,
+        torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9),
+        nn.CrossEntropyLoss(),
+        train_mb_size=64,
+        train_epochs=5,
+        eval_mb_size=1000,
+        device="cpu",
+        eval_every=1,
+        evaluator=EvaluationPlugin(accuracy_metrics(stream=True), loggers=[]),
+    )
     for t, exp in enumerate(bench.train_stream):
         strategy.train(exp, eval_streams=[bench.test_stream[: t + 1]])  # seen classes, after every epoch
         res = strategy.eval(bench.test_stream)  # every class, after the task
@@ -69,9 +79,16 @@ def protocol_b(root: str) -> None:
     torch.manual_seed(0)
     bench = SplitMNIST(n_experiences=5, seed=0, fixed_class_order=list(range(10)), dataset_root=root)
     model = SimpleMLP(num_classes=10, input_size=784, hidden_size=100, hidden_layers=2, drop_rate=0.0)
-    strategy = Naive(model, torch.optim.SGD(model.parameters(), lr=0.03), torch.nn.CrossEntropyLoss(),
-                     train_mb_size=10, train_epochs=1, eval_mb_size=1000, device="cpu",
-                     evaluator=EvaluationPlugin(accuracy_metrics(stream=True), loggers=[]))
+    strategy = Naive(
+        model,
+        torch.optim.SGD(model.parameters(), lr=0.03),
+        torch.nn.CrossEntropyLoss(),
+        train_mb_size=10,
+        train_epochs=1,
+        eval_mb_size=1000,
+        device="cpu",
+        evaluator=EvaluationPlugin(accuracy_metrics(stream=True), loggers=[]),
+    )
     t0 = time.perf_counter()
     for exp in bench.train_stream:
         strategy.train(exp)
@@ -83,10 +100,18 @@ def protocol_b(root: str) -> None:
 
     for seeds in ([0], [0, 1, 2, 3, 4]):
         t0 = time.perf_counter()
-        res = api.run(api.presets.get("buzzega2020-seq-mnist-200", "naive"), seeds=seeds, data_dir=root,
-                      device="cpu", save=False, progress=False)
+        res = api.run(
+            api.presets.get("buzzega2020-seq-mnist-200", "naive"),
+            seeds=seeds,
+            data_dir=root,
+            device="cpu",
+            save=False,
+            progress=False,
+        )
         acc = sum(m.tasks[-1].val_acc[-1] for m in res.members) / len(res.members)
-        print(f"forgetlab naive, {len(seeds)} seed(s) batched: {time.perf_counter() - t0:.1f} s, final accuracy {acc:.4f}")
+        print(
+            f"forgetlab naive, {len(seeds)} seed(s) batched: {time.perf_counter() - t0:.1f} s, final accuracy {acc:.4f}"
+        )
 
 
 def cpu_model() -> str:
@@ -109,19 +134,37 @@ def timed(cmd: list[str], env: dict) -> tuple[float, float]:
 def whole(a) -> None:
     env = {**os.environ, "OMP_NUM_THREADS": str(a.threads), "PYTHONPATH": str(ROOT / "src")}
     times: dict[str, list[tuple[float, float]]] = {"forgetlab": [], "avalanche": []}
-    print(f"CPU: {cpu_model()}, {os.cpu_count()} cores; OMP_NUM_THREADS={a.threads}; load average at start: "
-          f"{' '.join(f'{x:.2f}' for x in os.getloadavg())}")
+    print(
+        f"CPU: {cpu_model()}, {os.cpu_count()} cores; OMP_NUM_THREADS={a.threads}; load average at start: "
+        f"{' '.join(f'{x:.2f}' for x in os.getloadavg())}"
+    )
     with tempfile.TemporaryDirectory() as tmp:
         for i in range(a.repeat):
-            fl = [a.forgetlab_python, "-m", "forgetlab", "run", "mlp-sequential", "--seeds", "0", "--data-dir",
-                  a.data_dir, "--table", "last", "--no-progress", "--out", f"{tmp}/run{i}"]
+            fl = [
+                a.forgetlab_python,
+                "-m",
+                "forgetlab",
+                "run",
+                "mlp-sequential",
+                "--seeds",
+                "0",
+                "--data-dir",
+                a.data_dir,
+                "--table",
+                "last",
+                "--no-progress",
+                "--out",
+                f"{tmp}/run{i}",
+            ]
             av = [a.avalanche_python, __file__, "avalanche", "--data-dir", a.data_dir]
             order = [("forgetlab", fl), ("avalanche", av)]
             for name, cmd in order if i % 2 == 0 else order[::-1]:  # interleaved, alternating who goes first
                 times[name].append(timed(cmd, env))
                 wall, cpu = times[name][-1]
-                print(f"  round {i + 1}: {name:<9} {wall:6.1f} s wall, {cpu:6.1f} s CPU; load "
-                      f"{os.getloadavg()[0]:.2f}", flush=True)
+                print(
+                    f"  round {i + 1}: {name:<9} {wall:6.1f} s wall, {cpu:6.1f} s CPU; load {os.getloadavg()[0]:.2f}",
+                    flush=True,
+                )
     for j, clock in enumerate(("wall", "CPU")):
         f, av = (statistics.median(t[j] for t in times[k]) for k in ("forgetlab", "avalanche"))
         print(f"median of {a.repeat}, {clock}: forgetlab {f:.1f} s, Avalanche Naive {av:.1f} s, ratio {av / f:.2f}x")

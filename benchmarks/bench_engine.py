@@ -14,6 +14,7 @@ bounds the lowest 5 seeds / 1 seed ratio any engine could reach for a given one-
 
     python benchmarks/bench_engine.py --data-dir ../shared/data [--epochs 5] [--repeat 1] [--device cuda]
 """
+
 from __future__ import annotations
 
 import argparse
@@ -27,12 +28,11 @@ from torch import nn
 from torch.utils.data import DataLoader, Subset
 from torchvision import datasets, transforms
 
-from forgetlab.data import sources as data_sources
 import forgetlab
 from forgetlab import api
 from forgetlab.config import SPLIT_MNIST
+from forgetlab.data import sources as data_sources
 from forgetlab.engine import training
-
 from work import matmul_peak, protocol_flops, sync
 
 
@@ -123,14 +123,18 @@ def main() -> None:
     p.add_argument("--device", choices=("cpu", "cuda"), default="cpu")
     a = p.parse_args()
     dev = a.device
-    print(f"forgetlab {forgetlab.__version__}, torch {torch.__version__}, {torch.get_num_threads()} threads "
-          f"(OMP_NUM_THREADS={os.environ.get('OMP_NUM_THREADS', 'unset')}), load average {_load()}")
+    print(
+        f"forgetlab {forgetlab.__version__}, torch {torch.__version__}, {torch.get_num_threads()} threads "
+        f"(OMP_NUM_THREADS={os.environ.get('OMP_NUM_THREADS', 'unset')}), load average {_load()}"
+    )
     ours(a.data_dir, 1, [0], dev)  # warm-up: data into memory, kernels initialised
     peak = matmul_peak(device=dev)
     config = api.make_config("mlp-sequential", epochs=a.epochs, data_dir=a.data_dir, device=dev)
     flops = protocol_flops(config, data_sources.load_data(config, torch.device(dev)))  # one member
-    print(f"float32 matmul peak (2048^3 torch.mm, best of 10): {peak:.1f} GFLOP/s; "
-          f"one member's work {flops / 1e9:.0f} GFLOP")
+    print(
+        f"float32 matmul peak (2048^3 torch.mm, best of 10): {peak:.1f} GFLOP/s; "
+        f"one member's work {flops / 1e9:.0f} GFLOP"
+    )
     # interleaved, so that a change in the machine's load hits every variant alike; best of the repeats
     runs: dict[str, list[tuple[float, float]]] = {"base": [], "one": [], "five": [], "denormal": []}
     for _ in range(a.repeat):
@@ -154,8 +158,10 @@ def main() -> None:
                 rate = n * flops / t / 1e9
                 print(f"  forgetlab, {name:8s} {rate:6.1f} GFLOP/s = {100 * rate / peak:3.0f}% of the matmul peak")
             floor = 5 * flops / (peak * 1e9)
-            print(f"  5 seeds at 100% of the peak would take {floor:.2f} s: "
-                  f"a 5 seeds / 1 seed ratio of at least {floor / t_one:.2f}x against this 1-seed time")
+            print(
+                f"  5 seeds at 100% of the peak would take {floor:.2f} s: "
+                f"a 5 seeds / 1 seed ratio of at least {floor / t_one:.2f}x against this 1-seed time"
+            )
     print(f"load average at the end: {_load()}")
 
 

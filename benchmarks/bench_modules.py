@@ -12,6 +12,7 @@ images after each task) with 1 seed and with 5 seeds as one program. Prints wall
 
     python benchmarks/bench_modules.py --data-dir ../shared/data [--iters 200] [--repeat 2]
 """
+
 from __future__ import annotations
 
 import argparse
@@ -24,9 +25,9 @@ from pathlib import Path
 
 import torch
 
-from forgetlab.data import sources as data_sources
 import forgetlab
 from forgetlab import api
+from forgetlab.data import sources as data_sources
 from forgetlab.engine.training import train
 
 TESTS = Path(__file__).resolve().parents[1] / "tests" / "user_modules"
@@ -34,7 +35,10 @@ VARIANTS = {  # name -> (preset, extra settings)
     "built-in MLP": ("mlp-sequential", {}),
     "module MLP": ("mlp-sequential", {"model.module": f"{TESTS / 'study_mlp.py'}:MLP"}),
     "built-in LeNet-5": ("lenet-sequential", {}),
-    "module LeNet": ("lenet-sequential", {"model.module": f"{TESTS / 'lenet.py'}:LeNet", "model.module_input": "image"}),
+    "module LeNet": (
+        "lenet-sequential",
+        {"model.module": f"{TESTS / 'lenet.py'}:LeNet", "model.module_input": "image"},
+    ),
 }
 
 
@@ -64,8 +68,10 @@ def main() -> None:
     p.add_argument("--iters", type=int, default=200, help="steps per task")
     p.add_argument("--repeat", type=int, default=2, help="best of this many runs of each")
     a = p.parse_args()
-    print(f"forgetlab {forgetlab.__version__}, torch {torch.__version__}, {cpu_model()}, {torch.get_num_threads()} "
-          f"threads (OMP_NUM_THREADS={os.environ.get('OMP_NUM_THREADS', 'unset')}), load average {load()}")
+    print(
+        f"forgetlab {forgetlab.__version__}, torch {torch.__version__}, {cpu_model()}, {torch.get_num_threads()} "
+        f"threads (OMP_NUM_THREADS={os.environ.get('OMP_NUM_THREADS', 'unset')}), load average {load()}"
+    )
     for preset, extra in VARIANTS.values():  # warm-up: data into memory, kernels initialised
         timed(a.data_dir, preset, extra, [0], 5)
     best: dict[tuple[str, int], tuple[float, float]] = {}
@@ -82,8 +88,10 @@ def main() -> None:
         print(f"{name:18s} {w1:10.2f} s {c1:6.2f} s {w5:11.2f} s {c5:6.2f} s")
     for mod, ref in (("module MLP", "built-in MLP"), ("module LeNet", "built-in LeNet-5")):
         ratios = [best[(mod, n)][i] / best[(ref, n)][i] for n in (1, 5) for i in (0, 1)]
-        print(f"{mod} / {ref}: 1 seed {ratios[0]:.2f}x wall ({ratios[1]:.2f}x CPU), "
-              f"5 seeds {ratios[2]:.2f}x wall ({ratios[3]:.2f}x CPU)")
+        print(
+            f"{mod} / {ref}: 1 seed {ratios[0]:.2f}x wall ({ratios[1]:.2f}x CPU), "
+            f"5 seeds {ratios[2]:.2f}x wall ({ratios[3]:.2f}x CPU)"
+        )
     print(f"load average at the end: {load()}")
 
 

@@ -5,21 +5,22 @@ with the whole step's arithmetic rate against this machine's float32 matmul peak
 
     OMP_NUM_THREADS=1 python benchmarks/bench_step.py --data-dir ../shared/data
 """
+
 from __future__ import annotations
 
 import argparse
 import os
 import subprocess
 import time
+from itertools import pairwise
 
 import torch
 
-from forgetlab.data import sources as data_sources
 from forgetlab import api
+from forgetlab.data import sources as data_sources
 from forgetlab.engine.models import build
 from forgetlab.engine.optim import OPTIMIZERS
 from forgetlab.engine.steps import FusedMLPStep
-
 
 N = 300
 
@@ -33,7 +34,7 @@ def cpu_matmul_peak(n: int = 2048, repeat: int = 10) -> float:
         t0 = time.process_time()
         torch.mm(a, b)
         best = min(best, time.process_time() - t0)
-    return 2 * n ** 3 / best / 1e9
+    return 2 * n**3 / best / 1e9
 
 
 def per_step_us(fn) -> float:
@@ -56,7 +57,7 @@ def parts(config, data, E: int) -> dict[str, float]:
 
     def gather():
         s = pos[0] = (pos[0] + 64) % (order.shape[1] - 64)
-        flat = order[:, s:s + 64].reshape(-1)
+        flat = order[:, s : s + 64].reshape(-1)
         return data.train.x.index_select(0, flat).view(E, 64, -1), data.train.y.index_select(0, flat).view(E, 64)
 
     x, y = gather()
@@ -82,32 +83,47 @@ def parts(config, data, E: int) -> dict[str, float]:
 
     out = step(x, y)
     step_us = per_step_us(lambda: step(x, y))
-    return {"whole step": per_step_us(whole), "gather": per_step_us(gather), "fused step": step_us,
-            "optimizer": per_step_us(lambda: (step(x, y), opt.step())) - step_us,
-            "bookkeeping": per_step_us(lambda: book(*out)), "products alone": per_step_us(products)}
+    return {
+        "whole step": per_step_us(whole),
+        "gather": per_step_us(gather),
+        "fused step": step_us,
+        "optimizer": per_step_us(lambda: (step(x, y), opt.step())) - step_us,
+        "bookkeeping": per_step_us(lambda: book(*out)),
+        "products alone": per_step_us(products),
+    }
 
 
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--data-dir", default="../shared/data")
     a = p.parse_args()
-    model = next((ln.split(":", 1)[1].strip() for ln in subprocess.run(["lscpu"], capture_output=True, text=True)
-                  .stdout.splitlines() if ln.startswith("Model name")), "unknown")
+    model = next(
+        (
+            ln.split(":", 1)[1].strip()
+            for ln in subprocess.run(["lscpu"], capture_output=True, text=True).stdout.splitlines()
+            if ln.startswith("Model name")
+        ),
+        "unknown",
+    )
     config = api.make_config("mlp-sequential", data_dir=a.data_dir, device="cpu")
     data = data_sources.load_data(config, torch.device("cpu"))
     peak = cpu_matmul_peak()
     sizes = (784, 120, 84, 10)
-    layers = [2 * 64 * i * o for i, o in zip(sizes, sizes[1:])]
+    layers = [2 * 64 * i * o for i, o in pairwise(sizes)]
     flops = 3 * sum(layers) - layers[0]  # forward, weight gradients, input gradients but the first layer's
-    print(f"CPU: {model}; {torch.get_num_threads()} thread(s); float32 matmul peak {peak:.0f} GFLOP/s (CPU time); "
-          f"load average {os.getloadavg()[0]:.2f}")
+    print(
+        f"CPU: {model}; {torch.get_num_threads()} thread(s); float32 matmul peak {peak:.0f} GFLOP/s (CPU time); "
+        f"load average {os.getloadavg()[0]:.2f}"
+    )
     for E in (1, 5):
         r = parts(config, data, E)
         rate = E * flops / r["whole step"] / 1e3
         prod = E * flops / r["products alone"] / 1e3
         print(f"{E} member(s): " + ", ".join(f"{k} {v:.0f} us" for k, v in r.items()))
-        print(f"  whole step {rate:.0f} GFLOP/s = {100 * rate / peak:.0f}% of the peak; its products alone "
-              f"{prod:.0f} GFLOP/s = {100 * prod / peak:.0f}%")
+        print(
+            f"  whole step {rate:.0f} GFLOP/s = {100 * rate / peak:.0f}% of the peak; its products alone "
+            f"{prod:.0f} GFLOP/s = {100 * prod / peak:.0f}%"
+        )
     print(f"load average at the end: {os.getloadavg()[0]:.2f}")
 
 

@@ -6,11 +6,12 @@
 
 Prints both times, their ratio (target on the 2-core CPU: >= 5x), the achieved GFLOP/s of each against
 this machine's float32 matrix-multiply peak, measured here with a large torch.mm (target: the sweep at
->= 40% of it), and the highest ratio that peak allows. Model FLOPs are counted analytically (benchmarks/work.py). Data loading is
-excluded from every timing.
+>= 40% of it), and the highest ratio that peak allows. Model FLOPs are counted analytically
+(benchmarks/work.py). Data loading is excluded from every timing.
 
     python benchmarks/bench_sweep.py --data-dir ../shared/data [--epochs 5] [--threads N] [--profile]
 """
+
 from __future__ import annotations
 
 import argparse
@@ -19,12 +20,11 @@ import time
 
 import torch
 
-from forgetlab.data import sources as data_sources
 import forgetlab
 from forgetlab import api
-from forgetlab.workflows.sweep import make_axis, make_plan, run_plan
+from forgetlab.data import sources as data_sources
 from forgetlab.engine.training import steps_per_epoch, train
-
+from forgetlab.workflows.sweep import make_axis, make_plan, run_plan
 from work import matmul_peak, protocol_flops
 
 LAMBDAS = [0, 0.001, 0.1, 1, 2]
@@ -60,8 +60,10 @@ def main() -> None:
     plan = make_plan(base, [make_axis("train.l1", LAMBDAS)])
     assert len(plan.members) == 20 and len(plan.groups) == 1
     data = data_sources.load_data(base, torch.device("cpu"))  # cached for the sweep's own load_data: not timed
-    print(f"forgetlab {forgetlab.__version__}, torch {torch.__version__}, {torch.get_num_threads()} threads; "
-          f"mlp-sequential, 5 tasks x {a.epochs} epochs, batch 64, validation every epoch")
+    print(
+        f"forgetlab {forgetlab.__version__}, torch {torch.__version__}, {torch.get_num_threads()} threads; "
+        f"mlp-sequential, 5 tasks x {a.epochs} epochs, batch 64, validation every epoch"
+    )
     peak = matmul_peak()
     print(f"float32 matmul peak (2048^3 torch.mm, best of 10): {peak:.1f} GFLOP/s", flush=True)
     train(plan.members[0].config, data)  # warm-up
@@ -74,18 +76,27 @@ def main() -> None:
     flops = protocol_flops(base, data) * len(plan.members)
     steps = sum(steps_per_epoch(len(data.train.indices_of(t)), 64) for t in base.tasks) * a.epochs
     print(f"model work: {flops / 1e12:.2f} TFLOP for 20 members ({steps} steps each)")
-    print(f"  sweep, 20 members in 1 program   {t_sweep:8.1f} s  {flops / t_sweep / 1e9:6.1f} GFLOP/s "
-          f"({100 * flops / t_sweep / 1e9 / peak:.0f}% of peak)", flush=True)
+    print(
+        f"  sweep, 20 members in 1 program   {t_sweep:8.1f} s  {flops / t_sweep / 1e9:6.1f} GFLOP/s "
+        f"({100 * flops / t_sweep / 1e9 / peak:.0f}% of peak)",
+        flush=True,
+    )
     t0 = time.perf_counter()
     for m in plan.members:
         train(m.config, data)
     t_single = time.perf_counter() - t0
-    print(f"  20 members one by one            {t_single:8.1f} s  {flops / t_single / 1e9:6.1f} GFLOP/s "
-          f"({100 * flops / t_single / 1e9 / peak:.0f}% of peak)")
-    print(f"sweep speed-up over one by one: {t_single / t_sweep:.2f}x (target >= 5x); "
-          f"sweep at {100 * flops / t_sweep / 1e9 / peak:.0f}% of the matmul peak (target >= 40%)")
-    print(f"ceiling: a program at 100% of the peak would be {t_single / (flops / peak / 1e9):.2f}x faster than "
-          f"one by one, since one member alone already runs at {100 * flops / t_single / 1e9 / peak:.0f}% of it")
+    print(
+        f"  20 members one by one            {t_single:8.1f} s  {flops / t_single / 1e9:6.1f} GFLOP/s "
+        f"({100 * flops / t_single / 1e9 / peak:.0f}% of peak)"
+    )
+    print(
+        f"sweep speed-up over one by one: {t_single / t_sweep:.2f}x (target >= 5x); "
+        f"sweep at {100 * flops / t_sweep / 1e9 / peak:.0f}% of the matmul peak (target >= 40%)"
+    )
+    print(
+        f"ceiling: a program at 100% of the peak would be {t_single / (flops / peak / 1e9):.2f}x faster than "
+        f"one by one, since one member alone already runs at {100 * flops / t_single / 1e9 / peak:.0f}% of it"
+    )
     if a.profile:
         profile_sweep(plan.groups[0].config, data)
 

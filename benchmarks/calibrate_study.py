@@ -13,6 +13,7 @@ sparsity the study prints for these presets (last epoch of each task; one number
 all of them fractions in [0, 1], each counted once. Lower is better. Per preset the same mean is
 printed, and the number of seeds whose lambda = 2 concurrent run collapsed (val acc < 0.5).
 """
+
 from __future__ import annotations
 
 import argparse
@@ -21,10 +22,10 @@ import time
 import numpy as np
 import torch
 
-from forgetlab.data import sources as data_sources
 from forgetlab import api
-from forgetlab.studies.mnist_mlp import STUDY
+from forgetlab.data import sources as data_sources
 from forgetlab.engine.training import train
+from forgetlab.studies.mnist_mlp import STUDY
 
 PRESETS = ("mlp-sequential", "mlp-bn-concurrent", "mlp-dropout-sequential", "mlp-l1-concurrent", "mlp-l1-sequential")
 METRICS = ("val_acc", "sparsity")
@@ -78,11 +79,19 @@ def main() -> None:
     ap.add_argument("--threads", type=int, default=1)
     a = ap.parse_args()
     torch.set_num_threads(a.threads)
-    short = {"mlp-sequential": "seq", "mlp-bn-concurrent": "bn-conc", "mlp-dropout-sequential": "drop-seq",
-             "mlp-l1-concurrent": "l1-conc", "mlp-l1-sequential": "l1-seq"}
+    short = {
+        "mlp-sequential": "seq",
+        "mlp-bn-concurrent": "bn-conc",
+        "mlp-dropout-sequential": "drop-seq",
+        "mlp-l1-concurrent": "l1-conc",
+        "mlp-l1-sequential": "l1-seq",
+    }
     print(f"seeds {a.seeds}; distance: mean |ours - study| over the study's val acc and sparsity numbers")
-    print(f"{'setting':<16} {'overrides':<58} " + " ".join(f"{short[p]:>8}" for p in PRESETS)
-          + f" {'ALL':>7} {'n':>3} {'l1=2 collapsed':>14} {'time':>6}")
+    print(
+        f"{'setting':<16} {'overrides':<58} "
+        + " ".join(f"{short[p]:>8}" for p in PRESETS)
+        + f" {'ALL':>7} {'n':>3} {'l1=2 collapsed':>14} {'time':>6}"
+    )
     for name in a.settings:
         t0 = time.perf_counter()
         per, everything, collapsed = [], [], 0
@@ -92,9 +101,13 @@ def main() -> None:
             everything += diffs
             collapsed += c
         overrides = " ".join(f"{k}={v}" for k, v in SETTINGS[name].items()) or "(sgd m=0.9 lr=0.01 b=64 e=5)"
-        print(f"{name:<16} {overrides:<58} " + " ".join(f"{d:8.4f}" for d in per)
-              + f" {np.mean(everything):7.4f} {len(everything):3d} {collapsed:>6d}/{len(a.seeds):<7d}"
-              f" {time.perf_counter() - t0:5.0f}s", flush=True)
+        print(
+            f"{name:<16} {overrides:<58} "
+            + " ".join(f"{d:8.4f}" for d in per)
+            + f" {np.mean(everything):7.4f} {len(everything):3d} {collapsed:>6d}/{len(a.seeds):<7d}"
+            f" {time.perf_counter() - t0:5.0f}s",
+            flush=True,
+        )
 
 
 if __name__ == "__main__":

@@ -8,6 +8,7 @@ Prints each run, the best of each tree (wall and process CPU seconds) and the ra
     python benchmarks/engine_ab.py --against main --data-dir ../shared/data [--repeat 5] [--epochs 1]
         [--preset mlp-sequential] [--strategy ewc] [--seeds 1]
 """
+
 from __future__ import annotations
 
 import argparse
@@ -42,8 +43,9 @@ print(json.dumps([time.perf_counter() - w0, time.process_time() - c0]))
 
 def time_once(tree: Path, args: list) -> tuple[float, float]:
     env = {**os.environ, "PYTHONPATH": str(tree / "src")}
-    out = subprocess.run([sys.executable, "-c", CHILD, json.dumps(args)], env=env, capture_output=True, text=True,
-                         check=True).stdout
+    out = subprocess.run(
+        [sys.executable, "-c", CHILD, json.dumps(args)], env=env, capture_output=True, text=True, check=True
+    ).stdout
     wall, cpu = json.loads(out.strip().splitlines()[-1])
     return wall, cpu
 
@@ -58,15 +60,25 @@ def main() -> None:
     p.add_argument("--preset", default="mlp-sequential")
     p.add_argument("--strategy", default=None)
     a = p.parse_args()
-    head = subprocess.run(["git", "-C", str(ROOT), "rev-parse", "--short", "HEAD"], capture_output=True, text=True,
-                          check=True).stdout.strip()
-    ref = subprocess.run(["git", "-C", str(ROOT), "rev-parse", "--short", a.against], capture_output=True, text=True,
-                         check=True).stdout.strip()
-    cpu_model = next((line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
-                      if line.startswith("model name")), "unknown CPU")
-    print(f"{a.preset} strategy={a.strategy or 'naive'}, {a.seeds} seed(s), {a.epochs} epoch(s)/task; "
-          f"this tree {head} vs {a.against} {ref}; {cpu_model}; OMP_NUM_THREADS="
-          f"{os.environ.get('OMP_NUM_THREADS', 'unset')}; load average {' '.join(f'{v:.1f}' for v in os.getloadavg())}")
+    head = subprocess.run(
+        ["git", "-C", str(ROOT), "rev-parse", "--short", "HEAD"], capture_output=True, text=True, check=True
+    ).stdout.strip()
+    ref = subprocess.run(
+        ["git", "-C", str(ROOT), "rev-parse", "--short", a.against], capture_output=True, text=True, check=True
+    ).stdout.strip()
+    cpu_model = next(
+        (
+            line.split(":", 1)[1].strip()
+            for line in Path("/proc/cpuinfo").read_text().splitlines()
+            if line.startswith("model name")
+        ),
+        "unknown CPU",
+    )
+    print(
+        f"{a.preset} strategy={a.strategy or 'naive'}, {a.seeds} seed(s), {a.epochs} epoch(s)/task; "
+        f"this tree {head} vs {a.against} {ref}; {cpu_model}; OMP_NUM_THREADS="
+        f"{os.environ.get('OMP_NUM_THREADS', 'unset')}; load average {' '.join(f'{v:.1f}' for v in os.getloadavg())}"
+    )
     args = [a.preset, a.strategy, a.seeds, a.epochs, str(Path(a.data_dir).resolve())]
     with tempfile.TemporaryDirectory() as tmp:
         ref_tree = Path(tmp) / "ref"
@@ -76,17 +88,21 @@ def main() -> None:
             for r in range(a.repeat):
                 for name, tree in (("this", ROOT), ("ref", ref_tree)):
                     runs[name].append(time_once(tree, args))
-                    print(f"  repeat {r + 1} {name:>4}: {runs[name][-1][0]:7.2f} s wall {runs[name][-1][1]:7.2f} s CPU",
-                          flush=True)
+                    print(
+                        f"  repeat {r + 1} {name:>4}: {runs[name][-1][0]:7.2f} s wall {runs[name][-1][1]:7.2f} s CPU",
+                        flush=True,
+                    )
         finally:
             subprocess.run(["git", "-C", str(ROOT), "worktree", "remove", "--force", str(ref_tree)], check=True)
     best = {k: (min(w for w, _ in v), min(c for _, c in v)) for k, v in runs.items()}
     for name, label in (("this", f"this tree {head}"), ("ref", f"{a.against} {ref}")):
         print(f"{label:>24}: best {best[name][0]:7.2f} s wall {best[name][1]:7.2f} s CPU")
     spread = max(c for _, c in runs["ref"]) / best["ref"][1]
-    print(f"ratio this / ref: {best['this'][0] / best['ref'][0]:.3f} wall, {best['this'][1] / best['ref'][1]:.3f} CPU "
-          f"(run-to-run spread of ref, slowest / best CPU: {spread:.3f}); load average after "
-          f"{' '.join(f'{v:.1f}' for v in os.getloadavg())}")
+    print(
+        f"ratio this / ref: {best['this'][0] / best['ref'][0]:.3f} wall, {best['this'][1] / best['ref'][1]:.3f} CPU "
+        f"(run-to-run spread of ref, slowest / best CPU: {spread:.3f}); load average after "
+        f"{' '.join(f'{v:.1f}' for v in os.getloadavg())}"
+    )
 
 
 if __name__ == "__main__":

@@ -18,6 +18,7 @@ other. Scores are the final accuracy averaged over tasks, in %, mean ± std over
 
 Needs the optional extra ``parity`` (avalanche-lib; its GEM also needs quadprog). Not part of CI.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -29,21 +30,32 @@ from pathlib import Path
 import torch
 import torch.nn as nn
 
-from forgetlab.data import sources as data_sources
 from forgetlab import api
 from forgetlab.config import presets
+from forgetlab.data import sources as data_sources
 from forgetlab.engine.hooks import Hook
 
 ROOT = Path(__file__).resolve().parents[1]
 PROTOCOLS = ("class-il", "task-il", "pmnist-domain-il")
 # forgetlab name -> (published row in the reference table, whether it uses the buffer)
-PUBLISHED_ROW = {"naive": ("SGD (naive)", False), "joint": ("JOINT", False), "online-ewc": ("oEWC", False),
-                 "si": ("SI", False), "lwf": ("LwF", False), "er": ("ER", True), "agem": ("A-GEM", True),
-                 "gem": ("GEM", True), "icarl": ("iCaRL", True), "der": ("DER", True), "derpp": ("DER++", True)}
+PUBLISHED_ROW = {
+    "naive": ("SGD (naive)", False),
+    "joint": ("JOINT", False),
+    "online-ewc": ("oEWC", False),
+    "si": ("SI", False),
+    "lwf": ("LwF", False),
+    "er": ("ER", True),
+    "agem": ("A-GEM", True),
+    "gem": ("GEM", True),
+    "icarl": ("iCaRL", True),
+    "der": ("DER", True),
+    "derpp": ("DER++", True),
+}
 STRATEGIES = tuple(PUBLISHED_ROW)
 
 
 # --- the published table ------------------------------------------------------------------------
+
 
 def published(path: Path) -> dict[tuple[str, str], dict[str, str]]:
     """(buffer, method) -> column -> figure, read from the reference file's Markdown table."""
@@ -55,18 +67,20 @@ def published(path: Path) -> dict[tuple[str, str], dict[str, str]]:
         if header is None:
             header = cells
             continue
-        rows[(cells[0], cells[1])] = dict(zip(header[2:], cells[2:]))
+        rows[(cells[0], cells[1])] = dict(zip(header[2:], cells[2:], strict=True))
     return rows
 
 
 def published_figure(table, strategy: str, buffer: int, protocol: str) -> str:
     row, buffered = PUBLISHED_ROW[strategy]
-    column = {"class-il": "S-MNIST Class-IL", "task-il": "S-MNIST Task-IL",
-              "pmnist-domain-il": "P-MNIST Domain-IL"}[protocol]
+    column = {"class-il": "S-MNIST Class-IL", "task-il": "S-MNIST Task-IL", "pmnist-domain-il": "P-MNIST Domain-IL"}[
+        protocol
+    ]
     return table.get((str(buffer) if buffered else "-", row), {}).get(column, "-")
 
 
 # --- scoring the final network ------------------------------------------------------------------
+
 
 def per_task_accuracy(scores: torch.Tensor, y: torch.Tensor, tasks, unit_of=None, masked=False) -> list[float]:
     """Accuracy on each task's test examples from scores [N, U]; ``masked``: only the task's units compete."""
@@ -106,6 +120,7 @@ class FinalScores(Hook):
 
 # --- forgetlab ----------------------------------------------------------------------------------
 
+
 def preset_for(protocol: str, buffer: int) -> str:
     return f"buzzega2020-perm-mnist-{buffer}" if protocol == "pmnist-domain-il" else f"buzzega2020-seq-mnist-{buffer}"
 
@@ -119,8 +134,9 @@ def run_forgetlab(strategy: str, protocol: str, buffer: int, seeds, data_dir) ->
         sets = {"protocol.kind": "concurrent"}
     final = FinalScores()
     t0 = time.perf_counter()
-    res = api.run(config, seeds=list(seeds), data_dir=data_dir, device="cpu", save=False, progress=False,
-                  hooks=[final], set=sets)
+    res = api.run(
+        config, seeds=list(seeds), data_dir=data_dir, device="cpu", save=False, progress=False, hooks=[final], set=sets
+    )
     wall = time.perf_counter() - t0
     data = data_sources.load_data(res.config, torch.device("cpu"))
     tasks = presets.get(preset_for(protocol, buffer)).tasks
@@ -132,11 +148,13 @@ def run_forgetlab(strategy: str, protocol: str, buffer: int, seeds, data_dir) ->
             continue
         out.setdefault("class-il", []).append(100 * statistics.fmean(per_task_accuracy(final.scores[e], y, tasks)))
         out.setdefault("task-il", []).append(
-            100 * statistics.fmean(per_task_accuracy(final.scores[e], y, tasks, masked=True)))
+            100 * statistics.fmean(per_task_accuracy(final.scores[e], y, tasks, masked=True))
+        )
     return out, wall
 
 
 # --- Avalanche ----------------------------------------------------------------------------------
+
 
 def avalanche_strategy(strategy: str, buffer: int, protocol: str, n_tasks: int, device="cpu"):
     """Avalanche's own strategy with the preset's settings (Mammoth's best args), and its model."""
@@ -153,8 +171,15 @@ def avalanche_strategy(strategy: str, buffer: int, protocol: str, n_tasks: int, 
             nn.init.xavier_uniform_(layer.weight)
             nn.init.zeros_(layer.bias)
     opt = torch.optim.SGD(model.parameters(), lr=t.lr, weight_decay=t.weight_decay)
-    common = dict(optimizer=opt, criterion=nn.CrossEntropyLoss(), train_mb_size=t.batch_size, train_epochs=1,
-                  eval_mb_size=1000, device=device, evaluator=EvaluationPlugin(loggers=[]))
+    common = dict(
+        optimizer=opt,
+        criterion=nn.CrossEntropyLoss(),
+        train_mb_size=t.batch_size,
+        train_epochs=1,
+        eval_mb_size=1000,
+        device=device,
+        evaluator=EvaluationPlugin(loggers=[]),
+    )
     per_task = buffer // n_tasks
     if strategy == "naive":
         return S.Naive(model=model, **common)
@@ -177,12 +202,17 @@ def avalanche_strategy(strategy: str, buffer: int, protocol: str, n_tasks: int, 
         return S.GEM(model=model, patterns_per_exp=per_task, memory_strength=s.margin, **common)
     if strategy == "icarl":
         del common["criterion"]
-        return S.ICaRL(feature_extractor=features, classifier=head, memory_size=s.memory, buffer_transform=None,
-                       fixed_memory=True, **common)
+        return S.ICaRL(
+            feature_extractor=features,
+            classifier=head,
+            memory_size=s.memory,
+            buffer_transform=None,
+            fixed_memory=True,
+            **common,
+        )
     if strategy in ("der", "derpp"):
         beta = s.beta if strategy == "derpp" else 0.0
-        return S.DER(model=model, mem_size=s.memory, batch_size_mem=s.replay_batch, alpha=s.alpha, beta=beta,
-                     **common)
+        return S.DER(model=model, mem_size=s.memory, batch_size_mem=s.replay_batch, alpha=s.alpha, beta=beta, **common)
     raise ValueError(strategy)
 
 
@@ -193,9 +223,13 @@ def avalanche_benchmark(data, tasks, domain: bool):
         from avalanche.benchmarks import nc_benchmark
         from avalanche.benchmarks.utils import _make_taskaware_tensor_classification_dataset as dataset
 
-        return nc_benchmark(dataset(data.train.x, data.train.y), dataset(data.eval.x, data.eval.y),
-                            n_experiences=len(tasks), task_labels=False,
-                            fixed_class_order=[c for task in tasks for c in task])
+        return nc_benchmark(
+            dataset(data.train.x, data.train.y),
+            dataset(data.eval.x, data.eval.y),
+            n_experiences=len(tasks),
+            task_labels=False,
+            fixed_class_order=[c for task in tasks for c in task],
+        )
     from avalanche.benchmarks import tensors_benchmark
 
     def parts(split):
@@ -223,17 +257,20 @@ def run_avalanche(strategy: str, protocol: str, buffer: int, seed: int, data_dir
             strat.train(exp)
     strat.model.eval()
     with torch.no_grad():
-        scores = torch.cat([strat.model(data.eval.x[i:i + 2000]) for i in range(0, len(data.eval.x), 2000)])
+        scores = torch.cat([strat.model(data.eval.x[i : i + 2000]) for i in range(0, len(data.eval.x), 2000)])
     wall = time.perf_counter() - t0
     y = data.eval.y
     if domain:
         unit_of = torch.arange(int(y.max()) + 1) % 10
         return {protocol: [100 * statistics.fmean(per_task_accuracy(scores, y, tasks, unit_of=unit_of))]}, wall
-    return {"class-il": [100 * statistics.fmean(per_task_accuracy(scores, y, tasks))],
-            "task-il": [100 * statistics.fmean(per_task_accuracy(scores, y, tasks, masked=True))]}, wall
+    return {
+        "class-il": [100 * statistics.fmean(per_task_accuracy(scores, y, tasks))],
+        "task-il": [100 * statistics.fmean(per_task_accuracy(scores, y, tasks, masked=True))],
+    }, wall
 
 
 # --- the table ----------------------------------------------------------------------------------
+
 
 def fmt(values: list[float]) -> str:
     if not values:
@@ -246,11 +283,15 @@ def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--data-dir", default=str(ROOT.parent / "shared" / "data"))
     p.add_argument("--references", default=str(ROOT.parent / "shared" / "references" / "buzzega2020-mammoth-table.md"))
-    p.add_argument("--protocol", default="class-il,task-il",
-                   help=f"comma-separated, of {', '.join(PROTOCOLS)}; class-il and task-il share their training")
+    p.add_argument(
+        "--protocol",
+        default="class-il,task-il",
+        help=f"comma-separated, of {', '.join(PROTOCOLS)}; class-il and task-il share their training",
+    )
     p.add_argument("--strategies", default=",".join(STRATEGIES), help=f"comma-separated, of {', '.join(STRATEGIES)}")
-    p.add_argument("--avalanche", default=None,
-                   help="comma-separated strategies Avalanche runs too (default: all of --strategies)")
+    p.add_argument(
+        "--avalanche", default=None, help="comma-separated strategies Avalanche runs too (default: all of --strategies)"
+    )
     p.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     p.add_argument("--buffer", type=int, default=500)
     a = p.parse_args(argv)
@@ -258,8 +299,11 @@ def main(argv=None) -> int:
     strategies = [x for x in a.strategies.split(",") if x]
     bad = [x for x in protocols if x not in PROTOCOLS] + [x for x in strategies if x not in STRATEGIES]
     if bad:
-        print(f"error: unknown protocol or strategy {bad[0]!r}; protocols: {', '.join(PROTOCOLS)}; "
-              f"strategies: {', '.join(STRATEGIES)}", file=sys.stderr)
+        print(
+            f"error: unknown protocol or strategy {bad[0]!r}; protocols: {', '.join(PROTOCOLS)}; "
+            f"strategies: {', '.join(STRATEGIES)}",
+            file=sys.stderr,
+        )
         return 2
     if "pmnist-domain-il" in protocols and len(protocols) > 1:
         print("error: --protocol pmnist-domain-il trains differently; run it on its own", file=sys.stderr)
@@ -285,21 +329,34 @@ def main(argv=None) -> int:
                 for k, v in scores.items():
                     theirs.setdefault(k, []).extend(v)
         results[name] = (ours, t_ours, theirs, t_theirs if name in with_avalanche else None)
-        print(f"    forgetlab {fmt(ours[train_as])} ({t_ours:.1f} s); avalanche "
-              f"{fmt(theirs.get(train_as, []))} ({t_theirs:.1f} s)", flush=True)
+        print(
+            f"    forgetlab {fmt(ours[train_as])} ({t_ours:.1f} s); avalanche "
+            f"{fmt(theirs.get(train_as, []))} ({t_theirs:.1f} s)",
+            flush=True,
+        )
         for protocol in protocols:
-            print(f"    {protocol} per seed: forgetlab {[round(v, 2) for v in ours.get(protocol, [])]}, avalanche "
-                  f"{[round(v, 2) for v in theirs.get(protocol, [])]}", flush=True)
-    print(f"\n{time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}; seeds {a.seeds}; buffer {a.buffer}; "
-          f"torch {torch.__version__}, {torch.get_num_threads()} thread(s)")
+            print(
+                f"    {protocol} per seed: forgetlab {[round(v, 2) for v in ours.get(protocol, [])]}, avalanche "
+                f"{[round(v, 2) for v in theirs.get(protocol, [])]}",
+                flush=True,
+            )
+    print(
+        f"\n{time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}; seeds {a.seeds}; buffer {a.buffer}; "
+        f"torch {torch.__version__}, {torch.get_num_threads()} thread(s)"
+    )
     for protocol in protocols:
         print(f"\n{protocol}: final accuracy averaged over tasks, %, mean ± std over seeds")
-        print("| strategy | forgetlab | Avalanche | published | forgetlab s (seeds batched) | Avalanche s (sum over seeds) |")
+        print(
+            "| strategy | forgetlab | Avalanche | published | forgetlab s (seeds batched) | "
+            "Avalanche s (sum over seeds) |"
+        )
         print("|---|---|---|---|---|---|")
         for name, (ours, t_ours, theirs, t_theirs) in results.items():
             t_av = "-" if t_theirs is None else f"{t_theirs:.1f}"
-            print(f"| {name} | {fmt(ours.get(protocol, []))} | {fmt(theirs.get(protocol, []))} | "
-                  f"{published_figure(table, name, a.buffer, protocol)} | {t_ours:.1f} | {t_av} |")
+            print(
+                f"| {name} | {fmt(ours.get(protocol, []))} | {fmt(theirs.get(protocol, []))} | "
+                f"{published_figure(table, name, a.buffer, protocol)} | {t_ours:.1f} | {t_av} |"
+            )
     return 0
 
 

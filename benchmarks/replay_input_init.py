@@ -7,6 +7,7 @@ backbone/MNISTMLP.py), against forgetlab's normalised pixels and nn.Linear's def
 
 Variants: base, raw, xavier, raw+xavier. Prints the final average accuracy in % per seed (0-4), mean ± std.
 """
+
 import argparse
 import dataclasses
 import math
@@ -15,10 +16,10 @@ import time
 
 import torch
 
-from forgetlab.data import sources as data_sources
 from forgetlab import api
-from forgetlab.config import presets
 from forgetlab import data as data_mod
+from forgetlab.config import presets
+from forgetlab.data import sources as data_sources
 from forgetlab.engine.hooks import Hook
 
 MNIST_MEAN, MNIST_STD = 0.1307, 0.3081
@@ -41,6 +42,7 @@ class Xavier(Hook):
 
 def raw(d: data_mod.Dataset) -> data_mod.Dataset:
     """The same images as [0, 1] pixels: the normalisation undone."""
+
     def undo(split):
         return data_mod.Split(split.x * MNIST_STD + MNIST_MEAN, split.y)
 
@@ -60,11 +62,19 @@ def main() -> None:
             config = api.make_config(presets.get(a.preset, s), seeds=[0, 1, 2, 3, 4], data_dir=a.data_dir)
             d = data_sources.load_data(config, torch.device("cpu"))
             t0 = time.perf_counter()
-            res = api.run(config, save=False, progress=False, dataset=raw(d) if "raw" in v else d,
-                          hooks=[Xavier()] if "xavier" in v else [])
+            res = api.run(
+                config,
+                save=False,
+                progress=False,
+                dataset=raw(d) if "raw" in v else d,
+                hooks=[Xavier()] if "xavier" in v else [],
+            )
             accs = [100 * statistics.fmean(m.acc_matrix[-1]) for m in res.members]
-            print(f"{s:6s} {v:12s} {statistics.fmean(accs):6.2f} ± {statistics.stdev(accs):5.2f}  "
-                  f"{time.perf_counter() - t0:6.1f} s  " + " ".join(f"{x:.2f}" for x in accs), flush=True)
+            print(
+                f"{s:6s} {v:12s} {statistics.fmean(accs):6.2f} ± {statistics.stdev(accs):5.2f}  "
+                f"{time.perf_counter() - t0:6.1f} s  " + " ".join(f"{x:.2f}" for x in accs),
+                flush=True,
+            )
 
 
 if __name__ == "__main__":

@@ -4,9 +4,11 @@ FLOPs are counted analytically for the MLP, layer by layer, 2 * in * out per exa
 the forward pass; in training also the weight gradient of every layer and the input gradient of every
 layer but the first (nothing needs the gradient of the pixels). Evaluation is one forward pass.
 """
+
 from __future__ import annotations
 
 import time
+from itertools import pairwise
 
 import torch
 
@@ -29,13 +31,13 @@ def matmul_peak(n: int = 2048, repeat: int = 10, device: str = "cpu") -> float:
         torch.mm(a, b)
         sync(device)
         best = min(best, time.perf_counter() - t0)
-    return 2 * n ** 3 / best / 1e9
+    return 2 * n**3 / best / 1e9
 
 
 def protocol_flops(config, data) -> float:
     """FLOPs of one member over the whole protocol: training steps plus the evaluation of every epoch."""
     sizes = (784, *config.model.hidden, data.n_classes)
-    layers = [2 * a * b for a, b in zip(sizes, sizes[1:])]
+    layers = [2 * a * b for a, b in pairwise(sizes)]
     fwd = sum(layers)
     train_step = 3 * fwd - layers[0]  # forward, weight gradients, input gradients but the first layer's
     train_examples = eval_examples = 0

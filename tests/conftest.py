@@ -1,4 +1,5 @@
 """Shared fixtures: a tiny synthetic dataset for fast unit tests, and the real MNIST for the slow checks."""
+
 from __future__ import annotations
 
 import os

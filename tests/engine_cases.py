@@ -12,6 +12,7 @@ this script writes the current CPU's set and keeps the others. Regenerate it onl
 numbers are the reference (a change of semantics, never a refactor); CASES (comma-separated names)
 recomputes only those and keeps every other case as the file has it.
 """
+
 from __future__ import annotations
 
 import json
@@ -21,10 +22,10 @@ from pathlib import Path
 
 import torch
 
-from forgetlab.data import sources as data_sources
 from forgetlab import api
 from forgetlab import config as cfg
 from forgetlab.data import Dataset, Split
+from forgetlab.data import sources as data_sources
 from forgetlab.engine.training import train
 
 N_TRAIN, N_EVAL = 3000, 1000
@@ -33,10 +34,24 @@ MEMORY = {"strategy.memory": 60}
 
 # name -> (preset, strategy or None, settings)
 CASES: dict[str, tuple[str, str | None, dict]] = {
-    **{p: (p, None, SHORT) for p in (
-        "mlp-concurrent", "mlp-sequential", "mlp-bn-concurrent", "mlp-bn-sequential", "mlp-ln-sequential",
-        "mlp-dropout-sequential", "mlp-l1-concurrent", "mlp-l1-sequential", "mlp-split-fashion",
-        "mlp-split-task-il", "mlp-split-domain-il", "lenet-concurrent", "lenet-sequential")},
+    **{
+        p: (p, None, SHORT)
+        for p in (
+            "mlp-concurrent",
+            "mlp-sequential",
+            "mlp-bn-concurrent",
+            "mlp-bn-sequential",
+            "mlp-ln-sequential",
+            "mlp-dropout-sequential",
+            "mlp-l1-concurrent",
+            "mlp-l1-sequential",
+            "mlp-split-fashion",
+            "mlp-split-task-il",
+            "mlp-split-domain-il",
+            "lenet-concurrent",
+            "lenet-sequential",
+        )
+    },
     "mlp-permuted": ("mlp-permuted", None, {"protocol.permuted": 3}),
     **{f"seq-{s}": ("mlp-sequential", s, SHORT) for s in ("naive", "joint", "cumulative", "ewc", "si", "lwf")},
     "seq-online-ewc": ("mlp-sequential", "online-ewc", SHORT | {"strategy.ewc_lambda": 10, "strategy.ewc_gamma": 0.8}),
@@ -46,8 +61,10 @@ CASES: dict[str, tuple[str, str | None, dict]] = {
     "seq-task-il-lwf": ("mlp-split-task-il", "lwf", SHORT),
     "seq-domain-si": ("mlp-split-domain-il", "si", SHORT),
     **{f"vandeven-{s}": ("vandeven2022-split-mnist", s, {"train.iters": 6}) for s in ("ewc", "si")},
-    **{f"vandeven-{s}": ("vandeven2022-split-mnist", s, {"train.iters": 6, "strategy.memory_per_class": 8})
-       for s in ("er", "icarl")},
+    **{
+        f"vandeven-{s}": ("vandeven2022-split-mnist", s, {"train.iters": 6, "strategy.memory_per_class": 8})
+        for s in ("er", "icarl")
+    },
     **{f"buzzega-{s}": ("buzzega2020-seq-mnist-200", s, {}) for s in ("der", "derpp", "er", "agem")},
     "buzzega-perm-er": ("buzzega2020-perm-mnist-500", "er", {"protocol.permuted": 3}),
 }
@@ -57,19 +74,30 @@ def subset(data: Dataset) -> Dataset:
     def head(split: Split, n: int) -> Split:
         return Split(split.x[:n].clone(), split.y[:n].clone())
 
-    return Dataset(data.name, head(data.train, N_TRAIN), head(data.eval, N_EVAL), data.eval_split,
-                   data.n_classes, data.image_shape)
+    return Dataset(
+        data.name, head(data.train, N_TRAIN), head(data.eval, N_EVAL), data.eval_split, data.n_classes, data.image_shape
+    )
 
 
 def config_of(name: str, data_dir) -> cfg.RunConfig:
     preset, strategy, settings = CASES[name]
-    return api.make_config(preset, strategy=strategy, seeds=[0, 1], data_dir=data_dir, device="cpu",
-                           set={k: str(v) for k, v in settings.items()})
+    return api.make_config(
+        preset,
+        strategy=strategy,
+        seeds=[0, 1],
+        data_dir=data_dir,
+        device="cpu",
+        set={k: str(v) for k, v in settings.items()},
+    )
 
 
 def dataset_of(config: cfg.RunConfig) -> Dataset:
-    base = api.make_config("mlp-sequential", data_dir=config.data.root, device="cpu",
-                           set={"data.dataset": config.data.dataset, "data.normalize": config.data.normalize})
+    base = api.make_config(
+        "mlp-sequential",
+        data_dir=config.data.root,
+        device="cpu",
+        set={"data.dataset": config.data.dataset, "data.normalize": config.data.normalize},
+    )
     data = subset(data_sources.load_data(base, torch.device("cpu")))
     if config.protocol.permuted:
         from forgetlab.data.scenarios import permuted
@@ -93,9 +121,12 @@ def run_case(name: str, data_dir) -> dict:
     """The case's numbers: every member's records and accuracy matrices, and the config's identities."""
     config = config_of(name, data_dir)
     res = train(config, dataset_of(config)).to_json()
-    return {"identity": cfg.identity(config),
-            "member_identities": [cfg.member_identity(config, m) for m in cfg.members(config)],
-            "status": res["status"], "members": res["members"]}
+    return {
+        "identity": cfg.identity(config),
+        "member_identities": [cfg.member_identity(config, m) for m in cfg.members(config)],
+        "status": res["status"],
+        "members": res["members"],
+    }
 
 
 def main(data_dir: str, out: str, only: str = "") -> None:

@@ -1,18 +1,17 @@
 """Every command against bad input: one line 'error: ...' naming the value and what would be valid, exit 2
 (130 after Ctrl-C), no traceback, nothing half-written."""
+
 from __future__ import annotations
 
 import json
 
 import pytest
 
-from forgetlab.data import sources as data_sources
-from forgetlab import api
-from forgetlab import cli
-from forgetlab.workflows import executors
+from forgetlab import api, cli
 from forgetlab.config import presets
+from forgetlab.data import sources as data_sources
 from forgetlab.outputs import results
-from forgetlab.workflows import summary
+from forgetlab.workflows import executors, summary
 
 SCHEMA = results.SCHEMA_VERSION
 
@@ -37,8 +36,16 @@ def good_run_dir(tmp_path_factory):
     from conftest import synthetic
 
     out = tmp_path_factory.mktemp("good") / "run"
-    api.run("mlp-sequential", seeds=[0], epochs=1, out=out, progress=False, dataset=synthetic(), probes=True,
-            set={"protocol.tasks": "[[0,1],[2,3]]"})
+    api.run(
+        "mlp-sequential",
+        seeds=[0],
+        epochs=1,
+        out=out,
+        progress=False,
+        dataset=synthetic(),
+        probes=True,
+        set={"protocol.tasks": "[[0,1],[2,3]]"},
+    )
     return out
 
 
@@ -49,6 +56,7 @@ def good_run(good_run_dir):
 
 def _damaged(good: dict) -> dict[str, str]:
     """results.json texts: each a way a file can be wrong."""
+
     def edit(fn):
         d = json.loads(json.dumps(good))
         fn(d)
@@ -79,15 +87,25 @@ def _damaged(good: dict) -> dict[str, str]:
 
 
 EXPECT = {  # case -> fragments of the one error line
-    "empty": ["not valid JSON"], "truncated": ["not valid JSON"], "binary": ["not valid JSON"],
-    "foreign-list": ["not a forgetlab file"], "foreign-object": ["not a forgetlab file"],
-    "newer-schema": [f"schema {SCHEMA + 1}", "upgrade forgetlab"], "schema-string": ["no integer 'schema'"],
-    "no-members": ["'members' list"], "members-not-list": ["'members' list"],
-    "seed-not-int": ["integer 'seed'"], "hparam-nan": ["finite numbers"],
-    "task-unknown-key": ["bogus"], "task-field-not-list": ["must be a list"],
-    "acc-matrix-strings": ["acc_matrix"], "status-unknown": ["status"],
-    "config-unknown-key": ["unknown config key 'train.lrr'"], "config-wrong-type": ["train.lr='fast'"],
-    "config-inf": ["train.lr=inf is not a finite number"], "config-out-of-range": ["train.epochs=-1 must be >= 1"],
+    "empty": ["not valid JSON"],
+    "truncated": ["not valid JSON"],
+    "binary": ["not valid JSON"],
+    "foreign-list": ["not a forgetlab file"],
+    "foreign-object": ["not a forgetlab file"],
+    "newer-schema": [f"schema {SCHEMA + 1}", "upgrade forgetlab"],
+    "schema-string": ["no integer 'schema'"],
+    "no-members": ["'members' list"],
+    "members-not-list": ["'members' list"],
+    "seed-not-int": ["integer 'seed'"],
+    "hparam-nan": ["finite numbers"],
+    "task-unknown-key": ["bogus"],
+    "task-field-not-list": ["must be a list"],
+    "acc-matrix-strings": ["acc_matrix"],
+    "status-unknown": ["status"],
+    "config-unknown-key": ["unknown config key 'train.lrr'"],
+    "config-wrong-type": ["train.lr='fast'"],
+    "config-inf": ["train.lr=inf is not a finite number"],
+    "config-out-of-range": ["train.epochs=-1 must be >= 1"],
     "no-config": ["missing 'config'"],
 }
 
@@ -105,11 +123,14 @@ def test_a_damaged_results_file(capsys, tmp_path, good_run, command, case):
 
 
 @pytest.mark.parametrize("command", ["show", "plot", "summarize"])
-@pytest.mark.parametrize("where, fragments", [
-    ("missing", ["does not exist"]),
-    ("a-file", ["is a file, not a directory"]),
-    ("empty-dir", ["does not exist"]),
-])
+@pytest.mark.parametrize(
+    "where, fragments",
+    [
+        ("missing", ["does not exist"]),
+        ("a-file", ["is a file, not a directory"]),
+        ("empty-dir", ["does not exist"]),
+    ],
+)
 def test_a_missing_file_or_empty_directory_where_a_directory_is_expected(capsys, tmp_path, command, where, fragments):
     path = tmp_path / where
     if where == "a-file":
@@ -135,12 +156,18 @@ SWEEP_FILES = {
     "newer-schema": ('{"schema": 7, "base": {}, "axes": [], "seeds": [0], "members": []}', ["schema 7", "upgrade"]),
     "missing-keys": ('{"schema": 1, "name": "x"}', ["needs 'base', 'axes', 'seeds' and 'members'"]),
     "axes-wrong-type": ('{"schema": 1, "base": {}, "axes": [5], "seeds": [0], "members": []}', ["'axes'"]),
-    "axis-unknown-key": ('{"schema": 1, "base": {}, "axes": [["train.lrr", [1]]], "seeds": [0], "members": []}',
-                         ["unknown config key 'train.lrr'"]),
-    "axis-non-finite": ('{"schema": 1, "base": {}, "axes": [["train.lr", [Infinity]]], "seeds": [0], "members": []}',
-                        ["not a finite number"]),
-    "base-out-of-range": ('{"schema": 1, "base": {"train": {"batch_size": 0}}, "axes": [], "seeds": [0], '
-                          '"members": []}', ["train.batch_size=0 must be >= 2"]),
+    "axis-unknown-key": (
+        '{"schema": 1, "base": {}, "axes": [["train.lrr", [1]]], "seeds": [0], "members": []}',
+        ["unknown config key 'train.lrr'"],
+    ),
+    "axis-non-finite": (
+        '{"schema": 1, "base": {}, "axes": [["train.lr", [Infinity]]], "seeds": [0], "members": []}',
+        ["not a finite number"],
+    ),
+    "base-out-of-range": (
+        '{"schema": 1, "base": {"train": {"batch_size": 0}}, "axes": [], "seeds": [0], "members": []}',
+        ["train.batch_size=0 must be >= 2"],
+    ),
 }
 
 
@@ -182,55 +209,60 @@ def test_a_bad_config_file(capsys, tmp_path, command, name):
     assert not out.exists()
 
 
-@pytest.mark.parametrize("argv, fragments", [
-    (["run", "mlp-sequential", "--lr", "inf"], ["train.lr=inf is not a finite number"]),
-    (["run", "mlp-sequential", "--lr", "nan"], ["train.lr=nan is not a finite number"]),
-    (["run", "mlp-sequential", "--lr", "-0.1"], ["train.lr=-0.1 must be > 0"]),
-    (["run", "mlp-sequential", "--epochs", "0"], ["train.epochs=0 must be >= 1"]),
-    (["run", "mlp-sequential", "--batch-size", "1"], ["train.batch_size=1 must be >= 2"]),
-    (["run", "mlp-sequential", "--seeds", "0", "0"], ["seeds=[0, 0] must be distinct non-negative"]),
-    (["run", "mlp-sequential", "--seeds", "-1"], ["seeds=[-1]"]),
-    (["run", "mlp-sequential", "--set", "train.momentum=1"], ["train.momentum=1 must be in [0, 1)"]),
-    (["run", "mlp-sequential", "--set", "data.holdout_fraction=0"], ["data.holdout_fraction=0 must be in (0, 1)"]),
-    (["run", "mlp-sequential", "--set", "model.hidden=[]"], ["model.hidden=[]"]),
-    (["run", "mlp-sequential", "--set", "protocol.tasks=[[]]"], ["every task needs a class"]),
-    (["run", "mlp-sequential", "--set", "train.bogus=1"], ["unknown config key 'train.bogus'"]),
-    (["run", "mlp-sequential", "--set", "train.epochs=2.5"], ["train.epochs='2.5' is not a valid int"]),
-    (["run", "mlp-sequential", "--grid", "train.l1=0,inf"], ["train.l1='inf' is not a finite number"]),
-    (["run", "mlp-sequential", "--strategy", "nope"], ["unknown strategy 'nope'", "naive"]),
-    (["run", "mlp-sequential", "--table", "some"], ["invalid choice: 'some'"]),
-    (["run"], ["PRESET"]),
-    (["show"], ["RUN_DIR"]),
-    (["plot"], ["RUN_DIR"]),
-    (["plot", "x", "--latent-tasks", "first"], ["invalid choice: 'first'"]),
-    (["summarize"], ["SWEEP_DIR"]),
-    (["summarize", "x", "--err", "sem"], ["invalid choice: 'sem'"]),
-    (["sweep", "mlp-sequential", "--grid", "train.lr=nan", "--dry-run"], ["train.lr='nan' is not a finite number"]),
-    (["sweep", "mlp-sequential", "--grid", "seeds=1,2", "--dry-run"], ["cannot sweep 'seeds'"]),
-    (["sweep", "mlp-sequential", "--grid", "train.lr=0.1", "--grid", "train.lr=0.2", "--dry-run"], ["given twice"]),
-    (["sweep", "mlp-sequential", "--threads", "0", "--dry-run"], ["--threads 0 must be >= 1"]),
-    (["sweep"], ["give a PRESET, or --resume --out"]),
-    (["sweep", "mlp-sequential", "--executor", "slurm"], ["invalid choice: 'slurm'"]),
-    (["compare", "mlp-sequential"], ["--strategies"]),
-    (["compare", "mlp-sequential", "--strategies", ","], ["names no strategy", "naive"]),
-    (["compare", "mlp-sequential", "--strategies", "naive,nope"], ["unknown strategy 'nope'"]),
-    (["compare", "mlp-sequentail", "--strategies", "naive"], ["unknown preset 'mlp-sequentail'"]),
-    (["compare", "mlp-sequential", "--strategies", "naive", "--seeds", "1", "1"], ["seeds=[1, 1]"]),
-    (["reproduce", "--seeds", "0"], ["--seeds 0: give at least 1 seed"]),
-    (["reproduce", "--seeds", "two"], ["invalid int value: 'two'"]),
-    (["reproduce", "--device", "tpu"], ["invalid choice: 'tpu'"]),
-    (["reproduce", "--threads", "0"], ["--threads 0 must be >= 1"]),
-    (["reproduce", "--workers", "0"], ["--workers 0 must be >= 1"]),
-    (["reproduce", "--epochs", "0"], ["train.epochs=0 must be >= 1"]),
-    (["reproduce", "--data-dir", "nowhere"], ["data directory nowhere does not exist"]),
-    (["compare", "mlp-sequential", "--strategies", "naive", "--gap-steps", "-1"], ["--gap-steps -1 must be >= 0"]),
-    (["compare", "mlp-sequential", "--strategies", "naive", "--workers", "0"], ["--workers 0 must be >= 1"]),
-    (["compare", "mlp-sequential", "--strategies", "naive", "--data-dir", "nowhere"],
-     ["data directory nowhere does not exist"]),
-    (["sweep", "mlp-sequential", "--workers", "0"], ["--workers 0 must be >= 1"]),
-    (["presets", "extra"], ["unrecognized arguments: extra"]),
-    (["run", "mlp-sequential", "--epochs"], ["expected one argument"]),
-])
+@pytest.mark.parametrize(
+    "argv, fragments",
+    [
+        (["run", "mlp-sequential", "--lr", "inf"], ["train.lr=inf is not a finite number"]),
+        (["run", "mlp-sequential", "--lr", "nan"], ["train.lr=nan is not a finite number"]),
+        (["run", "mlp-sequential", "--lr", "-0.1"], ["train.lr=-0.1 must be > 0"]),
+        (["run", "mlp-sequential", "--epochs", "0"], ["train.epochs=0 must be >= 1"]),
+        (["run", "mlp-sequential", "--batch-size", "1"], ["train.batch_size=1 must be >= 2"]),
+        (["run", "mlp-sequential", "--seeds", "0", "0"], ["seeds=[0, 0] must be distinct non-negative"]),
+        (["run", "mlp-sequential", "--seeds", "-1"], ["seeds=[-1]"]),
+        (["run", "mlp-sequential", "--set", "train.momentum=1"], ["train.momentum=1 must be in [0, 1)"]),
+        (["run", "mlp-sequential", "--set", "data.holdout_fraction=0"], ["data.holdout_fraction=0 must be in (0, 1)"]),
+        (["run", "mlp-sequential", "--set", "model.hidden=[]"], ["model.hidden=[]"]),
+        (["run", "mlp-sequential", "--set", "protocol.tasks=[[]]"], ["every task needs a class"]),
+        (["run", "mlp-sequential", "--set", "train.bogus=1"], ["unknown config key 'train.bogus'"]),
+        (["run", "mlp-sequential", "--set", "train.epochs=2.5"], ["train.epochs='2.5' is not a valid int"]),
+        (["run", "mlp-sequential", "--grid", "train.l1=0,inf"], ["train.l1='inf' is not a finite number"]),
+        (["run", "mlp-sequential", "--strategy", "nope"], ["unknown strategy 'nope'", "naive"]),
+        (["run", "mlp-sequential", "--table", "some"], ["invalid choice: 'some'"]),
+        (["run"], ["PRESET"]),
+        (["show"], ["RUN_DIR"]),
+        (["plot"], ["RUN_DIR"]),
+        (["plot", "x", "--latent-tasks", "first"], ["invalid choice: 'first'"]),
+        (["summarize"], ["SWEEP_DIR"]),
+        (["summarize", "x", "--err", "sem"], ["invalid choice: 'sem'"]),
+        (["sweep", "mlp-sequential", "--grid", "train.lr=nan", "--dry-run"], ["train.lr='nan' is not a finite number"]),
+        (["sweep", "mlp-sequential", "--grid", "seeds=1,2", "--dry-run"], ["cannot sweep 'seeds'"]),
+        (["sweep", "mlp-sequential", "--grid", "train.lr=0.1", "--grid", "train.lr=0.2", "--dry-run"], ["given twice"]),
+        (["sweep", "mlp-sequential", "--threads", "0", "--dry-run"], ["--threads 0 must be >= 1"]),
+        (["sweep"], ["give a PRESET, or --resume --out"]),
+        (["sweep", "mlp-sequential", "--executor", "slurm"], ["invalid choice: 'slurm'"]),
+        (["compare", "mlp-sequential"], ["--strategies"]),
+        (["compare", "mlp-sequential", "--strategies", ","], ["names no strategy", "naive"]),
+        (["compare", "mlp-sequential", "--strategies", "naive,nope"], ["unknown strategy 'nope'"]),
+        (["compare", "mlp-sequentail", "--strategies", "naive"], ["unknown preset 'mlp-sequentail'"]),
+        (["compare", "mlp-sequential", "--strategies", "naive", "--seeds", "1", "1"], ["seeds=[1, 1]"]),
+        (["reproduce", "--seeds", "0"], ["--seeds 0: give at least 1 seed"]),
+        (["reproduce", "--seeds", "two"], ["invalid int value: 'two'"]),
+        (["reproduce", "--device", "tpu"], ["invalid choice: 'tpu'"]),
+        (["reproduce", "--threads", "0"], ["--threads 0 must be >= 1"]),
+        (["reproduce", "--workers", "0"], ["--workers 0 must be >= 1"]),
+        (["reproduce", "--epochs", "0"], ["train.epochs=0 must be >= 1"]),
+        (["reproduce", "--data-dir", "nowhere"], ["data directory nowhere does not exist"]),
+        (["compare", "mlp-sequential", "--strategies", "naive", "--gap-steps", "-1"], ["--gap-steps -1 must be >= 0"]),
+        (["compare", "mlp-sequential", "--strategies", "naive", "--workers", "0"], ["--workers 0 must be >= 1"]),
+        (
+            ["compare", "mlp-sequential", "--strategies", "naive", "--data-dir", "nowhere"],
+            ["data directory nowhere does not exist"],
+        ),
+        (["sweep", "mlp-sequential", "--workers", "0"], ["--workers 0 must be >= 1"]),
+        (["presets", "extra"], ["unrecognized arguments: extra"]),
+        (["run", "mlp-sequential", "--epochs"], ["expected one argument"]),
+    ],
+)
 def test_bad_options(capsys, tmp_path, monkeypatch, argv, fragments):
     monkeypatch.chdir(tmp_path)  # nothing may appear in the working directory either
     code, out, err = run_cli(capsys, argv)
@@ -238,13 +270,16 @@ def test_bad_options(capsys, tmp_path, monkeypatch, argv, fragments):
     assert out == "" and list(tmp_path.iterdir()) == []
 
 
-@pytest.mark.parametrize("argv", [
-    ["run", "mlp-sequential", "--out", "{blocker}/run"],
-    ["run", "mlp-sequential", "--out", "{blocker}"],
-    ["sweep", "mlp-sequential", "--epochs", "1", "--out", "{blocker}/sweep", "--no-progress"],
-    ["compare", "mlp-sequential", "--strategies", "naive", "--out", "{blocker}/cmp"],
-    ["reproduce", "--out", "{blocker}/rep"],
-])
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["run", "mlp-sequential", "--out", "{blocker}/run"],
+        ["run", "mlp-sequential", "--out", "{blocker}"],
+        ["sweep", "mlp-sequential", "--epochs", "1", "--out", "{blocker}/sweep", "--no-progress"],
+        ["compare", "mlp-sequential", "--strategies", "naive", "--out", "{blocker}/cmp"],
+        ["reproduce", "--out", "{blocker}/rep"],
+    ],
+)
 def test_an_output_under_a_file_is_refused_before_any_work(capsys, tmp_path, argv, mnist_dir):
     blocker = tmp_path / "a-file"
     blocker.write_text("keep me")
@@ -264,6 +299,7 @@ def test_plot_out_under_a_file(capsys, tmp_path, good_run_dir):
 
 # --- Ctrl-C: exit 130, one line, what finished is kept ------------------------------------------
 
+
 def _interrupt(*a, **k):
     raise KeyboardInterrupt
 
@@ -273,17 +309,22 @@ class _InterruptedPresets(dict):
         raise KeyboardInterrupt
 
 
-@pytest.mark.parametrize("argv, target", [
-    (["run", "mlp-sequential"], (api, "run")),
-    (["show", "r"], (results, "load")),
-    (["plot", "r"], (results, "load")),
-    (["summarize", "s"], (summary, "summarize")),
-    (["sweep", "mlp-sequential", "--epochs", "1", "--out", "s", "--no-progress", "--workers", "1"],
-     (executors, "train_group")),
-    (["compare", "mlp-sequential", "--strategies", "naive", "--out", "c", "--workers", "1"], (api, "run")),
-    (["reproduce", "--out", "rep", "--workers", "1"], (api, "run")),
-    (["presets"], (presets, "PRESETS", _InterruptedPresets(a=1))),
-])
+@pytest.mark.parametrize(
+    "argv, target",
+    [
+        (["run", "mlp-sequential"], (api, "run")),
+        (["show", "r"], (results, "load")),
+        (["plot", "r"], (results, "load")),
+        (["summarize", "s"], (summary, "summarize")),
+        (
+            ["sweep", "mlp-sequential", "--epochs", "1", "--out", "s", "--no-progress", "--workers", "1"],
+            (executors, "train_group"),
+        ),
+        (["compare", "mlp-sequential", "--strategies", "naive", "--out", "c", "--workers", "1"], (api, "run")),
+        (["reproduce", "--out", "rep", "--workers", "1"], (api, "run")),
+        (["presets"], (presets, "PRESETS", _InterruptedPresets(a=1))),
+    ],
+)
 def test_ctrl_c_is_exit_130_and_one_line(capsys, tmp_path, monkeypatch, mnist_dir, argv, target):
     monkeypatch.chdir(tmp_path)
     monkeypatch.setattr(*target[:2], target[2] if len(target) > 2 else _interrupt)
@@ -305,7 +346,9 @@ def test_forgetlab_device_picks_the_device_of_auto(monkeypatch, value, expect):
             data_sources.resolve_device("auto")
         return
     want = expect or ("cuda" if torch.cuda.is_available() else "cpu")
-    assert data_sources.resolve_device("auto") == torch.device(want) and data_sources.resolve_device("cpu") == torch.device("cpu")
+    assert data_sources.resolve_device("auto") == torch.device(want) and data_sources.resolve_device(
+        "cpu"
+    ) == torch.device("cpu")
 
 
 def test_csv_rows_with_different_keys_keep_every_column():
@@ -322,6 +365,10 @@ def test_show_and_plot_work_in_a_fresh_process(good_run_dir, tmp_path):
     for argv in (["show", str(good_run_dir), "--table", "last"], ["plot", str(good_run_dir), "--out", str(tmp_path)]):
         out = subprocess.run([sys.executable, "-m", "forgetlab", *argv], capture_output=True, text=True, timeout=300)
         assert out.returncode == 0 and "error" not in out.stderr, out.stderr
-    assert "mlp-sequential" in subprocess.run([sys.executable, "-m", "forgetlab", "show", str(good_run_dir)],
-                                              capture_output=True, text=True, timeout=300).stdout
+    assert (
+        "mlp-sequential"
+        in subprocess.run(
+            [sys.executable, "-m", "forgetlab", "show", str(good_run_dir)], capture_output=True, text=True, timeout=300
+        ).stdout
+    )
     assert list(tmp_path.glob("*.png"))

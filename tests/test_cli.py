@@ -1,10 +1,10 @@
 """The command line, in-process: bad input gives one line and exit 2; runs write complete directories."""
+
 import json
 
 import pytest
 
-from forgetlab import api
-from forgetlab import cli
+from forgetlab import api, cli
 from forgetlab.outputs.results import load
 
 
@@ -23,37 +23,45 @@ def assert_one_line_error(code, err, *fragments):
         assert f in lines[0]
 
 
-@pytest.mark.parametrize("argv, fragments", [
-    (["run", "mlp-sequential", "--set", "protocol.tasks=[[1,2],[2,3]]"], ["class 2 appears in more than one task"]),
-    (["run", "mlp-sequential", "--set", "protocol.tasks=[[1,11]]"], ["class 11 is out of range", "0-9"]),
-    (["run", "mlp-sequentail"], ["unknown preset 'mlp-sequentail'", "mlp-sequential"]),
-    (["run", "mlp-l1-concurrent", "--grid", "train.l1=0,-1"], ["train.l1=-1", ">= 0"]),
-    (["run", "mlp-sequential", "--set", "train.l1=-0.5"], ["train.l1=-0.5"]),
-    (["run", "mlp-dropout-sequential", "--set", "model.dropout=1.5"], ["model.dropout=1.5", "[0, 1)"]),
-    (["run", "mlp-sequential", "--seeds", "x"], ["invalid int value: 'x'"]),
-    (["run", "mlp-sequential", "--device", "tpu"], ["invalid choice: 'tpu'"]),
-    (["run", "mlp-sequential", "--bogus"], ["unrecognized arguments: --bogus"]),
-    (["run", "mlp-sequential", "--set", "lr"], ["expected key=value"]),
-    (["run", "mlp-sequential", "--config", "/nonexistent.toml"], ["cannot read config file /nonexistent.toml"]),
-    (["frobnicate"], ["invalid choice: 'frobnicate'"]),
-    (["show", "/nonexistent-run"], ["/nonexistent-run/results.json does not exist"]),
-])
+@pytest.mark.parametrize(
+    "argv, fragments",
+    [
+        (["run", "mlp-sequential", "--set", "protocol.tasks=[[1,2],[2,3]]"], ["class 2 appears in more than one task"]),
+        (["run", "mlp-sequential", "--set", "protocol.tasks=[[1,11]]"], ["class 11 is out of range", "0-9"]),
+        (["run", "mlp-sequentail"], ["unknown preset 'mlp-sequentail'", "mlp-sequential"]),
+        (["run", "mlp-l1-concurrent", "--grid", "train.l1=0,-1"], ["train.l1=-1", ">= 0"]),
+        (["run", "mlp-sequential", "--set", "train.l1=-0.5"], ["train.l1=-0.5"]),
+        (["run", "mlp-dropout-sequential", "--set", "model.dropout=1.5"], ["model.dropout=1.5", "[0, 1)"]),
+        (["run", "mlp-sequential", "--seeds", "x"], ["invalid int value: 'x'"]),
+        (["run", "mlp-sequential", "--device", "tpu"], ["invalid choice: 'tpu'"]),
+        (["run", "mlp-sequential", "--bogus"], ["unrecognized arguments: --bogus"]),
+        (["run", "mlp-sequential", "--set", "lr"], ["expected key=value"]),
+        (["run", "mlp-sequential", "--config", "/nonexistent.toml"], ["cannot read config file /nonexistent.toml"]),
+        (["frobnicate"], ["invalid choice: 'frobnicate'"]),
+        (["show", "/nonexistent-run"], ["/nonexistent-run/results.json does not exist"]),
+    ],
+)
 def test_bad_input_is_one_line(capsys, argv, fragments):
     code, _, err = run_cli(capsys, *argv)
     assert_one_line_error(code, err, *fragments)
 
 
 def test_missing_data_directory(capsys, tmp_path):
-    code, _, err = run_cli(capsys, "run", "mlp-sequential", "--data-dir", str(tmp_path / "nowhere"),
-                           "--out", str(tmp_path / "out"))
+    code, _, err = run_cli(
+        capsys, "run", "mlp-sequential", "--data-dir", str(tmp_path / "nowhere"), "--out", str(tmp_path / "out")
+    )
     assert_one_line_error(code, err, "data directory", "nowhere", "does not exist")
 
 
 def test_corrupt_data_file(capsys, tmp_path):
     raw = tmp_path / "MNIST" / "raw"
     raw.mkdir(parents=True)
-    for name in ("train-images-idx3-ubyte", "train-labels-idx1-ubyte", "t10k-images-idx3-ubyte",
-                 "t10k-labels-idx1-ubyte"):
+    for name in (
+        "train-images-idx3-ubyte",
+        "train-labels-idx1-ubyte",
+        "t10k-images-idx3-ubyte",
+        "t10k-labels-idx1-ubyte",
+    ):
         (raw / name).write_bytes(b"\x00\x00\x08\x03garbage")
     code, _, err = run_cli(capsys, "run", "mlp-sequential", "--data-dir", str(tmp_path), "--out", str(tmp_path / "o"))
     assert_one_line_error(code, err, "corrupt or truncated", str(raw))
@@ -84,8 +92,15 @@ def test_help_mentions_the_options(capsys):
 
 
 def test_run_writes_a_complete_directory(tmp_path, toy):
-    res = api.run("mlp-sequential", seeds=[0, 1], epochs=1, out=tmp_path / "run", progress=False, dataset=toy,
-                  set={"protocol.tasks": "[[0,1],[2,3]]"})
+    res = api.run(
+        "mlp-sequential",
+        seeds=[0, 1],
+        epochs=1,
+        out=tmp_path / "run",
+        progress=False,
+        dataset=toy,
+        set={"protocol.tasks": "[[0,1],[2,3]]"},
+    )
     data = json.loads((tmp_path / "run" / "results.json").read_text())
     assert data["status"] == "complete" and data["config"]["seeds"] == [0, 1]
     member = data["members"][1]
@@ -111,8 +126,16 @@ def test_ctrl_c_keeps_finished_epochs_and_says_so(tmp_path, toy, capsys, monkeyp
                 raise KeyboardInterrupt
 
     with pytest.raises(KeyboardInterrupt, match="finished epochs saved in"):
-        api.run("mlp-sequential", seeds=[0], epochs=1, out=tmp_path / "r", progress=False, dataset=toy,
-                hooks=[CtrlC()], set={"protocol.tasks": "[[0,1],[2,3]]"})
+        api.run(
+            "mlp-sequential",
+            seeds=[0],
+            epochs=1,
+            out=tmp_path / "r",
+            progress=False,
+            dataset=toy,
+            hooks=[CtrlC()],
+            set={"protocol.tasks": "[[0,1],[2,3]]"},
+        )
     saved = load(tmp_path / "r")
     assert saved.status == "interrupted" and len(saved.members[0].tasks) == 1
 

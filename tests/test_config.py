@@ -1,15 +1,24 @@
 import pytest
 
 from forgetlab import config as cfg
-from forgetlab.config import presets
 from forgetlab.api import make_config
+from forgetlab.config import presets
 from forgetlab.errors import ConfigError
 
 
 def test_presets_cover_the_study():
-    expected = {"mlp-concurrent", "mlp-sequential", "mlp-bn-concurrent", "mlp-bn-sequential", "mlp-ln-sequential",
-                "mlp-dropout-sequential", "mlp-l1-concurrent", "mlp-l1-sequential", "lenet-concurrent",
-                "lenet-sequential"}
+    expected = {
+        "mlp-concurrent",
+        "mlp-sequential",
+        "mlp-bn-concurrent",
+        "mlp-bn-sequential",
+        "mlp-ln-sequential",
+        "mlp-dropout-sequential",
+        "mlp-l1-concurrent",
+        "mlp-l1-sequential",
+        "lenet-concurrent",
+        "lenet-sequential",
+    }
     assert expected <= set(presets.PRESETS)
     c = presets.get("mlp-l1-concurrent")
     assert c.tasks == (tuple(range(10)),)
@@ -32,8 +41,10 @@ def test_members_cross_grid_and_seeds_in_order():
 
 
 def test_override_parses_types():
-    c = make_config("mlp-sequential", set=["model.hidden=256,128", "protocol.tasks=[[0,1],[2,3]]",
-                                          "train.epochs=2", "data.download=false"])
+    c = make_config(
+        "mlp-sequential",
+        set=["model.hidden=256,128", "protocol.tasks=[[0,1],[2,3]]", "train.epochs=2", "data.download=false"],
+    )
     assert c.model.hidden == (256, 128)
     assert c.protocol.tasks == ((0, 1), (2, 3))
     assert c.train.epochs == 2 and c.data.download is False
@@ -46,19 +57,22 @@ def test_config_file(tmp_path):
     assert c.train.lr == 0.05 and c.model.norm == "batch" and dict(c.grid)["train.l1"] == (0.0, 0.5)
 
 
-@pytest.mark.parametrize("kwargs, message", [
-    ({"set": ["protocol.tasks=[[1,2],[2,3]]"]}, "class 2 appears in more than one task"),
-    ({"set": ["protocol.tasks=[[1,11]]"]}, "class 11 is out of range"),
-    ({"set": ["protocol.tasks=[[1],[]]"]}, "every task needs a class"),
-    ({"set": ["train.l1=-0.1"]}, "L1 lambda must be >= 0"),
-    ({"set": ["model.dropout=1.5"]}, "must be in [0, 1)"),
-    ({"set": ["model.norm=group"]}, "choose one of: none, batch, layer"),
-    ({"set": ["train.epochs=two"]}, "is not a valid int"),
-    ({"set": ["train.nope=1"]}, "unknown config key 'train.nope'"),
-    ({"grid": {"model.hidden": "1,2"}}, "cannot vary 'model.hidden'"),
-    ({"grid": {"train.l1": "0,-1"}}, "L1 lambda must be >= 0"),
-    ({"seeds": [1, 1]}, "distinct"),
-])
+@pytest.mark.parametrize(
+    "kwargs, message",
+    [
+        ({"set": ["protocol.tasks=[[1,2],[2,3]]"]}, "class 2 appears in more than one task"),
+        ({"set": ["protocol.tasks=[[1,11]]"]}, "class 11 is out of range"),
+        ({"set": ["protocol.tasks=[[1],[]]"]}, "every task needs a class"),
+        ({"set": ["train.l1=-0.1"]}, "L1 lambda must be >= 0"),
+        ({"set": ["model.dropout=1.5"]}, "must be in [0, 1)"),
+        ({"set": ["model.norm=group"]}, "choose one of: none, batch, layer"),
+        ({"set": ["train.epochs=two"]}, "is not a valid int"),
+        ({"set": ["train.nope=1"]}, "unknown config key 'train.nope'"),
+        ({"grid": {"model.hidden": "1,2"}}, "cannot vary 'model.hidden'"),
+        ({"grid": {"train.l1": "0,-1"}}, "L1 lambda must be >= 0"),
+        ({"seeds": [1, 1]}, "distinct"),
+    ],
+)
 def test_impossible_configs_are_named(kwargs, message):
     with pytest.raises(ConfigError) as e:
         make_config("mlp-sequential", **kwargs)

@@ -1,4 +1,5 @@
 """Raw IDX decoding and the decoded-tensor cache: values against a plain numpy decoding, fresh and stale caches."""
+
 import os
 
 import numpy as np
@@ -6,13 +7,17 @@ import pytest
 import torch
 
 from forgetlab import data
-from forgetlab.data import builtin, cache, sampling
+from forgetlab.data import builtin, sampling
 from forgetlab.errors import DataError
 
 MEAN, STD = 0.1307, 0.3081
 N_TRAIN, N_TEST = 600, 100  # small files keep the tests fast; the real sizes are checked in test_mnist.py
-FILES = {"train-images-idx3-ubyte": (N_TRAIN, 28, 28), "train-labels-idx1-ubyte": (N_TRAIN,),
-         "t10k-images-idx3-ubyte": (N_TEST, 28, 28), "t10k-labels-idx1-ubyte": (N_TEST,)}
+FILES = {
+    "train-images-idx3-ubyte": (N_TRAIN, 28, 28),
+    "train-labels-idx1-ubyte": (N_TRAIN,),
+    "t10k-images-idx3-ubyte": (N_TEST, 28, 28),
+    "t10k-labels-idx1-ubyte": (N_TEST,),
+}
 
 
 @pytest.fixture(autouse=True)
@@ -36,7 +41,7 @@ def reference(raw, name):
     """The slow, obvious decoding: skip the header, scale, normalise (float64, then rounded to float32)."""
     buf = (raw / name).read_bytes()
     ndim = buf[3]
-    values = np.frombuffer(buf[4 + 4 * ndim:], dtype=np.uint8)
+    values = np.frombuffer(buf[4 + 4 * ndim :], dtype=np.uint8)
     if ndim == 1:
         return values.astype(np.int64)
     return ((values.reshape(-1, 784) / 255.0 - MEAN) / STD).astype(np.float32)
@@ -113,11 +118,14 @@ def test_a_read_only_data_folder_caches_under_xdg_cache_home(tmp_path, cache_hom
     np.testing.assert_array_equal(ds.eval.y.numpy(), reference(raw, "t10k-labels-idx1-ubyte"))
 
 
-@pytest.mark.parametrize("damage, fragment", [
-    (lambda b: b[:-1], "corrupt or truncated"),
-    (lambda b: b"", "0 bytes"),
-    (lambda b: b"\x00\x00\x08\x02" + b[4:], "header"),
-])
+@pytest.mark.parametrize(
+    "damage, fragment",
+    [
+        (lambda b: b[:-1], "corrupt or truncated"),
+        (lambda b: b"", "0 bytes"),
+        (lambda b: b"\x00\x00\x08\x02" + b[4:], "header"),
+    ],
+)
 def test_damaged_raw_files_are_one_error_naming_the_file(tmp_path, cache_home, damage, fragment):
     raw = write_raw(tmp_path / "d")
     path = raw / "t10k-images-idx3-ubyte"
@@ -144,13 +152,20 @@ def test_run_imports_no_plotting_learning_or_cluster_library(tmp_path, mnist_dir
     import subprocess
     import sys
 
-    code = ("import sys; from forgetlab import cli; "
-            f"cli.main(['run', 'mlp-sequential', '--seeds', '0', '--epochs', '1', '--set', 'protocol.tasks=[[0,1]]', "
-            f"'--data-dir', {str(mnist_dir)!r}, '--table', 'none', '--no-progress', '--out', {str(tmp_path / 'r')!r}]); "
-            "print(sorted(m for m in ('torchvision', 'torch._dynamo', 'matplotlib', 'sklearn', 'ray', 'pandas') "
-            "if m in sys.modules))")
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300,
-                         env={**os.environ, "OMP_NUM_THREADS": "1"})
+    code = (
+        "import sys; from forgetlab import cli; "
+        f"cli.main(['run', 'mlp-sequential', '--seeds', '0', '--epochs', '1', '--set', 'protocol.tasks=[[0,1]]', "
+        f"'--data-dir', {str(mnist_dir)!r}, '--table', 'none', '--no-progress', '--out', {str(tmp_path / 'r')!r}]); "
+        "print(sorted(m for m in ('torchvision', 'torch._dynamo', 'matplotlib', 'sklearn', 'ray', 'pandas') "
+        "if m in sys.modules))"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env={**os.environ, "OMP_NUM_THREADS": "1"},
+    )
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip().splitlines()[-1] == "[]"
     assert (tmp_path / "r" / "results.json").exists()

@@ -1,4 +1,5 @@
 """Any labelled data: arrays, .npz files and torchvision datasets by name; every bad input is one line."""
+
 import json
 
 import numpy as np
@@ -6,12 +7,9 @@ import pytest
 import torch
 import torchvision.datasets as tvd
 
+from forgetlab import api, data
 from forgetlab.data import sources as data_sources
-from forgetlab import api
-from forgetlab import cli
-from forgetlab import data
 from forgetlab.errors import DataError, ForgetlabError
-
 from test_cli import assert_one_line_error, run_cli
 
 rng = np.random.default_rng(0)
@@ -42,7 +40,10 @@ BAD = [
     (_with(3, np.arange(20) - 1), "y_test holds label -1; labels must be integers >= 0"),
     (_with(1, np.arange(39) % 4), "x_train has 40 examples but y_train has 39 labels"),
     (_with(0, _nan()), "x_train holds 1 non-finite values (NaN or inf)"),
-    (_with(2, np.zeros((20, 32, 32), dtype=np.uint8)), "x_test examples have shape [32, 32] but x_train's have [28, 28]"),
+    (
+        _with(2, np.zeros((20, 32, 32), dtype=np.uint8)),
+        "x_test examples have shape [32, 32] but x_train's have [28, 28]",
+    ),
     (_with(0, np.zeros((40, 1, 2, 3, 4))), "examples of shape [1, 2, 3, 4]: give [N, features]"),
     (_with(0, np.array(["a"] * 40)), "x_train has dtype <U1; give numbers"),
     (_with(2, np.zeros((0, 28, 28))), "x_test has shape [0, 28, 28]; give at least one example"),
@@ -82,13 +83,23 @@ def test_a_class_the_data_lacks_is_one_line():
         data.check_tasks(data.from_arrays(x, y, xt, np.where(yt == 3, 0, yt)), ((0, 1), (2, 3)))
 
 
-@pytest.mark.parametrize("content, fragment", [
-    (None, "does not exist"),
-    ({"x_train": np.zeros((4, 3)), "y_train": np.zeros(4, dtype=int)}, "lacks array 'x_test'"),
-    ({"x_train": np.array([{}] * 4, dtype=object), "y_train": np.zeros(4, dtype=int), "x_test": np.zeros((2, 3)),
-      "y_test": np.zeros(2, dtype=int)}, "is not a readable .npz of numeric arrays"),
-    ("garbage", "is not a readable .npz"),
-])
+@pytest.mark.parametrize(
+    "content, fragment",
+    [
+        (None, "does not exist"),
+        ({"x_train": np.zeros((4, 3)), "y_train": np.zeros(4, dtype=int)}, "lacks array 'x_test'"),
+        (
+            {
+                "x_train": np.array([{}] * 4, dtype=object),
+                "y_train": np.zeros(4, dtype=int),
+                "x_test": np.zeros((2, 3)),
+                "y_test": np.zeros(2, dtype=int),
+            },
+            "is not a readable .npz of numeric arrays",
+        ),
+        ("garbage", "is not a readable .npz"),
+    ],
+)
 def test_bad_npz_files_are_one_line_on_the_cli(capsys, tmp_path, content, fragment):
     path = tmp_path / "my.npz"
     if isinstance(content, dict):
@@ -102,22 +113,43 @@ def test_bad_npz_files_are_one_line_on_the_cli(capsys, tmp_path, content, fragme
 def test_an_npz_run_from_the_cli(capsys, tmp_path):
     x, y, xt, yt = arrays(n=60, classes=4)
     np.savez(tmp_path / "my.npz", x_train=x, y_train=y, x_test=xt, y_test=yt)
-    code, _, err = run_cli(capsys, "run", "mlp-sequential", "--set", f"data.path={tmp_path / 'my.npz'}",
-                           "--set", "protocol.tasks=[[0,1],[2,3]]", "--epochs", "1", "--seeds", "0", "1",
-                           "--out", str(tmp_path / "run"), "--no-progress", "--table", "none")
+    code, _, err = run_cli(
+        capsys,
+        "run",
+        "mlp-sequential",
+        "--set",
+        f"data.path={tmp_path / 'my.npz'}",
+        "--set",
+        "protocol.tasks=[[0,1],[2,3]]",
+        "--epochs",
+        "1",
+        "--seeds",
+        "0",
+        "1",
+        "--out",
+        str(tmp_path / "run"),
+        "--no-progress",
+        "--table",
+        "none",
+    )
     assert code == 0, err
     res = json.loads((tmp_path / "run" / "results.json").read_text())
     assert res["config"]["data"]["path"] == str(tmp_path / "my.npz")
     assert len(res["members"][0]["acc_matrix"]) == 2 and len(res["members"][0]["acc_matrix"][0]) == 2
-    code, _, err = run_cli(capsys, "run", "mlp-sequential", "--set", f"data.path={tmp_path / 'my.npz'}",
-                           "--out", str(tmp_path / "r2"))
+    code, _, err = run_cli(
+        capsys, "run", "mlp-sequential", "--set", f"data.path={tmp_path / 'my.npz'}", "--out", str(tmp_path / "r2")
+    )
     assert_one_line_error(code, err, "protocol.tasks: class 4 is out of range; my has classes 0-3")
 
 
 def test_torchvision_names(tmp_path, monkeypatch):
-    with pytest.raises(ForgetlabError, match="data.dataset='Nope' is neither mnist nor fashion-mnist nor a torchvision"):
+    with pytest.raises(
+        ForgetlabError, match="data.dataset='Nope' is neither mnist nor fashion-mnist nor a torchvision"
+    ):
         api.make_config("mlp-sequential", set={"data.dataset": "Nope"})
-    config = api.make_config("mlp-sequential", data_dir=tmp_path, set={"data.dataset": "KMNIST", "data.download": "false"})
+    config = api.make_config(
+        "mlp-sequential", data_dir=tmp_path, set={"data.dataset": "KMNIST", "data.download": "false"}
+    )
     with pytest.raises(DataError, match=r"KMNIST not found under .* \(data.download=false\) \(RuntimeError"):
         data_sources.load_data(config, torch.device("cpu"))
 

@@ -5,6 +5,7 @@ The numbers are pinned per CPU signature (vendor and torch's kernel instruction 
 pinned they must be equal to the last bit. On another CPU the last bits of float sums differ, so the
 cases whose pinned CPUs agree closely among themselves (``STABLE_ACROSS_CPUS``) are compared within
 that agreement's scale, and every case's identities and status are still compared exactly."""
+
 import json
 from pathlib import Path
 
@@ -70,4 +71,5 @@ def test_numbers_and_identities_equal_the_reference(name, mnist_dir):
     elif name in STABLE_ACROSS_CPUS:
         assert np.allclose(_floats(got["members"]), _floats(want["members"]), rtol=1e-3, atol=1e-3), (
             f"{name}: numbers differ from every pinned CPU's; pin this CPU ({SIGNATURE}) with engine_cases.py "
-            f"from the reference commit")
+            f"from the reference commit"
+        )

@@ -1,5 +1,6 @@
 """The explanatory probes against independent, slow references: scikit-learn's Ridge and kNN, the HSIC form
 of CKA, per-member autograd one member at a time, and counting by hand."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -8,15 +9,26 @@ import torch
 import torch.nn.functional as F
 
 from forgetlab import diagnostics as probes
-from forgetlab.data import sources as data_sources
 from forgetlab.data import Dataset, Split
-from forgetlab.engine.hooks import Hook
+from forgetlab.data import sources as data_sources
 from forgetlab.diagnostics.measures import knn_predict, linear_cka, ridge_fit
+from forgetlab.engine.hooks import Hook
 from forgetlab.engine.training import train
 from test_probes import small_config
 
-PC = probes.ProbeConfig(per_class=12, first=5, every=3, latent_per_class=6, fit_per_class=20, knn=5,
-                        interference_batches=4, curves=True, updates=False, sparsity=False, latent=False)
+PC = probes.ProbeConfig(
+    per_class=12,
+    first=5,
+    every=3,
+    latent_per_class=6,
+    fit_per_class=20,
+    knn=5,
+    interference_batches=4,
+    curves=True,
+    updates=False,
+    sparsity=False,
+    latent=False,
+)
 
 
 def test_ridge_fit_equals_scikit_learn():
@@ -49,16 +61,18 @@ def hsic_cka(x: np.ndarray, y: np.ndarray) -> float:
     """Kornblith et al. 2019, eq. 3 with linear kernels: HSIC(K, L) / sqrt(HSIC(K, K) HSIC(L, L))."""
     n = len(x)
     h = np.eye(n) - np.ones((n, n)) / n
-    k, l = x @ x.T, y @ y.T
+    kx, ky = x @ x.T, y @ y.T
     hsic = lambda a, b: np.trace(a @ h @ b @ h)  # noqa: E731 (the (n-1)^-2 factors cancel)
-    return hsic(k, l) / np.sqrt(hsic(k, k) * hsic(l, l))
+    return hsic(kx, ky) / np.sqrt(hsic(kx, kx) * hsic(ky, ky))
 
 
 def test_linear_cka_equals_the_hsic_formula():
     g = torch.Generator().manual_seed(2)
     x = torch.randn(2, 40, 7, generator=g, dtype=torch.float64)
-    y = torch.relu(x @ torch.randn(7, 5, generator=g, dtype=torch.float64) + torch.randn(2, 40, 5, generator=g,
-                                                                                        dtype=torch.float64))
+    y = torch.relu(
+        x @ torch.randn(7, 5, generator=g, dtype=torch.float64)
+        + torch.randn(2, 40, 5, generator=g, dtype=torch.float64)
+    )
     cka = linear_cka(x, y)
     for e in range(2):
         assert float(cka[e]) == pytest.approx(hsic_cka(x[e].numpy(), y[e].numpy()), rel=1e-10)
@@ -134,12 +148,12 @@ def test_linear_and_knn_probes_equal_scikit_learn_on_each_members_features(recor
     _, config, pd, ref, (fx, fy, sx, sy) = recorded
     checked = 0
     for t, weights in enumerate(ref.ends):
-        seen = sorted(c for task in config.tasks[:t + 1] for c in task)
+        seen = sorted(c for task in config.tasks[: t + 1] for c in task)
         rows = np.isin(fy.numpy(), seen)
         for e in range(2):
             fit_h, _ = member_forward(weights, e, fx[rows])
             score_h, logits = member_forward(weights, e, sx)
-            for layer, (hf, hs) in enumerate(zip(fit_h, score_h)):
+            for layer, (hf, hs) in enumerate(zip(fit_h, score_h, strict=True)):
                 target = np.eye(len(seen))[np.searchsorted(seen, fy[rows].numpy())]
                 ridge = Ridge(alpha=PC.ridge).fit(hf.double().numpy(), target)
                 pred = np.asarray(seen)[ridge.predict(hs.double().numpy()).argmax(1)]
@@ -177,17 +191,22 @@ def test_cka_and_unit_reuse_equal_direct_computation(recorded):
                     if s > t:
                         assert np.isnan(v)
                     else:
-                        assert v == pytest.approx(hsic_cka(hidden[s][e][layer].double().numpy(),
-                                                           hidden[t][e][layer].double().numpy()), rel=1e-6)
+                        assert v == pytest.approx(
+                            hsic_cka(hidden[s][e][layer].double().numpy(), hidden[t][e][layer].double().numpy()),
+                            rel=1e-6,
+                        )
                 h = hidden[t][e][layer].numpy()
                 for k, classes in enumerate(config.tasks):
                     rows = np.isin(sy.numpy(), classes)
                     np.testing.assert_allclose(pd[f"unit_rate_h{layer + 1}"][t, e, k], (h[rows] > 0).mean(0), atol=1e-6)
-                    np.testing.assert_allclose(pd[f"unit_mean_h{layer + 1}"][t, e, k], h[rows].mean(0), rtol=1e-5,
-                                               atol=1e-6)
+                    np.testing.assert_allclose(
+                        pd[f"unit_mean_h{layer + 1}"][t, e, k], h[rows].mean(0), rtol=1e-5, atol=1e-6
+                    )
                 w0, w1 = task_starts[t][2 * layer][e], ref.ends[t][2 * layer][e]
                 change = [(w1[:, u] - w0[:, u]).norm() / w0[:, u].norm() for u in range(w0.shape[1])]
-                np.testing.assert_allclose(pd[f"unit_change_h{layer + 1}"][t, e], torch.stack(change).numpy(), rtol=1e-5)
+                np.testing.assert_allclose(
+                    pd[f"unit_change_h{layer + 1}"][t, e], torch.stack(change).numpy(), rtol=1e-5
+                )
 
 
 def test_head_bias_equals_a_per_member_count(recorded):
@@ -222,22 +241,22 @@ def test_interference_equals_per_member_autograd(recorded):
     for s, (t, before, batch, after) in enumerate(ref.steps):
         old = np.isin(sy.numpy(), [c for task in config.tasks[:t] for c in task])
         for e in range(2):  # one member at a time, its own leaf tensors
-            w = [p[e:e + 1].clone().requires_grad_() for p in before]
+            w = [p[e : e + 1].clone().requires_grad_() for p in before]
             loss_new = F.cross_entropy(member_forward(w, 0, data.train.x[batch[e]])[1], data.train.y[batch[e]])
             g_new = torch.autograd.grad(loss_new, w)
             loss_old = F.cross_entropy(member_forward(w, 0, sx[old])[1], sy[old])
             g_old = torch.autograd.grad(loss_old, w)
             for j in range(L):
                 pair = slice(2 * j, 2 * j + 2)
-                dot = sum(float((a * b).sum()) for a, b in zip(g_new[pair], g_old[pair]))
+                dot = sum(float((a * b).sum()) for a, b in zip(g_new[pair], g_old[pair], strict=True))
                 nn_ = sum(float((a * a).sum()) for a in g_new[pair])
                 oo = sum(float((b * b).sum()) for b in g_old[pair])
                 assert rows[s, e, j] == pytest.approx(dot, rel=1e-4, abs=1e-7)
                 assert rows[s, e, L + j] == pytest.approx(nn_, rel=1e-4)
                 assert rows[s, e, 2 * L + j] == pytest.approx(oo, rel=1e-4)
             after_loss = F.cross_entropy(member_forward(after, e, sx[old])[1], sy[old])
-            moved = sum(float(((a[e] - b[e]) * g[0]).sum()) for a, b, g in zip(after, before, g_old))
-            total_dot = sum(float((a * b).sum()) for a, b in zip(g_new, g_old))
+            moved = sum(float(((a[e] - b[e]) * g[0]).sum()) for a, b, g in zip(after, before, g_old, strict=True))
+            total_dot = sum(float((a * b).sum()) for a, b in zip(g_new, g_old, strict=True))
             assert rows[s, e, 3 * L] == pytest.approx(float(loss_old.detach()), rel=1e-5)
             assert rows[s, e, 3 * L + 1] == pytest.approx(float(after_loss), rel=1e-5)
             assert rows[s, e, 3 * L + 2] == pytest.approx(-lr * total_dot, rel=1e-4, abs=1e-9)
@@ -271,8 +290,12 @@ def handmade(E: int = 2) -> probes.ProbeData:
     lin[1:, :, 0, [0, 1]] = 3
     lin[2, :, :, [2, 3]] = 2  # task 2 after task 3: 0.2, chance 1/6
     arrays = {"score_count": np.full(C, 10), "net_correct": net, "linear_correct": lin, "knn_correct": lin}
-    meta = {"tasks": [[0, 1], [2, 3], [4, 5]], "members": [{}] * E, "config": {"interference_batches": 4},
-            "interference_layers": ["fcs.0"]}
+    meta = {
+        "tasks": [[0, 1], [2, 3], [4, 5]],
+        "members": [{}] * E,
+        "config": {"interference_batches": 4},
+        "interference_layers": ["fcs.0"],
+    }
     return probes.ProbeData(arrays, meta)
 
 
@@ -284,9 +307,11 @@ def test_representation_findings_follow_the_numbers():
     assert r["net"][2, 0].tolist()[:2] == [0.0, 0.0] and np.isnan(r["net"][0, 0, 1])
     assert r["linear"][2, 0, 1, 0] == pytest.approx(0.9) and r["chance"][2] == pytest.approx(1 / 6)
     first, second = explain.representation_findings(pd)
-    assert first.startswith("task 1 classes (0,1): after task 2 the linear probe on hidden 2 is at 0.90 ± 0.00 "
-                            "(after task 1: 1.00 ± 0.00; chance 0.25) while the network's accuracy falls from "
-                            "1.00 ± 0.00 to 0.00 ± 0.00: the features survive, the head forgets")
+    assert first.startswith(
+        "task 1 classes (0,1): after task 2 the linear probe on hidden 2 is at 0.90 ± 0.00 "
+        "(after task 1: 1.00 ± 0.00; chance 0.25) while the network's accuracy falls from "
+        "1.00 ± 0.00 to 0.00 ± 0.00: the features survive, the head forgets"
+    )
     assert second.endswith("falls from 1.00 ± 0.00 to 0.00 ± 0.00: the features are lost as well.")
     _, rows = explain.representation_rows(pd)
     pooled = [r for r in rows if r[0] == "3" and "all earlier" in r[1]][0]
@@ -304,8 +329,9 @@ def test_interference_peaks_and_their_relation_to_the_collapse():
         rows[s, :, :3] = [cos[s % 4], 1.0, 1.0]  # dot, |g_new|^2, |g_old|^2 of the one layer
         rows[s, :, 3:5] = [1.0, 1.0 + rise[s % 4]]
         rows[s, :, 5:] = [0.01, 0.2]
-    pd.arrays.update(interference=rows, interference_task=np.repeat([1, 2], 4),
-                     interference_task_step=np.tile([1, 2, 3, 4], 2))
+    pd.arrays.update(
+        interference=rows, interference_task=np.repeat([1, 2], 4), interference_task_step=np.tile([1, 2, 3, 4], 2)
+    )
     d = explain.interference(pd)[1]
     np.testing.assert_allclose(d["cos"][:, 0], cos)
     np.testing.assert_allclose(d["measured"][:, 1], rise)
@@ -340,8 +366,7 @@ def test_unit_reuse_counts_by_hand():
 
 
 def test_run_and_cli_select_probes_by_name(tmp_path, capsys):
-    from forgetlab import api
-    from forgetlab import cli
+    from forgetlab import api, cli
 
     res = api.run(small_config(), dataset=overlapping(), probes=["head", "drift"], save=False, progress=False)
     assert "head_bias" in res.probes and "cka_h2" in res.probes
@@ -354,18 +379,29 @@ def test_run_and_cli_select_probes_by_name(tmp_path, capsys):
 
 
 def test_compare_answers_why_each_strategy_forgets(tmp_path, monkeypatch):
-    from forgetlab import api
     from forgetlab.workflows.compare import compare
 
     data = overlapping()
     monkeypatch.setattr(data_sources, "load_data", lambda config, device: data)
-    rows = compare("mlp-sequential", ["naive", "lwf"], seeds=[0, 1], out=tmp_path, gap_steps=5, progress=False,
-                   set={"model.hidden": "16,8", "protocol.tasks": "[[0,1],[2,3],[4,5]]", "train.epochs": 1,
-                        "train.batch_size": 16}, log=lambda *_: None)
+    rows = compare(
+        "mlp-sequential",
+        ["naive", "lwf"],
+        seeds=[0, 1],
+        out=tmp_path,
+        gap_steps=5,
+        progress=False,
+        set={
+            "model.hidden": "16,8",
+            "protocol.tasks": "[[0,1],[2,3],[4,5]]",
+            "train.epochs": 1,
+            "train.batch_size": 16,
+        },
+        log=lambda *_: None,
+    )
     md = (tmp_path / "compare.md").read_text()
-    part = md[md.index("## Why they forget"):]
-    table = [l for l in part.splitlines() if l.startswith("| naive |") or l.startswith("| lwf |")]
-    assert len(table) == 2 and all(l.count("±") >= 8 for l in table)
+    part = md[md.index("## Why they forget") :]
+    table = [row for row in part.splitlines() if row.startswith("| naive |") or row.startswith("| lwf |")]
+    assert len(table) == 2 and all(row.count("±") >= 8 for row in table)
     assert part.count("- naive: on the earlier tasks' classes") == 1 and "- lwf: " in part
     for png in ("explain_probe_vs_network", "explain_head_bias", "explain_interference"):
         assert (tmp_path / f"{png}.png").exists() and f"]({png}.png)" in part
@@ -379,8 +415,9 @@ def test_compare_answers_why_each_strategy_forgets(tmp_path, monkeypatch):
 def test_explanatory_probes_run_on_every_architecture(preset):
     from forgetlab import api
 
-    config = api.make_config(preset, seeds=[0, 1], epochs=1, batch_size=16,
-                             set={"model.hidden": "16,8", "protocol.tasks": "[[0,1],[2,3]]"})
+    config = api.make_config(
+        preset, seeds=[0, 1], epochs=1, batch_size=16, set={"model.hidden": "16,8", "protocol.tasks": "[[0,1],[2,3]]"}
+    )
     pc = PC.only("linear,head,interference,units,drift")
     rec = probes.Probes(pc)
     res = train(config, overlapping(), rec.hooks)
@@ -402,7 +439,9 @@ def test_a_single_task_run_records_no_explanatory_arrays():
     train(config, overlapping(), rec.hooks)
     pd = rec.data([{"seed": 0}], config.tasks)
     assert "curve_correct" in pd
-    assert not [k for k in pd.arrays if k.split("_")[0] in ("linear", "knn", "net", "head", "interference", "unit", "cka")]
+    assert not [
+        k for k in pd.arrays if k.split("_")[0] in ("linear", "knn", "net", "head", "interference", "unit", "cka")
+    ]
 
 
 def test_explanatory_probes_run_on_a_user_module(toy):

@@ -1,4 +1,5 @@
 """The single homes of small app-side concepts: the mean ± sd formatter, point labels, figure saving."""
+
 from __future__ import annotations
 
 import math
@@ -6,8 +7,7 @@ import statistics
 
 import pytest
 
-from forgetlab.outputs import formatting
-from forgetlab.outputs import plotting
+from forgetlab.outputs import formatting, plotting
 
 
 def test_mean_sd_formatter_on_a_hand_case():

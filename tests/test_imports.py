@@ -1,5 +1,6 @@
 """The package's import graph: every module imports on its own, no module imports itself through others,
 and the configuration layer loads without torch."""
+
 import ast
 import subprocess
 import sys
@@ -51,13 +52,17 @@ def _cycles(graph: dict[str, set[str]]) -> set[frozenset]:
 def test_no_import_cycle():
     modules = _modules()
     graph = {name: _imports(name, path, modules) for name, path in modules.items()}
-    assert graph["forgetlab.engine.training"] >= {"forgetlab.strategies", "forgetlab.engine.steps"}  # the parser sees imports
+    assert graph["forgetlab.engine.training"] >= {
+        "forgetlab.strategies",
+        "forgetlab.engine.steps",
+    }  # the parser sees imports
     assert _cycles(graph) <= ALLOWED_CYCLES, _cycles(graph) - ALLOWED_CYCLES
 
 
 def _python(script: str) -> str:
-    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
-                          env={"PYTHONPATH": str(SRC)}, timeout=300)
+    done = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, env={"PYTHONPATH": str(SRC)}, timeout=300
+    )
     assert done.returncode == 0, done.stderr
     return done.stdout.strip()
 

@@ -1,5 +1,6 @@
 """Mammoth's network initialisation and input (model.init=xavier, data.normalize=false), which the
 buzzega2020-* presets use."""
+
 from __future__ import annotations
 
 import math
@@ -7,13 +8,13 @@ import math
 import pytest
 import torch
 
-from forgetlab.data import sources as data_sources
 from forgetlab import api
 from forgetlab import data as data_mod
 from forgetlab.cli import main
+from forgetlab.data import sources as data_sources
+from forgetlab.data.seeding import INIT, generators
 from forgetlab.engine.models import Linear
 from forgetlab.engine.modules import build
-from forgetlab.data.seeding import INIT, generators
 
 
 def test_xavier_init_draws_weights_within_the_xavier_bound_with_zero_biases_per_member_seed():
@@ -23,7 +24,7 @@ def test_xavier_init_draws_weights_within_the_xavier_bound_with_zero_biases_per_
     assert float(lin.weight.abs().max()) <= bound and float(lin.weight.abs().max()) > 0.99 * bound
     assert float(lin.bias.abs().max()) == 0.0
     # uniform on [-bound, bound]: variance bound^2 / 3
-    assert float(lin.weight.var()) == pytest.approx(bound ** 2 / 3, rel=0.02)
+    assert float(lin.weight.var()) == pytest.approx(bound**2 / 3, rel=0.02)
     again = Linear(784, 100, generators([1], INIT), "cpu", "xavier")
     assert torch.equal(again.weight[0], lin.weight[1])  # a member's weights depend on its seed only
     torch_init = Linear(784, 100, generators([0], INIT), "cpu").requires_grad_(False)
@@ -53,10 +54,13 @@ def test_model_init_reaches_the_built_network():
     assert all(float(lin.bias.detach().abs().max()) == 0 for lin in (*net.fcs, net.head))
 
 
-@pytest.mark.parametrize("setting, message", [
-    (["--set", "model.init=he"], "model.init='he' is not valid; choose one of: torch, xavier"),
-    (["--set", "data.normalize=false", "--set", "data.dataset=KMNIST"], "data.normalize=false needs a built-in"),
-])
+@pytest.mark.parametrize(
+    "setting, message",
+    [
+        (["--set", "model.init=he"], "model.init='he' is not valid; choose one of: torch, xavier"),
+        (["--set", "data.normalize=false", "--set", "data.dataset=KMNIST"], "data.normalize=false needs a built-in"),
+    ],
+)
 def test_bad_init_or_normalize_is_one_line(setting, message, tmp_path, capsys):
     assert main(["run", "mlp-sequential", "--out", str(tmp_path / "r"), *setting]) == 2
     err = capsys.readouterr().err.strip().splitlines()
@@ -69,6 +73,9 @@ def test_raw_pixels_of_permuted_mnist_are_one_copy_per_task(mnist_dir):
     d = data_sources.load_data(c, torch.device("cpu"))
     assert d.train.x.shape == (2 * 60000, 784) and d.n_classes == 20
     assert float(d.train.x.min()) >= -1e-6 and float(d.train.x.max()) <= 1 + 1e-6
-    standard = data_sources.load_data(api.make_config("mlp-sequential", data_dir=mnist_dir, device="cpu"), torch.device("cpu"))
-    assert torch.allclose(d.train.x[:60000].sort(1).values, (standard.train.x * 0.3081 + 0.1307).sort(1).values,
-                          atol=1e-6)
+    standard = data_sources.load_data(
+        api.make_config("mlp-sequential", data_dir=mnist_dir, device="cpu"), torch.device("cpu")
+    )
+    assert torch.allclose(
+        d.train.x[:60000].sort(1).values, (standard.train.x * 0.3081 + 0.1307).sort(1).values, atol=1e-6
+    )

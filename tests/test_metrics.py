@@ -1,4 +1,5 @@
 """Metrics on hand-computed accuracy matrices."""
+
 import math
 
 import numpy as np
@@ -6,9 +7,7 @@ import pytest
 
 from forgetlab.outputs import metrics
 
-R = [[0.9, 0.1, 0.2],
-     [0.5, 0.8, 0.1],
-     [0.3, 0.6, 0.7]]
+R = [[0.9, 0.1, 0.2], [0.5, 0.8, 0.1], [0.3, 0.6, 0.7]]
 R0 = [0.1, 0.05, 0.0]
 
 
@@ -24,9 +23,7 @@ def test_forgetting_uses_the_best_earlier_accuracy():
 def test_forgetting_counts_only_evaluations_after_the_task_was_learned():
     """Forward transfer lifts task 1 to 0.9 before it is trained: Chaudhry et al.'s maximum over every
     earlier row would count it (0.9 - 0.4); after it was learned its best is 0.5 (Mammoth, Avalanche)."""
-    Rf = [[0.8, 0.9, 0.1],
-          [0.6, 0.5, 0.2],
-          [0.4, 0.4, 0.9]]
+    Rf = [[0.8, 0.9, 0.1], [0.6, 0.5, 0.2], [0.4, 0.4, 0.9]]
     assert metrics.task_forgetting(Rf, 1) == pytest.approx(0.1)
     assert metrics.task_forgetting(Rf, 0) == pytest.approx(0.4)
     assert math.isnan(metrics.task_forgetting(Rf, 2))
@@ -47,9 +44,11 @@ def test_min_acc_and_wc_acc_by_hand():
     """De Lange et al. 2023: min-ACC averages over tasks k < T-1 the lowest accuracy on k at any evaluation
     after k was learned (task ends and readings during later tasks); WC-ACC = R[T-1, T-1]/T + (1 - 1/T) min-ACC."""
     nan = float("nan")
-    during = [None,
-              np.array([[0.85, nan, nan], [0.4, nan, nan], [0.6, nan, nan]]),  # task 1: readings on task 0
-              np.array([[0.45, 0.7, nan], [0.5, 0.55, nan]])]  # task 2: readings on tasks 0, 1
+    during = [
+        None,
+        np.array([[0.85, nan, nan], [0.4, nan, nan], [0.6, nan, nan]]),  # task 1: readings on task 0
+        np.array([[0.45, 0.7, nan], [0.5, 0.55, nan]]),
+    ]  # task 2: readings on tasks 0, 1
     # task 0: min(0.9, 0.5, 0.3, 0.85, 0.4, 0.6, 0.45, 0.5) = 0.3; task 1: min(0.8, 0.6, 0.7, 0.55) = 0.55
     assert metrics.min_accuracy(R, during) == pytest.approx((0.3 + 0.55) / 2)
     assert metrics.worst_case_accuracy(R, during) == pytest.approx(0.7 / 3 + 2 / 3 * 0.425)

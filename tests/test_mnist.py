@@ -1,7 +1,10 @@
+from itertools import pairwise
+
 """The study's numbers on real MNIST (../shared/data or FORGETLAB_DATA): seconds each, so they run in CI.
 
 Study values: ../shared/study/mnist-mlp-forgetting-study.md.
 """
+
 import statistics
 
 import pytest
@@ -47,7 +50,7 @@ def test_l1_sparsity_rises_with_lambda_and_accuracy_falls_at_one(mnist_dir):
     acc = {l1: statistics.fmean(t.val_acc[-1] for t in ts) for l1, ts in by_l1.items()}
     lambdas = sorted(sparsity)
     assert lambdas == [0.0, 0.001, 0.1, 1.0, 2.0]
-    assert all(sparsity[a] < sparsity[b] for a, b in zip(lambdas, lambdas[1:]))
+    assert all(sparsity[a] < sparsity[b] for a, b in pairwise(lambdas))
     assert 0.45 < sparsity[0.0] < 0.65 and sparsity[2.0] > 0.88  # study: 0.54 -> 0.93
     assert acc[1.0] < acc[0.0] - 0.005 and acc[2.0] < acc[1.0]  # study: 0.97 -> 0.95 -> 0.91
 

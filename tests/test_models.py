@@ -1,4 +1,5 @@
 """Batched layers against PyTorch's own modules, member by member."""
+
 import pytest
 import torch
 import torch.nn.functional as F
@@ -33,10 +34,10 @@ def test_mlp_members_match_plain_linear_layers():
 def test_init_is_per_seed_and_independent_of_the_ensemble():
     a = build(ModelConfig(), [7], torch.zeros(1), "cpu")
     b = build(ModelConfig(), [3, 7], torch.zeros(2), "cpu")
-    for pa, pb in zip(a.parameters(), b.parameters()):
+    for pa, pb in zip(a.parameters(), b.parameters(), strict=True):
         assert torch.equal(pa[0], pb[1])
         assert not torch.equal(pb[0], pb[1])
-    bound = 1 / 784 ** 0.5  # nn.Linear's default: uniform in +-1/sqrt(fan_in)
+    bound = 1 / 784**0.5  # nn.Linear's default: uniform in +-1/sqrt(fan_in)
     w = b.fcs[0].weight
     assert w.abs().max() <= bound and w.abs().max() > 0.99 * bound
 
@@ -73,7 +74,7 @@ def test_lenet_grouped_convolution_equals_each_member_alone():
     out = net(x)
     for e in range(2):
         alone = build(cfg, [e], torch.zeros(1), "cpu")
-        torch.testing.assert_close(alone(x[e:e + 1]).logits[0], out.logits[e], rtol=1e-5, atol=1e-5)
+        torch.testing.assert_close(alone(x[e : e + 1]).logits[0], out.logits[e], rtol=1e-5, atol=1e-5)
     # by hand for member 1: conv(pad 2) - relu - pool - conv - relu - pool - 400-120-84-10
     w0, b0 = net.conv_w[0][1], net.conv_b[0][1]
     w1, b1 = net.conv_w[1][1], net.conv_b[1][1]
@@ -97,8 +98,12 @@ def test_dropout_masks_are_per_member_and_scaled():
     alone.train()
     x = torch.randn(2, 64, 784)
     net.train()
-    torch.testing.assert_close(build(ModelConfig(dropout=0.5), [0, 1], torch.tensor([0.5, 0.0]), "cpu").train()(x).logits[0],
-                               alone(x[:1]).logits[0], rtol=1e-5, atol=1e-5)
+    torch.testing.assert_close(
+        build(ModelConfig(dropout=0.5), [0, 1], torch.tensor([0.5, 0.0]), "cpu").train()(x).logits[0],
+        alone(x[:1]).logits[0],
+        rtol=1e-5,
+        atol=1e-5,
+    )
 
 
 def test_lenet_gradients_equal_plain_convolutions_per_member():
@@ -108,15 +113,20 @@ def test_lenet_gradients_equal_plain_convolutions_per_member():
     x = torch.randn(2, 6, 784)
     net(x).logits.square().sum().backward()
     e = 1
-    w0, b0, w1, b1 = (t[e].detach().clone().requires_grad_() for t in
-                      (net.conv_w[0], net.conv_b[0], net.conv_w[1], net.conv_b[1]))
+    w0, b0, w1, b1 = (
+        t[e].detach().clone().requires_grad_() for t in (net.conv_w[0], net.conv_b[0], net.conv_w[1], net.conv_b[1])
+    )
     h = F.max_pool2d(F.relu(F.conv2d(x[e].view(6, 1, 28, 28), w0, b0, padding=2)), 2)
     h = F.max_pool2d(F.relu(F.conv2d(h, w1, b1)), 2).flatten(1)
     for fc in net.fcs:
         h = F.relu(h @ fc.weight[e] + fc.bias[e])
     (h @ net.head.weight[e] + net.head.bias[e]).square().sum().backward()
-    for mine, ref in ((net.conv_w[0].grad[e], w0.grad), (net.conv_b[0].grad[e], b0.grad),
-                      (net.conv_w[1].grad[e], w1.grad), (net.conv_b[1].grad[e], b1.grad)):
+    for mine, ref in (
+        (net.conv_w[0].grad[e], w0.grad),
+        (net.conv_b[0].grad[e], b0.grad),
+        (net.conv_w[1].grad[e], w1.grad),
+        (net.conv_b[1].grad[e], b1.grad),
+    ):
         torch.testing.assert_close(mine, ref, rtol=1e-4, atol=1e-4)
 
 
@@ -138,7 +148,7 @@ def test_fused_step_gives_the_autograd_loss_and_gradients(batch):
     assert target is y
     torch.testing.assert_close(logits, out.logits, rtol=1e-6, atol=1e-6)  # the head's product transposed
     torch.testing.assert_close(loss, ref.detach(), rtol=1e-6, atol=1e-7)
-    for mine, theirs in zip((p.grad for p in net.parameters()), ref_grads):
+    for mine, theirs in zip((p.grad for p in net.parameters()), ref_grads, strict=True):
         torch.testing.assert_close(mine, theirs, rtol=1e-5, atol=1e-7)
 
 
@@ -203,7 +213,7 @@ def test_stack_node_gradients_equal_plain_linear_layers_per_member():
         params = [p[e].detach().clone().requires_grad_() for p in net.parameters()]
         xe = x[e].detach().clone().requires_grad_()
         h, hidden = xe, []
-        for w, b in zip(params[0:-2:2], params[1:-2:2]):
+        for w, b in zip(params[0:-2:2], params[1:-2:2], strict=True):
             h = torch.relu(h @ w + b)
             hidden.append(h)
         loss = F.cross_entropy(h @ params[-2] + params[-1], y[e]) + lam * sum(h.abs().mean() for h in hidden)

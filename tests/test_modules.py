@@ -1,18 +1,18 @@
 """User modules as ensemble members: each member against the same module run alone by plain PyTorch."""
+
 from pathlib import Path
 
 import pytest
 import torch
 import torch.nn.functional as F
 
-from forgetlab.data import sources as data_sources
-from forgetlab.data import seeding
 from forgetlab.api import make_config
 from forgetlab.config import ModelConfig
-from forgetlab.errors import ConfigError
+from forgetlab.data import seeding
+from forgetlab.data import sources as data_sources
 from forgetlab.engine.modules import ModuleEnsemble, build, register, resolve
 from forgetlab.engine.training import train
-
+from forgetlab.errors import ConfigError
 from user_modules.lenet import BatchNormMLP, DropoutMLP, LeNet
 from user_modules.study_mlp import MLP
 
@@ -53,7 +53,7 @@ def test_forward_equals_each_member_run_alone(cls, shape):
         logits, hidden = m(x.view(5, *shape))
         hidden = hidden if isinstance(hidden, list) else [hidden]
         torch.testing.assert_close(out.logits[e], logits, rtol=1e-5, atol=1e-5)
-        for h_ens, h in zip(out.hidden, hidden):
+        for h_ens, h in zip(out.hidden, hidden, strict=True):
             torch.testing.assert_close(h_ens[e], h.flatten(1), rtol=1e-5, atol=1e-5)
         torch.testing.assert_close(per.logits[e], m((x + e).view(5, *shape))[0], rtol=1e-5, atol=1e-5)
 
@@ -61,7 +61,7 @@ def test_forward_equals_each_member_run_alone(cls, shape):
 def test_batch_norm_running_statistics_are_kept_per_member():
     ens = ModuleEnsemble(BatchNormMLP, {}, [0, 1], 10, (784,), "cpu").train()
     refs = [_member(ens, e, BatchNormMLP).train() for e in range(2)]
-    for step in range(3):
+    for _step in range(3):
         x = torch.randn(2, 16, 784)
         out = ens(x)
         for e, ref in enumerate(refs):
@@ -78,15 +78,22 @@ def test_dropout_masks_differ_between_members_and_repeat_with_the_seeds():
     twins = ModuleEnsemble(DropoutMLP, {"p": 0.5}, [0, 0], 10, (784,), "cpu").train()  # identical weights
     first = twins(x).logits
     assert not torch.allclose(first[0], first[1])  # so only their dropout masks differ
-    torch.testing.assert_close(ModuleEnsemble(DropoutMLP, {"p": 0.5}, [0, 0], 10, (784,), "cpu").train()(x).logits,
-                               first)  # the same seeds draw the same masks
+    torch.testing.assert_close(
+        ModuleEnsemble(DropoutMLP, {"p": 0.5}, [0, 0], 10, (784,), "cpu").train()(x).logits, first
+    )  # the same seeds draw the same masks
     ref = _member(twins, 0, DropoutMLP).eval()
     torch.testing.assert_close(twins.eval()(x[0]).logits[1], ref(x[0]), rtol=1e-5, atol=1e-5)  # eval: no dropout
 
 
 def _config(seeds=(0,), **set_):
-    values = {"protocol.tasks": "[[0,1],[2,3],[4,5]]", "train.epochs": 2, "train.batch_size": 16, "train.lr": 0.1,
-              "model.module": STUDY_MLP, **set_}
+    values = {
+        "protocol.tasks": "[[0,1],[2,3],[4,5]]",
+        "train.epochs": 2,
+        "train.batch_size": 16,
+        "train.lr": 0.1,
+        "model.module": STUDY_MLP,
+        **set_,
+    }
     return make_config("mlp-sequential", seeds=list(seeds), set={k: str(v) for k, v in values.items()})
 
 
@@ -107,7 +114,9 @@ def test_one_sgd_step_equals_torch_optim_on_the_member_alone(toy):
     res = train(config, toy)
     ref = _alone(MLP, 4)
     g = seeding.generators([4], seeding.SHUFFLE)[0]
-    idx = toy.train.indices_of(config.tasks[0])[torch.randperm(len(toy.train.indices_of(config.tasks[0])), generator=g)[:16]]
+    idx = toy.train.indices_of(config.tasks[0])[
+        torch.randperm(len(toy.train.indices_of(config.tasks[0])), generator=g)[:16]
+    ]
     opt = torch.optim.SGD(ref.parameters(), lr=0.1)
     F.cross_entropy(ref(toy.train.x[idx])[0], toy.train.y[idx]).backward()
     opt.step()
@@ -122,17 +131,20 @@ def test_a_class_given_from_python_is_found_by_its_spec():
     assert resolve(STUDY_MLP).__name__ == "MLP" and resolve("user_modules.lenet:LeNet") is LeNet
 
 
-@pytest.mark.parametrize("module, set_, fragment", [
-    ("nope", {}, "expected package.module:ClassName"),
-    ("user_modules/missing.py:MLP", {}, "does not exist"),
-    ("user_modules.lenet:Nothing", {}, "has no attribute 'Nothing'"),
-    ("no_such_package.x:Net", {}, "importing no_such_package.x failed (ModuleNotFoundError"),
-    (STUDY_MLP, {"model.module_args": '{"n_classes": 7}'}, "logits of shape [2, 7]"),
-    (STUDY_MLP, {"model.module_args": '{"width": 7}'}, "unexpected keyword argument 'width'"),
-    (STUDY_MLP, {"model.module_args": "[1]"}, "must be a JSON object"),
-    (STUDY_MLP, {"model.module_input": "image"}, "forward on a batch of shape [2, 1, 28, 28] failed"),
-    ("user_modules.lenet:LeNet", {}, "forward on a batch of shape [2, 784] failed"),
-])
+@pytest.mark.parametrize(
+    "module, set_, fragment",
+    [
+        ("nope", {}, "expected package.module:ClassName"),
+        ("user_modules/missing.py:MLP", {}, "does not exist"),
+        ("user_modules.lenet:Nothing", {}, "has no attribute 'Nothing'"),
+        ("no_such_package.x:Net", {}, "importing no_such_package.x failed (ModuleNotFoundError"),
+        (STUDY_MLP, {"model.module_args": '{"n_classes": 7}'}, "logits of shape [2, 7]"),
+        (STUDY_MLP, {"model.module_args": '{"width": 7}'}, "unexpected keyword argument 'width'"),
+        (STUDY_MLP, {"model.module_args": "[1]"}, "must be a JSON object"),
+        (STUDY_MLP, {"model.module_input": "image"}, "forward on a batch of shape [2, 1, 28, 28] failed"),
+        ("user_modules.lenet:LeNet", {}, "forward on a batch of shape [2, 784] failed"),
+    ],
+)
 def test_a_bad_module_is_one_line(module, set_, fragment):
     cfg = ModelConfig(module=module, **{k.split(".")[1]: v for k, v in set_.items()})
     with pytest.raises(ConfigError) as e:
@@ -166,16 +178,27 @@ class TinyConv(torch.nn.Module):
 
 
 def test_colour_images_of_any_size_reach_a_module_and_the_built_in_mlp_flattens_them():
-    from forgetlab import api
-    from forgetlab import data
+    from forgetlab import api, data
 
     g = torch.Generator().manual_seed(0)
     y = torch.arange(90) % 3
-    x = torch.rand(90, 3, 10, 12, generator=g) + y.view(-1, 1, 1, 1).float() * torch.tensor([1.0, 0, -1]).view(1, 3, 1, 1)
+    x = torch.rand(90, 3, 10, 12, generator=g) + y.view(-1, 1, 1, 1).float() * torch.tensor([1.0, 0, -1]).view(
+        1, 3, 1, 1
+    )
     ds = data.from_arrays(x, y, x[:30], y[:30])
-    common = dict(dataset=ds, seeds=[0, 1], epochs=10, lr=0.1, batch_size=10, save=False, progress=False,
-                  set={"protocol.kind": "concurrent", "protocol.tasks": "[[0],[1],[2]]"})
-    res = api.run("mlp-sequential", model=TinyConv, **{**common, "set": {**common["set"], "model.module_input": "image"}})
+    common = dict(
+        dataset=ds,
+        seeds=[0, 1],
+        epochs=10,
+        lr=0.1,
+        batch_size=10,
+        save=False,
+        progress=False,
+        set={"protocol.kind": "concurrent", "protocol.tasks": "[[0],[1],[2]]"},
+    )
+    res = api.run(
+        "mlp-sequential", model=TinyConv, **{**common, "set": {**common["set"], "model.module_input": "image"}}
+    )
     assert res.model.hidden_units == (4 * 10 * 12,)
     assert min(m.tasks[-1].val_acc[-1] for m in res.members) > 0.9  # the colour of a class is learnable
     builtin = api.run("mlp-sequential", **{**common, "lr": 0.03})
@@ -186,11 +209,20 @@ def test_colour_images_of_any_size_reach_a_module_and_the_built_in_mlp_flattens_
 def test_the_cli_runs_a_module_file_and_a_wrong_output_shape_is_one_line(capsys, tmp_path, monkeypatch):
     from test_cli import assert_one_line_error, run_cli
 
-    from forgetlab import api
-
     monkeypatch.setattr(data_sources, "load_data", lambda config, device: __import__("conftest").synthetic())
-    base = ["run", "mlp-sequential", "--set", f"model.module={STUDY_MLP}", "--epochs", "1", "--seeds", "0",
-            "--no-progress", "--table", "none"]
+    base = [
+        "run",
+        "mlp-sequential",
+        "--set",
+        f"model.module={STUDY_MLP}",
+        "--epochs",
+        "1",
+        "--seeds",
+        "0",
+        "--no-progress",
+        "--table",
+        "none",
+    ]
     code, _, err = run_cli(capsys, *base, "--out", str(tmp_path / "ok"))
     assert code == 0, err
     assert (tmp_path / "ok" / "weights.pt").exists()

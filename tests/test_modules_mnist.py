@@ -1,5 +1,6 @@
 """User modules on real MNIST: the study's MLP pasted into a file learns what the built-in MLP learns, and a
 LeNet-like module with replay lands where the built-in LeNet-5 does (3 seeds each, short runs)."""
+
 import json
 import math
 from pathlib import Path
@@ -7,9 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from forgetlab import api
-from forgetlab import cli
-
+from forgetlab import api, cli
 from user_modules.lenet import LeNet
 from user_modules.study_mlp import MLP
 
@@ -36,9 +35,27 @@ def test_the_study_mlp_from_a_file_learns_what_the_built_in_mlp_learns(mnist_dir
     assert final_acc(from_api).min() > 0.94
 
     out = tmp_path / "cli"
-    code = cli.main(["run", "mlp-concurrent", "--set", f"model.module={STUDY_MLP}:MLP", "--seeds", "0", "1", "2",
-                     "--epochs", "1", "--data-dir", str(mnist_dir), "--out", str(out), "--no-progress",
-                     "--table", "none"])
+    code = cli.main(
+        [
+            "run",
+            "mlp-concurrent",
+            "--set",
+            f"model.module={STUDY_MLP}:MLP",
+            "--seeds",
+            "0",
+            "1",
+            "2",
+            "--epochs",
+            "1",
+            "--data-dir",
+            str(mnist_dir),
+            "--out",
+            str(out),
+            "--no-progress",
+            "--table",
+            "none",
+        ]
+    )
     assert code == 0, capsys.readouterr().err
     res = json.loads((out / "results.json").read_text())
     assert res["config"]["model"]["module"] == f"{STUDY_MLP}:MLP"
@@ -49,8 +66,12 @@ def test_the_study_mlp_from_a_file_learns_what_the_built_in_mlp_learns(mnist_dir
 @pytest.mark.parametrize("strategy", ["er", "derpp"])
 def test_a_lenet_like_module_with_replay_lands_where_the_built_in_lenet_does(mnist_dir, strategy):
     # short: 100 steps per task, evaluated on a 5% hold-out of the training set
-    set_ = {f"strategy.{strategy}.memory": "200", "train.iters": "100", "data.eval_split": "holdout",
-            "data.holdout_fraction": "0.05"}
+    set_ = {
+        f"strategy.{strategy}.memory": "200",
+        "train.iters": "100",
+        "data.eval_split": "holdout",
+        "data.holdout_fraction": "0.05",
+    }
     common = dict(seeds=SEEDS, data_dir=mnist_dir, progress=False, save=False, strategy=strategy)
     builtin = api.run("lenet-sequential", set=set_, **common)
     user = api.run("lenet-sequential", model=LeNet, set={**set_, "model.module_input": "image"}, **common)

@@ -1,5 +1,6 @@
 """examples/your_model.ipynb runs top to bottom (nbclient) on its small setting (about a minute; its speed
 is not asserted here: timings belong to benchmarks)."""
+
 import os
 from pathlib import Path
 
@@ -19,7 +20,9 @@ def test_the_notebook_runs_and_draws_its_figures(mnist_dir, tmp_path, monkeypatc
     monkeypatch.setenv("PYTHONPATH", os.pathsep.join([str(ROOT / "src"), os.environ.get("PYTHONPATH", "")]))
     monkeypatch.setenv("OMP_NUM_THREADS", "1")
     nb = nbformat.read(ROOT / "examples" / "your_model.ipynb", as_version=4)
-    nbclient.NotebookClient(nb, timeout=120, kernel_name="python3", resources={"metadata": {"path": str(tmp_path)}}).execute()
+    nbclient.NotebookClient(
+        nb, timeout=120, kernel_name="python3", resources={"metadata": {"path": str(tmp_path)}}
+    ).execute()
     outputs = [o for c in nb.cells if c.cell_type == "code" for o in c.outputs]
     assert not [o for o in outputs if o.output_type == "error"]
     text = "".join(o.get("text", "") for o in outputs if o.output_type == "stream")

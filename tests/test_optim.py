@@ -1,4 +1,5 @@
 """Batched optimizers against torch.optim, member by member, with per-member hyperparameters."""
+
 import pytest
 import torch
 
@@ -13,11 +14,15 @@ def test_matches_torch_optim_per_member(name):
     refs = [torch.nn.Parameter(p.data[e].clone()) for e in range(2)]
     opt = OPTIMIZERS[name]([p], lr, mom, wd)
     if name == "sgd":
-        ref_opts = [torch.optim.SGD([refs[e]], lr=float(lr[e]), momentum=float(mom[e]), weight_decay=float(wd[e]))
-                    for e in range(2)]
+        ref_opts = [
+            torch.optim.SGD([refs[e]], lr=float(lr[e]), momentum=float(mom[e]), weight_decay=float(wd[e]))
+            for e in range(2)
+        ]
     else:
-        ref_opts = [torch.optim.Adam([refs[e]], lr=float(lr[e]), betas=(float(mom[e]), 0.999), weight_decay=float(wd[e]))
-                    for e in range(2)]
+        ref_opts = [
+            torch.optim.Adam([refs[e]], lr=float(lr[e]), betas=(float(mom[e]), 0.999), weight_decay=float(wd[e]))
+            for e in range(2)
+        ]
     for _ in range(5):
         g = torch.randn(2, 3, 4)
         p.grad = g.clone()

@@ -1,4 +1,5 @@
 """benchmarks/parity_avalanche.py reads the published figures from the stored Mammoth table."""
+
 import importlib.util
 from pathlib import Path
 
@@ -15,12 +16,14 @@ def _parity_module():
 def test_published_reads_rows_with_and_without_a_buffer(tmp_path):
     # the layout of ../shared/references/buzzega2020-mammoth-table.md: a '-' buffer cell for methods without one
     table = tmp_path / "table.md"
-    table.write_text("# title\n\n"
-                     "| buffer | method | P-MNIST Domain-IL | S-MNIST Class-IL | S-MNIST Task-IL |\n"
-                     "|---|---|---|---|---|\n"
-                     "| - | SI | 65.86 | 19.27 | 96.00 |\n"
-                     "| - | LwF | - | 19.62 | 94.11 |\n"
-                     "| 500 | ER | 80.60 | 86.12 | 99.04 |\n")
+    table.write_text(
+        "# title\n\n"
+        "| buffer | method | P-MNIST Domain-IL | S-MNIST Class-IL | S-MNIST Task-IL |\n"
+        "|---|---|---|---|---|\n"
+        "| - | SI | 65.86 | 19.27 | 96.00 |\n"
+        "| - | LwF | - | 19.62 | 94.11 |\n"
+        "| 500 | ER | 80.60 | 86.12 | 99.04 |\n"
+    )
     parity = _parity_module()
     rows = parity.published(table)
     assert parity.published_figure(rows, "si", 500, "class-il") == "19.27"

@@ -1,5 +1,6 @@
 """The local executor: results in this process whatever the number of workers, largest jobs first,
 errors as one line, a dead worker noticed, Ctrl-C stopping every worker."""
+
 from __future__ import annotations
 
 import os
@@ -53,8 +54,7 @@ def test_one_worker_runs_here_largest_first_with_progress():
 
 def test_two_workers_are_two_processes_and_forward_progress():
     seen = []
-    got = collect([Job(x, 1, pid, (x,)) for x in range(4)], workers=2,
-                  progress=lambda *a: seen.append(a))
+    got = collect([Job(x, 1, pid, (x,)) for x in range(4)], workers=2, progress=lambda *a: seen.append(a))
     pids = {r for _, r in got}
     assert len(pids) == 2 and os.getpid() not in pids
     got = collect([Job(x, 1, square, (x,)) for x in range(3)], workers=2, progress=lambda *a: seen.append(a))
@@ -109,8 +109,12 @@ def test_ctrl_c_stops_every_worker_and_keeps_what_finished():
 
     t0 = time.perf_counter()
     with pytest.raises(KeyboardInterrupt):
-        run_jobs([Job("slow", 2, slow, (1,)), Job("quick", 1, square, (3,))],
-                 lambda k, r: got.append((k, r)), workers=2, progress=progress)
+        run_jobs(
+            [Job("slow", 2, slow, (1,)), Job("quick", 1, square, (3,))],
+            lambda k, r: got.append((k, r)),
+            workers=2,
+            progress=progress,
+        )
     assert got == [("quick", 9)] and time.perf_counter() - t0 < 25  # the slow worker was stopped, not awaited
 
 
@@ -129,10 +133,27 @@ def test_training_uses_one_thread_by_default_and_restores_the_count(toy):
     before = torch.get_num_threads()
     torch.set_num_threads(2)
     try:
-        api.run("mlp-concurrent", dataset=toy, save=False, progress=False, seeds=[0], epochs=1, device="cpu",
-                hooks=[Threads()])
-        api.run("mlp-concurrent", dataset=toy, save=False, progress=False, seeds=[0], epochs=1, device="cpu",
-                hooks=[Threads()], threads=2)
+        api.run(
+            "mlp-concurrent",
+            dataset=toy,
+            save=False,
+            progress=False,
+            seeds=[0],
+            epochs=1,
+            device="cpu",
+            hooks=[Threads()],
+        )
+        api.run(
+            "mlp-concurrent",
+            dataset=toy,
+            save=False,
+            progress=False,
+            seeds=[0],
+            epochs=1,
+            device="cpu",
+            hooks=[Threads()],
+            threads=2,
+        )
         assert seen == [1, 2]
         assert torch.get_num_threads() == 2  # the caller's count, restored
     finally:

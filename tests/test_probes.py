@@ -1,4 +1,5 @@
 """Each probe against a slow, obvious reference, on a small synthetic dataset (no MNIST needed)."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -28,8 +29,13 @@ def synthetic(n_train=48, n_eval=12, seed=0, sparse=False) -> Dataset:
 
 
 def small_config(**set_):
-    return api.make_config("mlp-sequential", seeds=[0, 1], epochs=2, batch_size=16,
-                           set={"model.hidden": "16,8", "protocol.tasks": "[[0,1],[2,3],[4,5]]", **set_})
+    return api.make_config(
+        "mlp-sequential",
+        seeds=[0, 1],
+        epochs=2,
+        batch_size=16,
+        set={"model.hidden": "16,8", "protocol.tasks": "[[0,1],[2,3],[4,5]]", **set_},
+    )
 
 
 PC = probes.ProbeConfig(per_class=12, first=5, every=3, latent_per_class=6)
@@ -80,14 +86,20 @@ def test_relative_updates_match_saved_weight_copies(recorded):
     ratio = pd["update_ratio"]
     assert ratio.shape == (len(ref.after), 2, 6)
     expect = np.zeros_like(ratio)
-    for s, (b, a) in enumerate(zip(ref.before, ref.after)):
-        for j, (pb, pa) in enumerate(zip(b, a)):
+    for s, (b, a) in enumerate(zip(ref.before, ref.after, strict=True)):
+        for j, (pb, pa) in enumerate(zip(b, a, strict=True)):
             for e in range(2):
                 wb, wa = pb[e].double().numpy().ravel(), pa[e].double().numpy().ravel()
-                expect[s, e, j] = np.sqrt(((wa - wb) ** 2).sum()) / np.sqrt((wb ** 2).sum())
+                expect[s, e, j] = np.sqrt(((wa - wb) ** 2).sum()) / np.sqrt((wb**2).sum())
     np.testing.assert_allclose(ratio, expect, rtol=1e-4, atol=1e-9)
-    assert pd.meta["update_names"] == ["fcs.0.weight", "fcs.0.bias", "fcs.1.weight", "fcs.1.bias", "head.weight",
-                                       "head.bias"]
+    assert pd.meta["update_names"] == [
+        "fcs.0.weight",
+        "fcs.0.bias",
+        "fcs.1.weight",
+        "fcs.1.bias",
+        "head.weight",
+        "head.bias",
+    ]
     assert (ratio > 0).all()
 
 
@@ -155,7 +167,7 @@ def test_probes_do_not_change_training_numbers():
     config = small_config(**{"model.dropout": 0.3})
     plain = train(config, data)
     probed = train(config, data, probes.Probes(PC).hooks)
-    for a, b in zip(plain.members, probed.members):
+    for a, b in zip(plain.members, probed.members, strict=True):
         assert a.acc_matrix == b.acc_matrix
         assert [t.val_loss for t in a.tasks] == [t.val_loss for t in b.tasks]
         assert [t.train_loss for t in a.tasks] == [t.train_loss for t in b.tasks]
@@ -186,8 +198,8 @@ def test_bad_probe_settings_are_one_line_errors(tmp_path):
 
 def test_sparse_first_layer_equals_the_models_own_eval_forward():
     """MNIST-like inputs (one background value) take a dense + CSR first-layer product: same outputs."""
-    from forgetlab.engine.models import build
     from forgetlab.diagnostics.recorders import SparseInput
+    from forgetlab.engine.models import build
 
     x = synthetic(sparse=True).eval.x
     c = SparseInput.background_of(x)
@@ -201,7 +213,7 @@ def test_sparse_first_layer_equals_the_models_own_eval_forward():
     with torch.no_grad():
         ref, out = model(x), sp.forward(model)
     np.testing.assert_allclose(out.logits.numpy(), ref.logits.numpy(), rtol=1e-5, atol=1e-5)
-    for h, r in zip(out.hidden, ref.hidden):
+    for h, r in zip(out.hidden, ref.hidden, strict=True):
         np.testing.assert_allclose(h.numpy(), r.numpy(), rtol=1e-5, atol=1e-5)
     # dense inputs, and models whose eval forward is not the plain stack, keep the model's own forward
     assert SparseInput.background_of(synthetic().eval.x) is None

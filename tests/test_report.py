@@ -1,4 +1,5 @@
 """The report end to end on a tiny synthetic configuration (no MNIST): tables, figures, HTML, cache."""
+
 from __future__ import annotations
 
 import re
@@ -6,14 +7,13 @@ import re
 import pytest
 
 from forgetlab import api
+from forgetlab import diagnostics as probes
+from forgetlab.cli import main
 from forgetlab.data import sources as data_sources
 from forgetlab.diagnostics import figures
-from forgetlab import diagnostics as probes
-from forgetlab.workflows import reproduce as report
-from forgetlab.cli import main
 from forgetlab.outputs.results import load as load_results
 from forgetlab.studies.mnist_mlp import SECTIONS, STUDY
-
+from forgetlab.workflows import reproduce as report
 from test_probes import synthetic
 
 PRESETS = ["mlp-sequential", "mlp-l1-sequential", "mlp-l1-concurrent"]
@@ -51,8 +51,16 @@ def test_report_has_the_study_sections_in_order_and_every_table(built):
     for rel in images:
         assert (out / rel).exists() and (out / rel).with_suffix(".pdf").exists()
     kinds = " ".join(images)
-    for kind in ("forgetting_curve", "forgetting_onset", "relative_updates", "probs_curve", "probs_matrix",
-                 "latent", "sparsity_vs_lambda", "sparsity_vs_task"):
+    for kind in (
+        "forgetting_curve",
+        "forgetting_onset",
+        "relative_updates",
+        "probs_curve",
+        "probs_matrix",
+        "latent",
+        "sparsity_vs_lambda",
+        "sparsity_vs_task",
+    ):
         assert kind in kinds
 
 
@@ -67,14 +75,17 @@ def test_report_html_is_self_contained(built):
 
 def test_second_run_is_served_from_the_cache(built):
     _, lines, again = built
-    assert any("trained" in l for l in lines)
-    assert any("reused" in l for l in lines)  # mlp-sequential = the lambda-0 members of mlp-l1-sequential
-    assert sum("cached" in l for l in again) == len(PRESETS)
+    assert any("trained" in line for line in lines)
+    assert any("reused" in line for line in lines)  # mlp-sequential = the lambda-0 members of mlp-l1-sequential
+    assert sum("cached" in line for line in again) == len(PRESETS)
 
 
 def test_study_table_matches_the_study_text():
-    text = open("/work/shared/study/mnist-mlp-forgetting-study.md").read() if \
-        __import__("os").path.exists("/work/shared/study/mnist-mlp-forgetting-study.md") else None
+    text = (
+        open("/work/shared/study/mnist-mlp-forgetting-study.md").read()
+        if __import__("os").path.exists("/work/shared/study/mnist-mlp-forgetting-study.md")
+        else None
+    )
     if text is None:
         pytest.skip("study text not available")
     for preset, by_group in STUDY.items():
@@ -87,13 +98,18 @@ def test_study_table_matches_the_study_text():
 def test_plot_redraws_a_run_without_training(tmp_path, monkeypatch):
     data = synthetic(n_train=20, n_eval=10)
     monkeypatch.setattr(data_sources, "load_data", lambda config, device: data)
-    config = api.make_config("mlp-sequential", seeds=[0, 1], epochs=1,
-                             set={"model.hidden": "16,8", "protocol.tasks": "[[0,1],[2,3]]"})
+    config = api.make_config(
+        "mlp-sequential", seeds=[0, 1], epochs=1, set={"model.hidden": "16,8", "protocol.tasks": "[[0,1],[2,3]]"}
+    )
     api.run(config, out=tmp_path / "run", probes=PC, progress=False)
     assert main(["plot", str(tmp_path / "run"), "--latent-tasks", "last"]) == 0
     pngs = sorted(p.name for p in (tmp_path / "run" / "figures").glob("*.png"))
-    explained = [p for p in pngs if p.startswith("explain_mlp-sequential_") and p.split("_", 2)[2][:-4] in
-                 ("probe_vs_network", "head_bias", "interference", "unit_reuse", "drift")]
+    explained = [
+        p
+        for p in pngs
+        if p.startswith("explain_mlp-sequential_")
+        and p.split("_", 2)[2][:-4] in ("probe_vs_network", "head_bias", "interference", "unit_reuse", "drift")
+    ]
     assert len(pngs) == 6 + 5 and len(explained) == 5  # the study's figures and one per explanatory probe
     assert all((tmp_path / "run" / "figures" / p).stat().st_size > 5000 for p in pngs)
     assert main(["plot", str(tmp_path / "nothing")]) == 2
@@ -107,8 +123,13 @@ def test_onset_finds_the_half_drop_batch():
     steps = np.array([0, 1, 2, 3, 4])
     correct = np.zeros((5, 1, 10))
     correct[:, 0, 0] = [10, 9, 6, 4, 0]
-    arrays = {"point_task": np.ones(5, int), "point_task_step": steps, "point_step": steps,
-              "curve_correct": correct, "probe_count": np.full(10, 10)}
+    arrays = {
+        "point_task": np.ones(5, int),
+        "point_task_step": steps,
+        "point_step": steps,
+        "curve_correct": correct,
+        "probe_count": np.full(10, 10),
+    }
     pd = probes.ProbeData(arrays, {"tasks": tasks, "members": [{}]})
     assert figures.onset_batches(pd)[1].tolist() == [3.0]
 
@@ -120,17 +141,26 @@ def test_flags_name_the_l1_collapse_and_lenet_parameters():
     assert "dead" not in report.explain("val_acc", "mlp-l1-concurrent", 0, "l1=1")
     # LeNet-5's convolution parameters are layers of their own in the update figures and onset table
     names = ["fcs.0.weight", "fcs.0.bias", "head.weight", "head.bias", "conv_w.0", "conv_w.1", "conv_b.0", "conv_b.1"]
-    assert [figures.param_layer(n) for n in names[4:]] == [("conv1", "weight"), ("conv2", "weight"),
-                                                           ("conv1", "bias"), ("conv2", "bias")]
+    assert [figures.param_layer(n) for n in names[4:]] == [
+        ("conv1", "weight"),
+        ("conv2", "weight"),
+        ("conv1", "bias"),
+        ("conv2", "bias"),
+    ]
     assert figures._layer_order(names) == ["conv1", "conv2", "fc1", "head"]
 
 
 def test_report_answers_the_study_questions_with_generated_findings(built):
     out, _, _ = built
     md = (out / "REPORT.md").read_text()
-    part = md[md.index("## Why the network forgets"):]
-    for heading in ("Features or head?", "Head bias", "Gradient interference at the onset", "Unit reuse",
-                    "Representation drift"):
+    part = md[md.index("## Why the network forgets") :]
+    for heading in (
+        "Features or head?",
+        "Head bias",
+        "Gradient interference at the onset",
+        "Unit reuse",
+        "Representation drift",
+    ):
         assert f"### {heading}" in part
     assert part.count("**Finding:**") >= 5
     assert re.search(r"the linear probe on hidden \d is at \d\.\d\d ± \d\.\d\d", part)
@@ -153,7 +183,8 @@ def test_reproduce_keeps_its_runs_in_the_store_by_config_identity(built):
         assert store.run_complete(run_dir)
         assert any(line == f"  {name}: cached ({run_dir})" for line in again)
     assert sorted(p.name for p in (out / "runs").iterdir()) == sorted(
-        store.run_dir(n, cfg.identity(api.make_config(n, seeds=[0, 1], epochs=1)), PC).name for n in PRESETS)
+        store.run_dir(n, cfg.identity(api.make_config(n, seeds=[0, 1], epochs=1)), PC).name for n in PRESETS
+    )
 
 
 def test_figure_kinds_come_from_the_preset_declaration(built):
@@ -166,13 +197,16 @@ def test_figure_kinds_come_from_the_preset_declaration(built):
     images = re.findall(r"!\[[^\]]*\]\(([^)]+)\)", (out / "REPORT.md").read_text())
     l1seq = [p for p in images if "mlp-l1-sequential" in p]
     assert presets.PRESETS["mlp-l1-sequential"].figure_groups == ("l1=1",)
-    assert sorted(p.split("/")[-1] for p in l1seq) == ["mlp-l1-sequential_l11_forgetting_onset.png",
-                                                       "mlp-l1-sequential_latent.png",
-                                                       "mlp-l1-sequential_sparsity_vs_task.png"]
+    assert sorted(p.split("/")[-1] for p in l1seq) == [
+        "mlp-l1-sequential_l11_forgetting_onset.png",
+        "mlp-l1-sequential_latent.png",
+        "mlp-l1-sequential_sparsity_vs_task.png",
+    ]
     seq = sorted(p.split("/")[-1] for p in images if p.split("/")[-1].startswith("mlp-sequential"))
-    assert seq == sorted(f"mlp-sequential_{k}.png" for k in ("forgetting_curve", "forgetting_onset",
-                                                             "relative_updates", "probs_curve", "probs_matrix",
-                                                             "latent"))
+    assert seq == sorted(
+        f"mlp-sequential_{k}.png"
+        for k in ("forgetting_curve", "forgetting_onset", "relative_updates", "probs_curve", "probs_matrix", "latent")
+    )
 
 
 def test_reproduce_set_trains_every_experiment_under_the_overrides_and_names_them(tmp_path, monkeypatch):

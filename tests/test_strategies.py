@@ -1,4 +1,5 @@
 """Strategies: maths against slow, obvious references, and a smoke run of every registered strategy."""
+
 from types import SimpleNamespace
 
 import numpy as np
@@ -7,22 +8,20 @@ import torch
 import torch.nn.functional as F
 
 from forgetlab import config as cfg
-from forgetlab.data import scenarios
 from forgetlab.config import Member
-from forgetlab.data import Dataset, Split
-from forgetlab.errors import ConfigError
+from forgetlab.data import Dataset, Split, scenarios
 from forgetlab.engine.hooks import Context
 from forgetlab.engine.models import build
 from forgetlab.engine.optim import SGD
+from forgetlab.engine.training import train
+from forgetlab.errors import ConfigError
 from forgetlab.strategies import STRATEGIES
 from forgetlab.strategies import validate as validate_strategy
-from forgetlab.strategies.base import Memory
-from forgetlab.strategies.icarl import herding
-from forgetlab.strategies.ewc import fisher_diag
-from forgetlab.strategies.si import SI
 from forgetlab.strategies.agem import agem_project
-from forgetlab.engine.training import train
-
+from forgetlab.strategies.base import Memory
+from forgetlab.strategies.ewc import fisher_diag
+from forgetlab.strategies.icarl import herding
+from forgetlab.strategies.si import SI
 
 
 def toy_data(n_classes=4, per_class=60, seed=0) -> Dataset:
@@ -38,10 +37,14 @@ def toy_data(n_classes=4, per_class=60, seed=0) -> Dataset:
 
 
 def toy_config(strategy="naive", **settings) -> cfg.RunConfig:
-    base = {"name": "toy", "seeds": [0, 1], "model": {"hidden": [32, 32]},
-            "protocol": {"tasks": [[0, 1], [2, 3]]},
-            "train": {"iters": 100, "batch_size": 16, "lr": 0.1, "momentum": 0.0},
-            "strategy": {"name": strategy}}
+    base = {
+        "name": "toy",
+        "seeds": [0, 1],
+        "model": {"hidden": [32, 32]},
+        "protocol": {"tasks": [[0, 1], [2, 3]]},
+        "train": {"iters": 100, "batch_size": 16, "lr": 0.1, "momentum": 0.0},
+        "strategy": {"name": strategy},
+    }
     if hasattr(STRATEGIES[strategy].Settings, "memory"):  # replay strategies
         base["strategy"][strategy] = {"memory": 40, "replay_batch": 16}
     config = cfg.from_dict(base, cfg.RunConfig())
@@ -63,8 +66,10 @@ def toy_context(config, data) -> Context:
 
 # --- EWC ---------------------------------------------------------------------------------------
 
-@pytest.mark.parametrize("scenario, method", [("class", "auto"), ("task", "auto"), ("class", "vmap"),
-                                               ("domain", "vmap")])
+
+@pytest.mark.parametrize(
+    "scenario, method", [("class", "auto"), ("task", "auto"), ("class", "vmap"), ("domain", "vmap")]
+)
 def test_ewc_fisher_matches_a_per_example_loop(scenario, method):
     data = toy_data()
     ctx = toy_context(toy_config(**{"protocol.scenario": scenario}), data)
@@ -74,18 +79,19 @@ def test_ewc_fisher_matches_a_per_example_loop(scenario, method):
     slow = [torch.zeros_like(p) for p in ps]
     ctx.model.eval()
     for i in idx:
-        x, y = data.train.x[i:i + 1], data.train.y[i:i + 1]
+        x, y = data.train.x[i : i + 1], data.train.y[i : i + 1]
         for e in range(ctx.n_members):  # one member, one example at a time
             logits = ctx.scenario.logits(ctx.model(x).logits[e], y)
             loss = F.cross_entropy(logits, ctx.scenario.targets(y))
             grads = torch.autograd.grad(loss, ps)
-            for s, g in zip(slow, grads):
+            for s, g in zip(slow, grads, strict=True):
                 s[e] += g[e] ** 2
-    for f, s in zip(fast, slow):
+    for f, s in zip(fast, slow, strict=True):
         torch.testing.assert_close(f, s / len(idx), rtol=1e-4, atol=1e-7)
 
 
 # --- SI ----------------------------------------------------------------------------------------
+
 
 def test_si_path_integral_on_a_quadratic():
     """Gradient descent on L = 1/2 a theta^2: omega (sum of -g * dtheta) is the loss decrease, to O(lr a)."""
@@ -99,19 +105,20 @@ def test_si_path_integral_on_a_quadratic():
     start, lr = theta.detach().clone(), 0.002
     for _ in range(500):
         theta.grad = None
-        (0.5 * a * theta ** 2).sum().backward()
+        (0.5 * a * theta**2).sum().backward()
         si.after_backward(ctx)
         with torch.no_grad():
             theta -= lr * theta.grad
         si.after_step(ctx)
     end = theta.detach()
-    decrease = 0.5 * a * (start ** 2 - end ** 2)
+    decrease = 0.5 * a * (start**2 - end**2)
     torch.testing.assert_close(si.omega[0], decrease, rtol=lr * a.max().item(), atol=1e-6)
     si.after_task(ctx)
     torch.testing.assert_close(si.importance[0], decrease / ((end - start) ** 2 + 0.1), rtol=1e-2, atol=1e-6)
 
 
 # --- A-GEM -------------------------------------------------------------------------------------
+
 
 def test_agem_projection_never_increases_the_reference_loss_to_first_order():
     g = torch.Generator().manual_seed(0)
@@ -120,22 +127,26 @@ def test_agem_projection_never_increases_the_reference_loss_to_first_order():
     proj = agem_project(grads, refs)
 
     def dot(u, v):
-        return sum((a * b).flatten(1).sum(1) for a, b in zip(u, v))
+        return sum((a * b).flatten(1).sum(1) for a, b in zip(u, v, strict=True))
 
     before, after = dot(grads, refs), dot(proj, refs)
     assert (before < 0).any() and (before > 0).any()
     assert (after >= -1e-5).all()  # d(ref loss) = -lr * g_proj . g_ref <= 0
     conflict = before < 0
     torch.testing.assert_close(after[conflict], torch.zeros(int(conflict.sum())), atol=1e-5, rtol=0)
-    for p, q in zip(proj, grads):  # no conflict: gradient untouched
+    for p, q in zip(proj, grads, strict=True):  # no conflict: gradient untouched
         torch.testing.assert_close(p[~conflict], q[~conflict])
 
 
 # --- reservoir sampling ------------------------------------------------------------------------
 
+
 def _memory(n_members, size):
-    ctx = SimpleNamespace(n_members=n_members, members=[Member(s, {}) for s in range(n_members)],
-                          data=SimpleNamespace(train=SimpleNamespace(x=torch.zeros(1))))
+    ctx = SimpleNamespace(
+        n_members=n_members,
+        members=[Member(s, {}) for s in range(n_members)],
+        data=SimpleNamespace(train=SimpleNamespace(x=torch.zeros(1))),
+    )
     return Memory(ctx, size)
 
 
@@ -164,6 +175,7 @@ def test_reservoir_batch_equals_one_by_one():
 
 # --- iCaRL herding -----------------------------------------------------------------------------
 
+
 def test_herding_order_matches_a_slow_reference():
     g = torch.Generator().manual_seed(3)
     feats = F.normalize(torch.randn(3, 40, 5, generator=g), dim=-1)
@@ -186,20 +198,27 @@ def test_herding_order_matches_a_slow_reference():
 
 # --- config ------------------------------------------------------------------------------------
 
-@pytest.mark.parametrize("settings, message", [
-    ({"strategy.name": "ewcc"}, "unknown strategy 'ewcc'"),
-    ({"strategy.name": "er", "strategy.er.memory": 0}, "set strategy.er.memory"),
-    ({"strategy.name": "er", "strategy.er.replay_batch": -1}, "strategy.er.replay_batch=-1 must be >= 0"),
-    ({"strategy.name": "ewc", "strategy.ewc.lam": -1}, "strategy.ewc.lam=-1 must be >= 0"),
-    ({"strategy.name": "der", "strategy.memory_per_class": 10}, "reservoir of logits"),
-    ({"strategy.name": "kwta"}, "needs model.kwta"),
-    ({"strategy.name": "icarl", "strategy.memory": 20, "protocol.scenario": "task"}, "class-incremental only"),
-    ({"protocol.scenario": "tasks"}, "protocol.scenario='tasks' is not valid"),
-    ({"strategy.name": "icarl", "strategy.icarl.memory": 20, "strategy.icarl.bce": "max"}, "icarl.bce='max' is not valid"),
-    ({"strategy.name": "si", "strategy.si.clip": -1}, "si.clip=-1"),
-    ({"strategy.name": "gem", "strategy.gem.memory": 20, "strategy.gem.margin": -0.5}, "gem.margin=-0.5"),
-    ({"model.kwta": "5"}, "one k per hidden layer"),
-])
+
+@pytest.mark.parametrize(
+    "settings, message",
+    [
+        ({"strategy.name": "ewcc"}, "unknown strategy 'ewcc'"),
+        ({"strategy.name": "er", "strategy.er.memory": 0}, "set strategy.er.memory"),
+        ({"strategy.name": "er", "strategy.er.replay_batch": -1}, "strategy.er.replay_batch=-1 must be >= 0"),
+        ({"strategy.name": "ewc", "strategy.ewc.lam": -1}, "strategy.ewc.lam=-1 must be >= 0"),
+        ({"strategy.name": "der", "strategy.memory_per_class": 10}, "reservoir of logits"),
+        ({"strategy.name": "kwta"}, "needs model.kwta"),
+        ({"strategy.name": "icarl", "strategy.memory": 20, "protocol.scenario": "task"}, "class-incremental only"),
+        ({"protocol.scenario": "tasks"}, "protocol.scenario='tasks' is not valid"),
+        (
+            {"strategy.name": "icarl", "strategy.icarl.memory": 20, "strategy.icarl.bce": "max"},
+            "icarl.bce='max' is not valid",
+        ),
+        ({"strategy.name": "si", "strategy.si.clip": -1}, "si.clip=-1"),
+        ({"strategy.name": "gem", "strategy.gem.memory": 20, "strategy.gem.margin": -0.5}, "gem.margin=-0.5"),
+        ({"model.kwta": "5"}, "one k per hidden layer"),
+    ],
+)
 def test_bad_strategy_settings_are_one_line_errors(settings, message):
     config = cfg.from_dict({"model": {"hidden": [32, 32]}}, cfg.RunConfig())
     with pytest.raises(ConfigError, match=message) as err:
@@ -210,6 +229,7 @@ def test_bad_strategy_settings_are_one_line_errors(settings, message):
 
 
 # --- every registered strategy, on a two-task toy ----------------------------------------------
+
 
 @pytest.fixture(scope="module")
 def toy_runs():
@@ -239,6 +259,7 @@ def test_replay_beats_naive_which_forgets(toy_runs):
 
 # --- scenarios and benchmarks ------------------------------------------------------------------
 
+
 def test_scenario_tables():
     task = scenarios.build(toy_config(**{"protocol.scenario": "task"}), 4, "cpu")
     logits = torch.zeros(1, 2, 4)
@@ -253,13 +274,13 @@ def test_scenario_tables():
 def test_permuted_mnist_tasks():
     perms = scenarios.permutations(3, seed=0)
     assert torch.equal(perms[0], torch.arange(784)) and not torch.equal(perms[1], perms[2])
-    assert all(torch.equal(a, b) for a, b in zip(perms, scenarios.permutations(3, seed=0)))
+    assert all(torch.equal(a, b) for a, b in zip(perms, scenarios.permutations(3, seed=0), strict=True))
     data = toy_data(n_classes=10, per_class=3)
     big = scenarios.permuted(data, 3, seed=0)
     assert big.n_classes == 30 and len(big.train) == 3 * len(data.train)
     n = len(data.train)
-    torch.testing.assert_close(big.train.x[n:2 * n], data.train.x[:, perms[1]])
-    assert big.train.y[2 * n:].tolist() == (data.train.y + 20).tolist()
+    torch.testing.assert_close(big.train.x[n : 2 * n], data.train.x[:, perms[1]])
+    assert big.train.y[2 * n :].tolist() == (data.train.y + 20).tolist()
     config = cfg.override(toy_config(), "protocol.permuted", 3)
     assert config.tasks[2] == tuple(range(20, 30))
 
@@ -279,16 +300,17 @@ def test_compare_rejects_unknown_strategies_in_one_line(capsys):
     assert err.count("\n") == 1 and "unknown strategy 'bogus'" in err
 
 
-@pytest.mark.parametrize("scenario, strategy", [("class", "naive"), ("task", "naive"), ("domain", "naive"),
-                                                ("class", "icarl")])
+@pytest.mark.parametrize(
+    "scenario, strategy", [("class", "naive"), ("task", "naive"), ("domain", "naive"), ("class", "icarl")]
+)
 def test_compare_task_curves_come_from_the_forgetting_curve_probe(scenario, strategy):
     """compare's per-task curves (issue 3's ForgettingCurve probe) against a slow reference: the same probe
     examples of each earlier task, predicted by the strategy's own classifier (iCaRL: nearest mean of
     exemplars) and scored as the scenario scores them, one member and one example at a time after each of
     the first steps of every task."""
-    from forgetlab.workflows.compare import gap_probe, task_curves
-    from forgetlab.engine.hooks import Hook
     from forgetlab.diagnostics import stratified
+    from forgetlab.engine.hooks import Hook
+    from forgetlab.workflows.compare import gap_probe, task_curves
 
     data, steps = toy_data(n_classes=6), 6
     config = toy_config(strategy, **{"protocol.scenario": scenario, "protocol.tasks": [[0, 1], [2, 3], [4, 5]]})
@@ -306,11 +328,11 @@ def test_compare_task_curves_come_from_the_forgetting_curve_probe(scenario, stra
                 row = []
                 for e in range(ctx.n_members):
                     per_task = []
-                    for task in ctx.config.tasks[:ctx.task]:
+                    for task in ctx.config.tasks[: ctx.task]:
                         idx = [int(i) for i in probe_idx if int(data.eval.y[i]) in task]
                         hits = 0
                         for i in idx:
-                            x, y = data.eval.x[i:i + 1], data.eval.y[i:i + 1]
+                            x, y = data.eval.x[i : i + 1], data.eval.y[i : i + 1]
                             out = ctx.model(x)
                             scores = ctx.predict(out, x)
                             logits = ctx.scenario.logits(out.logits if scores is None else scores, y)[e]

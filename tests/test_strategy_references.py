@@ -1,5 +1,6 @@
 """Each strategy against the reference implementation it follows (Mammoth's paper-era code, Avalanche 0.6):
 the formulas on hand-made cases, and what reaches the training batches and the memories."""
+
 import math
 
 import numpy as np
@@ -12,10 +13,9 @@ from forgetlab.config import presets
 from forgetlab.data import Dataset, Split
 from forgetlab.engine.hooks import Hook
 from forgetlab.engine.optim import SGD
+from forgetlab.engine.training import train
 from forgetlab.strategies.lwf import LwF
 from forgetlab.strategies.si import SI
-from forgetlab.engine.training import train
-
 from test_strategies import toy_config, toy_context, toy_data
 
 
@@ -24,8 +24,13 @@ def blobs(per_class: int, n_classes: int = 4, seed: int = 0) -> Dataset:
     protos = 0.2 * torch.randn(n_classes, 784, generator=g)
     y = torch.arange(n_classes).repeat_interleave(per_class)
     ye = torch.arange(n_classes).repeat_interleave(20)
-    return Dataset("blobs", Split(protos[y] + torch.randn(len(y), 784, generator=g), y),
-                   Split(protos[ye] + torch.randn(len(ye), 784, generator=g), ye), "test", n_classes)
+    return Dataset(
+        "blobs",
+        Split(protos[y] + torch.randn(len(y), 784, generator=g), y),
+        Split(protos[ye] + torch.randn(len(ye), 784, generator=g), ye),
+        "test",
+        n_classes,
+    )
 
 
 class BatchLog(Hook):
@@ -40,14 +45,16 @@ class BatchLog(Hook):
 
 # --- iCaRL -------------------------------------------------------------------------------------
 
+
 @pytest.mark.parametrize("buffer", [200, 500])
 def test_icarl_trains_every_task_on_its_data_and_every_exemplar(buffer):
     """Mammoth's protocol (batch 10, one epoch per task): the second task's epoch visits every example of
     the task and every exemplar of the first task's classes once each (Mammoth's and Avalanche's iCaRL
     train on the union of the two)."""
     data = blobs(per_class=1000)
-    config = toy_config("icarl", **{"strategy.memory": buffer, "train.batch_size": 10, "train.iters": 0,
-                                    "train.epochs": 1})
+    config = toy_config(
+        "icarl", **{"strategy.memory": buffer, "train.batch_size": 10, "train.iters": 0, "train.epochs": 1}
+    )
     log = BatchLog()
     res = train(config, data, [log])
     task1 = set(data.train.indices_of(config.tasks[1]).tolist())
@@ -67,6 +74,7 @@ def test_icarl_bce_under_the_mammoth_protocol_is_mammoths_mean():
     data = toy_data(n_classes=10, per_class=4)
     ctx = toy_context(config, data)
     from forgetlab.strategies import make
+
     icarl = make(config)[0]
     ctx.task, ctx.classes, ctx.seen = 0, (0, 1), (0, 1)
     icarl.before_task(ctx)
@@ -90,6 +98,7 @@ def test_icarl_bce_under_the_mammoth_protocol_is_mammoths_mean():
 
 
 # --- A-GEM, A-GEM-R and GEM --------------------------------------------------------------------
+
 
 class MemoryLog(Hook):
     """The labels held by the strategy's memory at every step of every task."""
@@ -142,7 +151,7 @@ def _qp_by_enumeration(P, q, margin):
     lowest objective (float64, numpy)."""
     t = len(q)
     best, arg = math.inf, None
-    for mask in range(2 ** t):
+    for mask in range(2**t):
         free = [i for i in range(t) if mask >> i & 1]
         v = np.full(t, margin, dtype=float)
         if free:
@@ -195,8 +204,15 @@ def test_gem_step_never_conflicts_with_a_finished_tasks_memory_gradient(monkeypa
 
     from forgetlab import strategies
 
-    config = toy_config("gem", **{"protocol.tasks": [[0, 1], [2, 3], [4, 5]], "strategy.memory": 30,
-                                  "strategy.gem.margin": 0.0, "train.iters": 20})
+    config = toy_config(
+        "gem",
+        **{
+            "protocol.tasks": [[0, 1], [2, 3], [4, 5]],
+            "strategy.memory": 30,
+            "strategy.gem.margin": 0.0,
+            "train.iters": 20,
+        },
+    )
     strategy = strategies.make(config)
     train_with(strategy, config, toy_data(n_classes=6), [Check()], monkeypatch)
     dots = torch.stack(checks)
@@ -205,6 +221,7 @@ def test_gem_step_never_conflicts_with_a_finished_tasks_memory_gradient(monkeypa
 
 
 # --- LwF ---------------------------------------------------------------------------------------
+
 
 def test_lwf_penalty_is_the_references_kl_without_t_squared():
     """A hand-made case: alpha * KL(softmax(old/T) || softmax(new/T)), batch mean, no T^2 (Avalanche's
@@ -241,8 +258,9 @@ def test_lwf_loss_distils_only_the_earlier_units_with_alpha():
     out = ctx.model(x)
     old = torch.func.functional_call(ctx.model, lwf.theta_old, (x,)).logits
     for e in range(2):
-        want = 0.7 * F.kl_div(F.log_softmax(out.logits[e, :, :2] / 2, -1), F.softmax(old[e, :, :2] / 2, -1),
-                              reduction="batchmean")
+        want = 0.7 * F.kl_div(
+            F.log_softmax(out.logits[e, :, :2] / 2, -1), F.softmax(old[e, :, :2] / 2, -1), reduction="batchmean"
+        )
         torch.testing.assert_close(lwf.loss(ctx, out, x, None)[e], want)
 
 
@@ -256,11 +274,12 @@ def test_mammoth_lwf_weight_decay_is_the_gradient_of_wd_reg():
     p.grad = torch.zeros_like(p)
     opt.step()
     q = theta.clone().requires_grad_()
-    (0.0005 * (q ** 2).sum()).backward()
+    (0.0005 * (q**2).sum()).backward()
     torch.testing.assert_close(p.detach(), theta - config.train.lr * q.grad)
 
 
 # --- SI ----------------------------------------------------------------------------------------
+
 
 def test_si_under_the_mammoth_protocol_clips_gradient_values_to_one():
     """Mammoth's si: clip_grad_value_(1) before the SGD step, small_omega += lr * g_clipped^2."""
@@ -270,23 +289,25 @@ def test_si_under_the_mammoth_protocol_clips_gradient_values_to_one():
     module = torch.nn.Module()
     module.theta = theta
     from types import SimpleNamespace
+
     ctx = SimpleNamespace(model=module)
     si = SI(config)
     si.before_task(ctx)
     lr = config.train.lr
     a = torch.tensor([[2.0, 4.0, 1.0]])
     theta.grad = None
-    (0.5 * a * theta ** 2).sum().backward()  # g = a * theta = [6, -2, 0.2]
+    (0.5 * a * theta**2).sum().backward()  # g = a * theta = [6, -2, 0.2]
     si.after_backward(ctx)
     clipped = torch.tensor([[1.0, -1.0, 0.2]])
     torch.testing.assert_close(theta.grad, clipped)
     with torch.no_grad():
         theta -= lr * theta.grad
     si.after_step(ctx)
-    torch.testing.assert_close(si.omega[0], lr * clipped ** 2)
+    torch.testing.assert_close(si.omega[0], lr * clipped**2)
 
 
 # --- one definition of forgetting ---------------------------------------------------------------
+
 
 def test_compare_and_summarize_print_the_same_forgetting_for_the_same_run(mnist_dir, tmp_path):
     """The same configuration (Mammoth's S-MNIST ER at buffer 200, shortened to 40 steps per task) trained
@@ -296,13 +317,28 @@ def test_compare_and_summarize_print_the_same_forgetting_for_the_same_run(mnist_
     from forgetlab.workflows.sweep import sweep
 
     lines = []
-    compare("buzzega2020-seq-mnist-200", ["er"], seeds=[0, 1], out=tmp_path / "cmp", data_dir=str(mnist_dir),
-            set={"train.iters": 40}, progress=False, log=lines.append)
+    compare(
+        "buzzega2020-seq-mnist-200",
+        ["er"],
+        seeds=[0, 1],
+        out=tmp_path / "cmp",
+        data_dir=str(mnist_dir),
+        set={"train.iters": 40},
+        progress=False,
+        log=lines.append,
+    )
     printed = lines[0].split("forgetting ")[1].split("  ")[0]  # "0.1234 ± 0.0123"
     base = presets.get("buzzega2020-seq-mnist-200", "er")
     sets = {k: cfg.get(base, k) for k in ("strategy.name", "strategy.memory", "strategy.replay_batch", "train.lr")}
-    sweep(base, seeds=[0, 1], out=tmp_path / "sweep", data_dir=str(mnist_dir), progress=False, log=lambda s: None,
-          set={**sets, "train.iters": 40})
+    sweep(
+        base,
+        seeds=[0, 1],
+        out=tmp_path / "sweep",
+        data_dir=str(mnist_dir),
+        progress=False,
+        log=lambda s: None,
+        set={**sets, "train.iters": 40},
+    )
     text, _ = summarize(tmp_path / "sweep", metrics=["forgetting"], plots=False)
     assert printed in text, (printed, text)
     assert float(printed.split(" ± ")[0]) > 0.05  # a run that forgets: the number is not a trivial 0

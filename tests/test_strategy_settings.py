@@ -1,5 +1,6 @@
 """Strategies bring their own settings: a strategy registered here, in the test file alone, runs from the
 API and the CLI with its own hyperparameter; identities depend only on values that change numbers."""
+
 import dataclasses
 import json
 from dataclasses import dataclass
@@ -7,12 +8,11 @@ from dataclasses import dataclass
 import pytest
 import torch
 
-from forgetlab import api
-from forgetlab import cli
+from forgetlab import api, cli
 from forgetlab import config as cfg
+from forgetlab.engine.training import train
 from forgetlab.errors import ConfigError
 from forgetlab.strategies import Strategy, register
-from forgetlab.engine.training import train
 
 
 @dataclass(frozen=True)
@@ -53,19 +53,39 @@ def test_a_new_strategy_runs_from_the_api_with_its_own_setting(toy):
 
 def test_a_new_strategy_runs_from_the_cli(tmp_path, capsys, mnist_dir):
     out = tmp_path / "run"
-    code = cli.main(["run", "mlp-sequential", "--strategy", "test-shrink", "--set", "strategy.test-shrink.rate=0.01",
-                     "--set", "protocol.tasks=[[0,1]]", "--set", "train.iters=3", "--seeds", "0",
-                     "--data-dir", str(mnist_dir), "--out", str(out)])
+    code = cli.main(
+        [
+            "run",
+            "mlp-sequential",
+            "--strategy",
+            "test-shrink",
+            "--set",
+            "strategy.test-shrink.rate=0.01",
+            "--set",
+            "protocol.tasks=[[0,1]]",
+            "--set",
+            "train.iters=3",
+            "--seeds",
+            "0",
+            "--data-dir",
+            str(mnist_dir),
+            "--out",
+            str(out),
+        ]
+    )
     assert code == 0, capsys.readouterr().err
     saved = json.loads((out / "results.json").read_text())["config"]["strategy"]
     assert saved == {"name": "test-shrink", "test-shrink": {"rate": 0.01}}
 
 
-@pytest.mark.parametrize("key, fragments", [
-    ("strategy.test-shrink.rat=1", ["unknown setting strategy.test-shrink.rat", "strategy.test-shrink.rate"]),
-    ("strategy.lwf.alpha=1", ["not a setting of strategy 'test-shrink'", "strategy.test-shrink.rate"]),
-    ("strategy.test-shrink.rate=abc", ["strategy.test-shrink.rate='abc' is not a valid float"]),
-])
+@pytest.mark.parametrize(
+    "key, fragments",
+    [
+        ("strategy.test-shrink.rat=1", ["unknown setting strategy.test-shrink.rat", "strategy.test-shrink.rate"]),
+        ("strategy.lwf.alpha=1", ["not a setting of strategy 'test-shrink'", "strategy.test-shrink.rate"]),
+        ("strategy.test-shrink.rate=abc", ["strategy.test-shrink.rate='abc' is not a valid float"]),
+    ],
+)
 def test_bad_settings_give_one_line_listing_the_valid_keys(capsys, key, fragments):
     code = cli.main(["run", "mlp-sequential", "--strategy", "test-shrink", "--set", key])
     err = capsys.readouterr().err
@@ -81,8 +101,11 @@ PINNED = [
     (("mlp-sequential", "ewc", {"strategy.ewc_lambda": "5"}), "23a9181d1714d4aa", "58fec2fd5c9d8e3e"),
     (("mlp-sequential", "ewc", {"strategy.ewc.lam": "5"}), "23a9181d1714d4aa", "58fec2fd5c9d8e3e"),
     # the preset now uses Mammoth's init and input; with forgetlab's, its identity is the one pinned then
-    (("buzzega2020-seq-mnist-500", "derpp", {"model.init": "torch", "data.normalize": "true"}),
-     "0e9c58d97fb5e8b6", "151f72d4c9a245ae"),
+    (
+        ("buzzega2020-seq-mnist-500", "derpp", {"model.init": "torch", "data.normalize": "true"}),
+        "0e9c58d97fb5e8b6",
+        "151f72d4c9a245ae",
+    ),
     (("mlp-permuted", "si", {}), "c581ad7942782e46", "0fe1e1a59a9c2b4d"),
 ]
 
@@ -126,9 +149,21 @@ def test_a_new_field_at_its_default_or_a_new_strategy_changes_no_identity(monkey
 def test_settings_round_trip_through_a_results_file_and_old_flat_files_still_load():
     c = api.make_config("buzzega2020-seq-mnist-200", strategy="derpp")
     assert cfg.from_dict(json.loads(json.dumps(cfg.to_dict(c)))) == c
-    flat = {"name": "derpp", "memory": 200, "memory_per_class": 0, "replay_batch": 128, "ewc_lambda": 100.0,
-            "ewc_gamma": 1.0, "fisher_samples": 0, "si_c": 1.0, "si_xi": 0.1, "lwf_alpha": 1.0, "lwf_temp": 2.0,
-            "der_alpha": 0.2, "der_beta": 1.0}  # a results.json written before strategies owned their settings
+    flat = {
+        "name": "derpp",
+        "memory": 200,
+        "memory_per_class": 0,
+        "replay_batch": 128,
+        "ewc_lambda": 100.0,
+        "ewc_gamma": 1.0,
+        "fisher_samples": 0,
+        "si_c": 1.0,
+        "si_xi": 0.1,
+        "lwf_alpha": 1.0,
+        "lwf_temp": 2.0,
+        "der_alpha": 0.2,
+        "der_beta": 1.0,
+    }  # a results.json written before strategies owned their settings
     old = cfg.from_dict({**cfg.to_dict(c), "strategy": flat})
     assert old.strategy == c.strategy
     with pytest.raises(ConfigError, match="not a setting of strategy 'derpp'"):
@@ -149,9 +184,9 @@ def test_mas_importance_is_the_mean_absolute_per_example_gradient(toy):
     for i in idx:
         net.zero_grad()
         net(toy.train.x[i].expand(2, 1, 784)).logits.pow(2).sum().backward()
-        for r, p in zip(ref, net.parameters()):
+        for r, p in zip(ref, net.parameters(), strict=True):
             r += p.grad.abs()
-    for mine, slow in zip(omega, ref):
+    for mine, slow in zip(omega, ref, strict=True):
         torch.testing.assert_close(mine, slow / len(idx), rtol=1e-5, atol=1e-7)
 
 
@@ -160,6 +195,10 @@ def test_mas_with_lambda_zero_is_naive_and_its_penalty_holds_weights_near_the_an
     assert runs["0"].members[0].acc_matrix == train(_config(), toy).members[0].acc_matrix
     # with the penalty, the weights move less during the second task than without it
     first = train(_config(**{"protocol.tasks": "[[0,1]]"}), toy).model
-    moved = {lam: sum(float((p - q).detach().pow(2).sum()) for p, q in zip(r.model.parameters(), first.parameters()))
-             for lam, r in runs.items()}
+    moved = {
+        lam: sum(
+            float((p - q).detach().pow(2).sum()) for p, q in zip(r.model.parameters(), first.parameters(), strict=True)
+        )
+        for lam, r in runs.items()
+    }
     assert moved["1"] < moved["0"]

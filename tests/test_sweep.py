@@ -1,4 +1,5 @@
 """Sweeps: planning, member identity, the store, resuming after SIGKILL, statistics, Ray."""
+
 from __future__ import annotations
 
 import json
@@ -13,9 +14,9 @@ import pytest
 import torch
 
 from forgetlab import config as cfg
+from forgetlab.cli import main
 from forgetlab.config import presets
 from forgetlab.workflows import summary
-from forgetlab.cli import main
 from forgetlab.workflows.sweep import Store, make_axis, make_plan, parse_grid, split_values, sweep
 
 # a tiny sweep: 2 one-class tasks x 1 epoch, batch 1000 (6-7 steps per task), 2 lambdas x 2 seeds
@@ -23,8 +24,23 @@ TINY = {"protocol.tasks": "[[0],[1]]"}
 
 
 def tiny_args(data) -> list[str]:
-    return ["mlp-sequential", "--set", "protocol.tasks=[[0],[1]]", "--epochs", "1", "--batch-size", "1000",
-            "--grid", "train.l1=0,0.5", "--seeds", "0", "1", "--data-dir", str(data), "--no-progress"]
+    return [
+        "mlp-sequential",
+        "--set",
+        "protocol.tasks=[[0],[1]]",
+        "--epochs",
+        "1",
+        "--batch-size",
+        "1000",
+        "--grid",
+        "train.l1=0,0.5",
+        "--seeds",
+        "0",
+        "1",
+        "--data-dir",
+        str(data),
+        "--no-progress",
+    ]
 
 
 @pytest.fixture(autouse=True)
@@ -38,8 +54,19 @@ def one_thread():
 
 
 def tiny_sweep(out, data, **kw):
-    return sweep("mlp-sequential", grid={"train.l1": [0, 0.5]}, seeds=kw.pop("seeds", [0, 1]), out=out, epochs=1,
-                 batch_size=1000, data_dir=str(data), set=TINY, progress=False, log=lambda s: None, **kw)
+    return sweep(
+        "mlp-sequential",
+        grid={"train.l1": [0, 0.5]},
+        seeds=kw.pop("seeds", [0, 1]),
+        out=out,
+        epochs=1,
+        batch_size=1000,
+        data_dir=str(data),
+        set=TINY,
+        progress=False,
+        log=lambda s: None,
+        **kw,
+    )
 
 
 def numbers(record: dict) -> tuple:
@@ -49,7 +76,7 @@ def numbers(record: dict) -> tuple:
 def assert_close(a, b, tol=1e-5):
     if isinstance(a, (list, tuple)):
         assert len(a) == len(b)
-        for x, y in zip(a, b):
+        for x, y in zip(a, b, strict=True):
             assert_close(x, y, tol)
     elif isinstance(a, dict):
         assert a.keys() == b.keys()
@@ -102,26 +129,37 @@ def test_member_id_does_not_depend_on_the_other_members():
     base = presets.get("mlp-sequential")
     a = make_plan(base, parse_grid(["train.l1=0,0.1"]), seeds=[0, 1])
     b = make_plan(base, parse_grid(["train.l1=0.1,1", "model.hidden=[120,84],[64]"]), seeds=[1, 5])
-    pick = lambda plan: {m.id for m in plan.members if dict(m.point)["train.l1"] == 0.1 and m.seed == 1
-                         and dict(m.point).get("model.hidden", (120, 84)) == (120, 84)}
+
+    def pick(plan):
+        return {
+            m.id
+            for m in plan.members
+            if dict(m.point)["train.l1"] == 0.1
+            and m.seed == 1
+            and dict(m.point).get("model.hidden", (120, 84)) == (120, 84)
+        }
+
     assert pick(a) == pick(b) and len(pick(a)) == 1
     # a preset's own grid becomes an axis
     plan = make_plan(presets.get("mlp-l1-concurrent"), seeds=[0, 1, 2])
     assert [a.key for a in plan.axes] == ["train.l1"] and len(plan.members) == 15 and len(plan.groups) == 1
 
 
-@pytest.mark.parametrize("args, message", [
-    (["--grid", "train.nope=1,2"], "unknown grid key 'train.nope'"),
-    (["--grid", "train.l1=a,b"], "train.l1='a' is not a valid float"),
-    (["--grid", "train.epochs=1.5"], "train.epochs='1.5' is not a valid int"),
-    (["--grid", "train.l1="], "grid train.l1 has no values"),
-    (["--grid", "train.l1=-1"], "train.l1=-1"),
-    (["--grid", "model.norm=group"], "model.norm='group' is not valid"),
-    (["--grid", "seeds=1,2"], "cannot sweep 'seeds'"),
-    (["--grid", "train.l1=1,1"], "repeats a value"),
-    (["--grid", "train.l1"], "expected key=value"),
-    (["--grid", "train.l1=1", "--grid", "train.l1=2"], "given twice"),
-])
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["--grid", "train.nope=1,2"], "unknown grid key 'train.nope'"),
+        (["--grid", "train.l1=a,b"], "train.l1='a' is not a valid float"),
+        (["--grid", "train.epochs=1.5"], "train.epochs='1.5' is not a valid int"),
+        (["--grid", "train.l1="], "grid train.l1 has no values"),
+        (["--grid", "train.l1=-1"], "train.l1=-1"),
+        (["--grid", "model.norm=group"], "model.norm='group' is not valid"),
+        (["--grid", "seeds=1,2"], "cannot sweep 'seeds'"),
+        (["--grid", "train.l1=1,1"], "repeats a value"),
+        (["--grid", "train.l1"], "expected key=value"),
+        (["--grid", "train.l1=1", "--grid", "train.l1=2"], "given twice"),
+    ],
+)
 def test_bad_grid_is_one_line_and_exit_2(args, message, capsys, tmp_path):
     assert main(["sweep", "mlp-sequential", "--out", str(tmp_path / "s"), "--dry-run", *args]) == 2
     err = capsys.readouterr().err
@@ -139,8 +177,25 @@ def test_bad_summarize_and_resume_inputs(capsys, tmp_path):
 
 
 def test_dry_run_prints_the_plan_only(capsys, tmp_path):
-    assert main(["sweep", "mlp-sequential", "--grid", "train.l1=0,1", "--grid", "model.norm=none,layer",
-                 "--seeds", "0", "1", "--out", str(tmp_path / "s"), "--dry-run"]) == 0
+    assert (
+        main(
+            [
+                "sweep",
+                "mlp-sequential",
+                "--grid",
+                "train.l1=0,1",
+                "--grid",
+                "model.norm=none,layer",
+                "--seeds",
+                "0",
+                "1",
+                "--out",
+                str(tmp_path / "s"),
+                "--dry-run",
+            ]
+        )
+        == 0
+    )
     out = capsys.readouterr().out
     assert "8 members (2 train.l1 x 2 model.norm x 2 seeds) in 2 batched programs" in out
     assert "model.norm=layer" in out and "4 to train" in out
@@ -150,7 +205,9 @@ def test_dry_run_prints_the_plan_only(capsys, tmp_path):
 def test_ray_address_that_does_not_answer_fails_fast(capsys, tmp_path):
     pytest.importorskip("ray")
     t0 = time.perf_counter()
-    code = main(["sweep", *tiny_args(tmp_path), "--executor", "ray", "--address", "127.0.0.1:1", "--out", str(tmp_path)])
+    code = main(
+        ["sweep", *tiny_args(tmp_path), "--executor", "ray", "--address", "127.0.0.1:1", "--out", str(tmp_path)]
+    )
     err = capsys.readouterr().err
     assert code == 2 and "error: Ray address 127.0.0.1:1 does not answer" in err
     assert err.count("error:") == 1 and time.perf_counter() - t0 < 10
@@ -254,8 +311,19 @@ def test_summarize_prints_ci_and_writes_tables_and_plots(grouped, capsys):
 
 def test_sweep_killed_with_sigkill_resumes_to_the_uninterrupted_result(tmp_path, mnist_dir):
     killed = tmp_path / "killed"
-    cmd = [sys.executable, "-m", "forgetlab", "sweep", *tiny_args(mnist_dir), "--group-size", "1", "--out", str(killed),
-           "--workers", "1"]  # in this process; tests/test_workers.py kills a sweep with two workers
+    cmd = [
+        sys.executable,
+        "-m",
+        "forgetlab",
+        "sweep",
+        *tiny_args(mnist_dir),
+        "--group-size",
+        "1",
+        "--out",
+        str(killed),
+        "--workers",
+        "1",
+    ]  # in this process; tests/test_workers.py kills a sweep with two workers
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env)
     deadline = time.time() + 60

@@ -1,13 +1,12 @@
 """--log tensorboard: the event files, read back with TensorBoard's own reader, hold what results.json holds."""
+
 import json
 
 import numpy as np
 import pytest
 import torch
 
-from forgetlab import api
 from forgetlab.data import sources as data_sources
-from forgetlab import cli
 
 pytest.importorskip("tensorboard")
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator  # noqa: E402
@@ -24,9 +23,30 @@ def _read(log_dir) -> EventAccumulator:
 def test_event_files_hold_the_run(tmp_path, toy, monkeypatch, capsys):
     monkeypatch.setattr(data_sources, "load_data", lambda config, device: toy)
     out = tmp_path / "run"
-    code, _, err = run_cli(capsys, "run", "mlp-sequential", "--set", "protocol.tasks=[[0,1],[2,3]]", "--epochs", "2",
-                           "--seeds", "0", "1", "--grid", "train.lr=0.05,0.1", "--probes", "--log", "tensorboard",
-                           "--set", "train.batch_size=16", "--out", str(out), "--no-progress", "--table", "none")
+    code, _, err = run_cli(
+        capsys,
+        "run",
+        "mlp-sequential",
+        "--set",
+        "protocol.tasks=[[0,1],[2,3]]",
+        "--epochs",
+        "2",
+        "--seeds",
+        "0",
+        "1",
+        "--grid",
+        "train.lr=0.05,0.1",
+        "--probes",
+        "--log",
+        "tensorboard",
+        "--set",
+        "train.batch_size=16",
+        "--out",
+        str(out),
+        "--no-progress",
+        "--table",
+        "none",
+    )
     assert code == 0, err
     res = json.loads((out / "results.json").read_text())
     tb = _read(out / "tensorboard")
@@ -34,7 +54,7 @@ def test_event_files_hold_the_run(tmp_path, toy, monkeypatch, capsys):
     labels = [f"lr={m['hparams']['train.lr']:g},seed={m['seed']}" for m in res["members"]]
     for key in ("train_loss", "train_acc", "val_loss", "val_acc", "sparsity_all"):
         series = [[v for t in m["tasks"] for v in t[key]] for m in res["members"]]  # 2 tasks x 2 epochs
-        for label, want in zip(labels, series):
+        for label, want in zip(labels, series, strict=True):
             got = tb.Scalars(f"{key}/{label}")
             assert [e.step for e in got] == [0, 1, 2, 3]
             np.testing.assert_allclose([e.value for e in got], want, rtol=1e-6)

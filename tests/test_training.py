@@ -1,4 +1,5 @@
 """The training loop on a tiny synthetic dataset: learning, bookkeeping, ensembles, determinism."""
+
 import pytest
 import torch
 
@@ -53,24 +54,35 @@ def test_epoch_metrics_equal_a_plain_recount(toy):
         assert t.sparsity_all[-1] == pytest.approx(all_zero, abs=1e-6)
 
 
-@pytest.mark.parametrize("set_", [{}, {"model.norm": "batch"}, {"model.norm": "layer"},
-                                  {"model.dropout": 0.3}, {"model.arch": "lenet5"}, {"train.optimizer": "adam",
-                                                                                     "train.lr": 0.001}])
+@pytest.mark.parametrize(
+    "set_",
+    [
+        {},
+        {"model.norm": "batch"},
+        {"model.norm": "layer"},
+        {"model.dropout": 0.3},
+        {"model.arch": "lenet5"},
+        {"train.optimizer": "adam", "train.lr": 0.001},
+    ],
+)
 def test_each_member_gets_the_numbers_it_gets_alone(toy, set_):
     together = train(_config(seeds=(5, 6, 7), **set_), toy)
     alone = train(_config(seeds=(6,), **set_), toy)
     a, b = alone.members[0], together.members[1]
-    for ta, tb in zip(a.tasks, b.tasks):
+    for ta, tb in zip(a.tasks, b.tasks, strict=True):
         for key in ("train_loss", "train_acc", "val_loss", "val_acc", "sparsity_all"):
             assert getattr(ta, key) == pytest.approx(getattr(tb, key), rel=1e-4, abs=1e-5), key
-    for ra, rb in zip(a.acc_matrix, b.acc_matrix):
+    for ra, rb in zip(a.acc_matrix, b.acc_matrix, strict=True):
         assert ra == pytest.approx(rb, abs=1e-5)
 
 
 def test_grid_members_equal_their_single_runs(toy):
-    grid = make_config("mlp-sequential", seeds=[0], set={"protocol.tasks": TASKS, "train.epochs": "1",
-                                                         "train.batch_size": "16"},
-                       grid={"train.l1": "0,0.5", "train.lr": "0.01,0.05"})
+    grid = make_config(
+        "mlp-sequential",
+        seeds=[0],
+        set={"protocol.tasks": TASKS, "train.epochs": "1", "train.batch_size": "16"},
+        grid={"train.l1": "0,0.5", "train.lr": "0.01,0.05"},
+    )
     res = train(grid, toy)
     assert len(res.members) == 4
     single = train(_config(**{"train.l1": 0.5, "train.lr": 0.05, "train.epochs": 1}), toy)
@@ -87,8 +99,12 @@ def test_same_seed_same_numbers_run_after_run(toy):
 
 
 def test_l1_penalty_raises_sparsity_and_is_in_the_training_loss(toy):
-    cfg = make_config("mlp-sequential", seeds=[0], set={"protocol.kind": "concurrent", "train.epochs": "3",
-                                                        "train.batch_size": "16"}, grid={"train.l1": "0,1"})
+    cfg = make_config(
+        "mlp-sequential",
+        seeds=[0],
+        set={"protocol.kind": "concurrent", "train.epochs": "3", "train.batch_size": "16"},
+        grid={"train.l1": "0,1"},
+    )
     res = train(cfg, toy)
     off, on = (m.tasks[0] for m in res.members)
     assert on.sparsity_all[-1] > off.sparsity_all[-1] + 0.2
@@ -108,8 +124,8 @@ def test_interrupt_keeps_finished_epochs(toy):
 
 
 def test_class_stats_counts_zeros_by_hand(toy):
-    from forgetlab.engine.models import build
     from forgetlab.config import ModelConfig
+    from forgetlab.engine.models import build
 
     net = build(ModelConfig(), [0, 1], torch.zeros(2), "cpu")
     stats = class_stats(net, toy.eval, chunk=33)  # chunking must not change sums

@@ -1,4 +1,5 @@
 """Worker processes in sweep, compare and reproduce: the same numbers with one worker and with two."""
+
 from __future__ import annotations
 
 import json
@@ -22,9 +23,16 @@ def records(out) -> dict:
 
 
 def test_a_sweep_stores_the_same_numbers_with_one_worker_and_with_two(tmp_path, mnist_dir):
-    kw = dict(grid={"train.l1": [0, 0.5], "model.hidden": [[32], [16, 8]]}, seeds=[0, 1], epochs=1,
-              batch_size=1000, data_dir=str(mnist_dir), set={"protocol.tasks": "[[0],[1]]"}, progress=False,
-              log=lambda s: None)
+    kw = dict(
+        grid={"train.l1": [0, 0.5], "model.hidden": [[32], [16, 8]]},
+        seeds=[0, 1],
+        epochs=1,
+        batch_size=1000,
+        data_dir=str(mnist_dir),
+        set={"protocol.tasks": "[[0],[1]]"},
+        progress=False,
+        log=lambda s: None,
+    )
     one = sweep("mlp-sequential", out=tmp_path / "one", workers=1, **kw)
     two = sweep("mlp-sequential", out=tmp_path / "two", workers=2, **kw)
     assert one.trained == two.trained == 8 and len(one.plan.groups) == 2
@@ -42,10 +50,33 @@ def test_a_sweep_with_two_workers_killed_with_sigkill_resumes_to_the_same_number
     import time
 
     def cmd(out, workers):
-        return [sys.executable, "-m", "forgetlab", "sweep", "mlp-sequential", "--set", "protocol.tasks=[[0],[1]]",
-                "--epochs", "1", "--batch-size", "1000", "--grid", "train.l1=0,0.5,1", "--seeds", "0", "1",
-                "--data-dir", str(mnist_dir), "--no-progress", "--group-size", "1", "--workers", str(workers),
-                "--out", str(out)]
+        return [
+            sys.executable,
+            "-m",
+            "forgetlab",
+            "sweep",
+            "mlp-sequential",
+            "--set",
+            "protocol.tasks=[[0],[1]]",
+            "--epochs",
+            "1",
+            "--batch-size",
+            "1000",
+            "--grid",
+            "train.l1=0,0.5,1",
+            "--seeds",
+            "0",
+            "1",
+            "--data-dir",
+            str(mnist_dir),
+            "--no-progress",
+            "--group-size",
+            "1",
+            "--workers",
+            str(workers),
+            "--out",
+            str(out),
+        ]
 
     killed, env = tmp_path / "killed", {**os.environ, "OMP_NUM_THREADS": "1"}
     proc = subprocess.Popen(cmd(killed, 2), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env)
@@ -77,8 +108,14 @@ def test_reproduce_gives_the_same_report_numbers_with_one_worker_and_with_two(tm
     from forgetlab.workflows import reproduce as report
 
     pc = probes.ProbeConfig(per_class=8, first=5, every=50, latent_per_class=10)
-    kw = dict(seeds=2, epochs=1, presets=["mlp-sequential", "mlp-l1-sequential", "mlp-bn-concurrent"],
-              probe_config=pc, data_dir=str(mnist_dir), log=lambda s: None)
+    kw = dict(
+        seeds=2,
+        epochs=1,
+        presets=["mlp-sequential", "mlp-l1-sequential", "mlp-bn-concurrent"],
+        probe_config=pc,
+        data_dir=str(mnist_dir),
+        log=lambda s: None,
+    )
     report.reproduce(out=tmp_path / "one", workers=1, **kw)
     report.reproduce(out=tmp_path / "two", workers=2, **kw)
     runs = sorted(p.name for p in (tmp_path / "one" / "runs").iterdir())
@@ -86,8 +123,10 @@ def test_reproduce_gives_the_same_report_numbers_with_one_worker_and_with_two(tm
     for name in runs:
         a, b = (json.loads((tmp_path / w / "runs" / name / "results.json").read_text()) for w in ("one", "two"))
         assert a["members"] == b["members"]
-        with np.load(tmp_path / "one" / "runs" / name / "probes.npz") as pa, \
-                np.load(tmp_path / "two" / "runs" / name / "probes.npz") as pb:
+        with (
+            np.load(tmp_path / "one" / "runs" / name / "probes.npz") as pa,
+            np.load(tmp_path / "two" / "runs" / name / "probes.npz") as pb,
+        ):
             assert pa.files == pb.files  # NaN marks what was not measured (e.g. head bias in the first task)
             assert all(np.array_equal(pa[k], pb[k], equal_nan=pa[k].dtype.kind == "f") for k in pa.files)
 
@@ -103,10 +142,32 @@ def test_compare_gives_the_same_table_with_one_worker_and_with_two(tmp_path, mni
 
     def run(workers):
         out = tmp_path / f"w{workers}"
-        code = main(["compare", "mlp-sequential", "--strategies", "naive,lwf,si", "--seeds", "0", "1",
-                     "--data-dir", str(mnist_dir), "--set", "protocol.tasks=[[0,1],[2,3]]", "--set", "train.epochs=1",
-                     "--set", "train.batch_size=500", "--gap-steps", "5",
-                     "--no-progress", "--out", str(out), "--workers", str(workers)])
+        code = main(
+            [
+                "compare",
+                "mlp-sequential",
+                "--strategies",
+                "naive,lwf,si",
+                "--seeds",
+                "0",
+                "1",
+                "--data-dir",
+                str(mnist_dir),
+                "--set",
+                "protocol.tasks=[[0,1],[2,3]]",
+                "--set",
+                "train.epochs=1",
+                "--set",
+                "train.batch_size=500",
+                "--gap-steps",
+                "5",
+                "--no-progress",
+                "--out",
+                str(out),
+                "--workers",
+                str(workers),
+            ]
+        )
         assert code == 0, capsys.readouterr().err
         # every column but the last (training seconds)
         return [ln.rsplit(",", 1)[0] for ln in (out / "compare.csv").read_text().splitlines()]

@@ -8,11 +8,12 @@
 workflows are one call each: ``forgetlab.workflows.compare.compare``, ``forgetlab.workflows.sweep.sweep``,
 ``forgetlab.workflows.reproduce.reproduce``.
 """
+
 from __future__ import annotations
 
 import sys
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Sequence
 
 from forgetlab import config as cfg
 from forgetlab import data as data_mod
@@ -31,11 +32,20 @@ from forgetlab.workflows.pool import check_positive, torch_threads
 __all__ = ["make_config", "run", "load", "describe"]
 
 
-def make_config(base: str | cfg.RunConfig = "mlp-sequential", *, strategy: str | None = None,
-                config_file: str | Path | None = None,
-                seeds: Sequence[int] | None = None, epochs: int | None = None, batch_size: int | None = None,
-                lr: float | None = None, device: str | None = None, data_dir: str | Path | None = None,
-                set: dict | Sequence[str] | None = None, grid: dict | None = None) -> cfg.RunConfig:
+def make_config(
+    base: str | cfg.RunConfig = "mlp-sequential",
+    *,
+    strategy: str | None = None,
+    config_file: str | Path | None = None,
+    seeds: Sequence[int] | None = None,
+    epochs: int | None = None,
+    batch_size: int | None = None,
+    lr: float | None = None,
+    device: str | None = None,
+    data_dir: str | Path | None = None,
+    set: dict | Sequence[str] | None = None,
+    grid: dict | None = None,
+) -> cfg.RunConfig:
     """Resolve a preset name (or a config), then a config file, then the options, then ``set`` values;
     validated (the config, its data source and its strategy) before it is returned.
 
@@ -47,8 +57,14 @@ def make_config(base: str | cfg.RunConfig = "mlp-sequential", *, strategy: str |
         config = base if strategy is None else cfg.override(base, "strategy.name", strategy)
     if config_file is not None:
         config = cfg.load_file(config_file, config)
-    shortcuts = {"seeds": seeds, "train.epochs": epochs, "train.batch_size": batch_size, "train.lr": lr,
-                 "device": device, "data.root": None if data_dir is None else str(data_dir)}
+    shortcuts = {
+        "seeds": seeds,
+        "train.epochs": epochs,
+        "train.batch_size": batch_size,
+        "train.lr": lr,
+        "device": device,
+        "data.root": None if data_dir is None else str(data_dir),
+    }
     for key, value in shortcuts.items():
         if value is not None:
             config = cfg.override(config, key, list(value) if key == "seeds" else value)
@@ -66,8 +82,10 @@ def make_config(base: str | cfg.RunConfig = "mlp-sequential", *, strategy: str |
 def describe(config: cfg.RunConfig) -> str:
     n = len(cfg.members(config))
     axes = "".join(f" x {len(v)} {k}" for k, v in config.grid)
-    return (f"{config.name}: {n} member{'s' * (n > 1)} ({len(config.seeds)} seeds{axes}) as one program, "
-            f"{len(config.tasks)} task(s) x {config.train.epochs} epochs")
+    return (
+        f"{config.name}: {n} member{'s' * (n > 1)} ({len(config.seeds)} seeds{axes}) as one program, "
+        f"{len(config.tasks)} task(s) x {config.train.epochs} epochs"
+    )
 
 
 def _as_dict(pairs: dict | Sequence[str] | None) -> dict:
@@ -103,9 +121,20 @@ def _prepare(base, probes, model, options: dict):
     return config, probes
 
 
-def run(base: str | cfg.RunConfig = "mlp-sequential", *, out: str | Path | None = None, save: bool = True,
-        progress=True, hooks: Sequence[Hook] = (), dataset: data_mod.Dataset | None = None,
-        probes=None, model=None, log: str | None = None, threads: int | None = None, **options) -> Results:
+def run(
+    base: str | cfg.RunConfig = "mlp-sequential",
+    *,
+    out: str | Path | None = None,
+    save: bool = True,
+    progress=True,
+    hooks: Sequence[Hook] = (),
+    dataset: data_mod.Dataset | None = None,
+    probes=None,
+    model=None,
+    log: str | None = None,
+    threads: int | None = None,
+    **options,
+) -> Results:
     """Train a preset (or a config) and return its Results; with ``save``, also write the run directory.
 
     ``options`` are those of ``make_config``: seeds, epochs, batch_size, lr, device, data_dir, config_file,

@@ -1,4 +1,5 @@
 """A LeNet-5-like user network for the tests: images in, (logits, [hidden layers]) out."""
+
 import torch.nn as nn
 import torch.nn.functional as F
 

@@ -1,4 +1,5 @@
 """The study's MLP class, pasted unchanged from ../shared/study/mnist-mlp-forgetting-study.md."""
+
 import torch.nn as nn
 import torch.nn.functional as F
 

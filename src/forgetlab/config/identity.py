@@ -1,6 +1,7 @@
 """A run's identity: a digest of every value that changes its numbers, the name under which the store and
 every cache find it. Identities already published must not change: the rules that keep them live here.
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -19,9 +20,12 @@ def digest(obj) -> str:
 # The fields identities were first published with. The rule for every other field, present or future: it
 # enters an identity only where it differs from its default, so adding a field changes no identity.
 # data.root and data.download change no number: the first is left out, the second held at its default.
-_FIRST_FIELDS = {"data": ("dataset", "eval_split", "holdout_fraction", "download"),
-                 "model": ("arch", "hidden", "norm", "dropout"), "protocol": ("kind", "tasks"),
-                 "train": ("epochs", "batch_size", "optimizer", "lr", "momentum", "weight_decay", "l1")}
+_FIRST_FIELDS = {
+    "data": ("dataset", "eval_split", "holdout_fraction", "download"),
+    "model": ("arch", "hidden", "norm", "dropout"),
+    "protocol": ("kind", "tasks"),
+    "train": ("epochs", "batch_size", "optimizer", "lr", "momentum", "weight_decay", "l1"),
+}
 
 
 def _identity_dict(config: RunConfig) -> dict:

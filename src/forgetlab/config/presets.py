@@ -3,6 +3,7 @@
 Shared defaults (RunConfig): plain SGD, momentum 0.9, learning rate 0.01, batch 64, 5 epochs per task,
 the study's MLP 784-120-84-10, Split-MNIST tasks [1,2] [3,4] [5,6] [7,8] [9,0], seeds 0-4.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass, field
@@ -36,8 +37,15 @@ DEFAULT_SEEDS = (0, 1, 2, 3, 4)
 PRESETS: Registry[Preset] = Registry("preset")
 
 
-def _add(name: str, description: str, per_strategy: dict | None = None, *, figures: tuple[str, ...] = ("latent",),
-         figure_groups: tuple[str, ...] = (), **settings) -> None:
+def _add(
+    name: str,
+    description: str,
+    per_strategy: dict | None = None,
+    *,
+    figures: tuple[str, ...] = ("latent",),
+    figure_groups: tuple[str, ...] = (),
+    **settings,
+) -> None:
     PRESETS.register(name)(Preset(name, description, settings, per_strategy or {}, figures, figure_groups))
 
 
@@ -48,40 +56,91 @@ _SEQ_FIGURES = ("curve", "onset", "updates", "probs", "matrix")
 
 CONCURRENT = {"kind": "concurrent"}
 
-_add("mlp-concurrent", "MLP 784-120-84-10, all ten classes at once (the upper bound)", protocol=CONCURRENT,
-     figures=("matrix", "latent"))
-_add("mlp-sequential", "MLP on Split-MNIST [1,2] [3,4] [5,6] [7,8] [9,0], one shared head (the lower bound)",
-     figures=_SEQ_FIGURES + ("latent_all_tasks",))
-_add("mlp-bn-concurrent", "MLP with batch norm after each hidden layer, all classes at once",
-     protocol=CONCURRENT, model={"norm": "batch"})
-_add("mlp-bn-sequential", "MLP with batch norm on Split-MNIST", model={"norm": "batch"},
-     figures=_SEQ_FIGURES + ("latent",))
-_add("mlp-ln-sequential", "MLP with layer norm on Split-MNIST", model={"norm": "layer"},
-     figures=("curve", "onset", "updates", "latent"))
-_add("mlp-dropout-sequential", "MLP with dropout p=0.5 on both hidden layers, Split-MNIST", model={"dropout": 0.5},
-     figures=("curve", "onset", "matrix", "latent_all_tasks"))
-_add("mlp-l1-concurrent", "MLP with an L1 penalty on hidden activations, lambda in 0, 0.001, 0.1, 1, 2; all classes",
-     protocol=CONCURRENT, grid={"train.l1": [0, 0.001, 0.1, 1, 2]}, figures=("sparsity_vs_lambda", "latent_by_lambda"))
-_add("mlp-l1-sequential", "MLP with an L1 penalty on hidden activations, lambda in 0, 1; Split-MNIST",
-     grid={"train.l1": [0, 1]}, figures=("sparsity_vs_task", "onset", "latent_by_lambda"),
-     figure_groups=("l1=1",))  # lambda 0 is the plain MLP, drawn with mlp-sequential
+_add(
+    "mlp-concurrent",
+    "MLP 784-120-84-10, all ten classes at once (the upper bound)",
+    protocol=CONCURRENT,
+    figures=("matrix", "latent"),
+)
+_add(
+    "mlp-sequential",
+    "MLP on Split-MNIST [1,2] [3,4] [5,6] [7,8] [9,0], one shared head (the lower bound)",
+    figures=_SEQ_FIGURES + ("latent_all_tasks",),
+)
+_add(
+    "mlp-bn-concurrent",
+    "MLP with batch norm after each hidden layer, all classes at once",
+    protocol=CONCURRENT,
+    model={"norm": "batch"},
+)
+_add(
+    "mlp-bn-sequential",
+    "MLP with batch norm on Split-MNIST",
+    model={"norm": "batch"},
+    figures=_SEQ_FIGURES + ("latent",),
+)
+_add(
+    "mlp-ln-sequential",
+    "MLP with layer norm on Split-MNIST",
+    model={"norm": "layer"},
+    figures=("curve", "onset", "updates", "latent"),
+)
+_add(
+    "mlp-dropout-sequential",
+    "MLP with dropout p=0.5 on both hidden layers, Split-MNIST",
+    model={"dropout": 0.5},
+    figures=("curve", "onset", "matrix", "latent_all_tasks"),
+)
+_add(
+    "mlp-l1-concurrent",
+    "MLP with an L1 penalty on hidden activations, lambda in 0, 0.001, 0.1, 1, 2; all classes",
+    protocol=CONCURRENT,
+    grid={"train.l1": [0, 0.001, 0.1, 1, 2]},
+    figures=("sparsity_vs_lambda", "latent_by_lambda"),
+)
+_add(
+    "mlp-l1-sequential",
+    "MLP with an L1 penalty on hidden activations, lambda in 0, 1; Split-MNIST",
+    grid={"train.l1": [0, 1]},
+    figures=("sparsity_vs_task", "onset", "latent_by_lambda"),
+    figure_groups=("l1=1",),
+)  # lambda 0 is the plain MLP, drawn with mlp-sequential
 _add("lenet-concurrent", "LeNet-5 conv net, all ten classes at once", protocol=CONCURRENT, model={"arch": "lenet5"})
-_add("lenet-sequential", "LeNet-5 conv net on Split-MNIST", model={"arch": "lenet5"},
-     figures=("curve", "onset", "updates", "latent"))
+_add(
+    "lenet-sequential",
+    "LeNet-5 conv net on Split-MNIST",
+    model={"arch": "lenet5"},
+    figures=("curve", "onset", "updates", "latent"),
+)
 
 
 # ---------------------------------------------------------------------------------------------
 # Benchmarks beyond the study (scenarios.py): Split-Fashion-MNIST, Permuted-MNIST, task/domain-IL
 # ---------------------------------------------------------------------------------------------
 
-_add("mlp-split-fashion", "MLP on Split-Fashion-MNIST (class pairs 0-1 ... 8-9), class-incremental",
-     data={"dataset": "fashion-mnist"}, protocol={"tasks": [[0, 1], [2, 3], [4, 5], [6, 7], [8, 9]]})
-_add("mlp-permuted", "MLP 2x400 on Permuted-MNIST, 10 tasks, domain-incremental (10 shared output units)",
-     model={"hidden": [400, 400]}, protocol={"permuted": 10, "scenario": "domain"}, train={"epochs": 1})
-_add("mlp-split-task-il", "MLP on Split-MNIST, task-incremental (task id given: logits masked to the task)",
-     protocol={"scenario": "task"})
-_add("mlp-split-domain-il", "MLP on Split-MNIST, domain-incremental (each task's pair on the same 2 units)",
-     protocol={"scenario": "domain"})
+_add(
+    "mlp-split-fashion",
+    "MLP on Split-Fashion-MNIST (class pairs 0-1 ... 8-9), class-incremental",
+    data={"dataset": "fashion-mnist"},
+    protocol={"tasks": [[0, 1], [2, 3], [4, 5], [6, 7], [8, 9]]},
+)
+_add(
+    "mlp-permuted",
+    "MLP 2x400 on Permuted-MNIST, 10 tasks, domain-incremental (10 shared output units)",
+    model={"hidden": [400, 400]},
+    protocol={"permuted": 10, "scenario": "domain"},
+    train={"epochs": 1},
+)
+_add(
+    "mlp-split-task-il",
+    "MLP on Split-MNIST, task-incremental (task id given: logits masked to the task)",
+    protocol={"scenario": "task"},
+)
+_add(
+    "mlp-split-domain-il",
+    "MLP on Split-MNIST, domain-incremental (each task's pair on the same 2 units)",
+    protocol={"scenario": "domain"},
+)
 
 # ---------------------------------------------------------------------------------------------
 # Published protocols
@@ -94,14 +153,20 @@ SPLIT_MNIST_PAIRS = [[0, 1], [2, 3], [4, 5], [6, 7], [8, 9]]
 # (param_values.py: splitMNIST -> 2000 iterations per context, lr 0.001, batch 128, 400 units; class
 # scenario -> ewc_lambda 1e9, si_c 5000; budget 100 examples per class). Adam betas (0.9, 0.999).
 # Their EWC penalty is lambda * 1/2 * sum F (theta - theta*)^2, the same convention as ours.
-_add("vandeven2022-split-mnist",
-     "van de Ven et al. 2022 'Three types of incremental learning': class-IL Split-MNIST, MLP 2x400, Adam "
-     "lr 0.001, batch 128, 2000 iterations per task, memory 100 per class",
-     model={"hidden": [400, 400]}, protocol={"tasks": SPLIT_MNIST_PAIRS},
-     train={"optimizer": "adam", "lr": 0.001, "momentum": 0.9, "batch_size": 128, "iters": 2000},
-     per_strategy={"ewc": {"strategy.ewc.lam": 1e9}, "online-ewc": {"strategy.online-ewc.lam": 1e9},
-                   "si": {"strategy.si.c": 5000, "strategy.si.xi": 0.1},
-                   **{name: {f"strategy.{name}.memory_per_class": 100} for name in ("er", "agem", "icarl")}})
+_add(
+    "vandeven2022-split-mnist",
+    "van de Ven et al. 2022 'Three types of incremental learning': class-IL Split-MNIST, MLP 2x400, Adam "
+    "lr 0.001, batch 128, 2000 iterations per task, memory 100 per class",
+    model={"hidden": [400, 400]},
+    protocol={"tasks": SPLIT_MNIST_PAIRS},
+    train={"optimizer": "adam", "lr": 0.001, "momentum": 0.9, "batch_size": 128, "iters": 2000},
+    per_strategy={
+        "ewc": {"strategy.ewc.lam": 1e9},
+        "online-ewc": {"strategy.online-ewc.lam": 1e9},
+        "si": {"strategy.si.c": 5000, "strategy.si.xi": 0.1},
+        **{name: {f"strategy.{name}.memory_per_class": 100} for name in ("er", "agem", "icarl")},
+    },
+)
 
 
 def _mammoth(buffer: int, fixed: dict, best: dict) -> dict:
@@ -144,18 +209,25 @@ def _add_mammoth(dataset: str, scenario: str, batch: int, fixed: dict, best: dic
     """One buzzega2020-<dataset>-<buffer> preset per buffer of ``best``: Mammoth's MLP and input, plain SGD,
     one epoch per task, the strategies' settings from its best-args (``fixed`` and ``best``, see _mammoth)."""
     for buffer, settings in best.items():
-        _add(f"buzzega2020-{dataset}-{buffer}",
-             f"Buzzega et al. 2020 DER (Mammoth {dataset}): {scenario}, MLP 2x100, SGD, batch {batch}, "
-             f"1 epoch per task, buffer {buffer}",
-             per_strategy=_mammoth(buffer, fixed, settings), model=_MAMMOTH_MLP, data=_MAMMOTH_INPUT,
-             protocol=protocol, train={"optimizer": "sgd", "momentum": 0.0, "batch_size": batch, "epochs": 1})
+        _add(
+            f"buzzega2020-{dataset}-{buffer}",
+            f"Buzzega et al. 2020 DER (Mammoth {dataset}): {scenario}, MLP 2x100, SGD, batch {batch}, "
+            f"1 epoch per task, buffer {buffer}",
+            per_strategy=_mammoth(buffer, fixed, settings),
+            model=_MAMMOTH_MLP,
+            data=_MAMMOTH_INPUT,
+            protocol=protocol,
+            train={"optimizer": "sgd", "momentum": 0.0, "batch_size": batch, "epochs": 1},
+        )
+
 
 # (b) Buzzega, Boschini, Porrello, Abati & Calderara 2020, "Dark Experience for General Continual
 # Learning: a Strong, Simple Baseline" (NeurIPS), code aimagelab/mammoth: seq-mnist = Split-MNIST pairs
 # 0-1 ... 8-9, MLP 784-100-100-10, SGD without momentum, batch 10, one epoch per task; learning rates,
 # replay minibatch sizes and coefficients from utils/best_args.py ('seq-mnist').
 _SEQ_MNIST_FIXED = {
-    "naive": {"train.lr": 0.03}, "joint": {"train.lr": 0.03},
+    "naive": {"train.lr": 0.03},
+    "joint": {"train.lr": 0.03},
     "online-ewc": {"train.lr": 0.03, "strategy.online-ewc.lam": 180.0, "strategy.online-ewc.gamma": 1.0},
     "ewc": {"train.lr": 0.03, "strategy.ewc.lam": 180.0},
     "si": {"train.lr": 0.1, "strategy.si.c": 1.0, "strategy.si.xi": 0.9, "strategy.si.clip": 1.0},
@@ -168,14 +240,14 @@ _SEQ_MNIST_BEST = {
     500: {"er": (0.1, 10), "der": (0.03, 128, 1.0), "derpp": (0.03, 10, 1.0, 0.5), "gem": (0.03, 0.5)},
     5120: {"er": (0.1, 10), "der": (0.1, 128, 0.5), "derpp": (0.1, 64, 0.2, 0.5), "gem": (0.1, 1.0)},
 }
-_add_mammoth("seq-mnist", "class-IL Split-MNIST", 10, _SEQ_MNIST_FIXED, _SEQ_MNIST_BEST,
-             {"tasks": SPLIT_MNIST_PAIRS})
+_add_mammoth("seq-mnist", "class-IL Split-MNIST", 10, _SEQ_MNIST_FIXED, _SEQ_MNIST_BEST, {"tasks": SPLIT_MNIST_PAIRS})
 
 # Mammoth's perm-mnist: 20 tasks of all ten digits under fixed pixel permutations, domain-incremental (the
 # ten output units are shared), the same MLP, SGD, batch 128, one epoch per task ('perm-mnist' best args).
 # Mammoth permutes every task; here task 1 sees the original images (scenarios.permutations).
 _PERM_MNIST_FIXED = {
-    "naive": {"train.lr": 0.2}, "joint": {"train.lr": 0.2},
+    "naive": {"train.lr": 0.2},
+    "joint": {"train.lr": 0.2},
     "online-ewc": {"train.lr": 0.1, "strategy.online-ewc.lam": 1.4, "strategy.online-ewc.gamma": 1.0},
     "si": {"train.lr": 0.1, "strategy.si.c": 0.5, "strategy.si.xi": 1.0, "strategy.si.clip": 1.0},
     "agem": {"train.lr": 0.1, "strategy.agem.replay_batch": 128},
@@ -185,8 +257,14 @@ _PERM_MNIST_BEST = {
     500: {"er": (0.2, 128), "der": (0.2, 128, 1.0), "derpp": (0.2, 128, 1.0, 0.5), "gem": (0.1, 0.5)},
     5120: {"er": (0.2, 128), "der": (0.2, 128, 0.5), "derpp": (0.2, 128, 0.5, 1.0), "gem": (0.1, 0.5)},
 }
-_add_mammoth("perm-mnist", "domain-IL Permuted-MNIST, 20 tasks", 128, _PERM_MNIST_FIXED, _PERM_MNIST_BEST,
-             {"permuted": 20, "scenario": "domain"})
+_add_mammoth(
+    "perm-mnist",
+    "domain-IL Permuted-MNIST, 20 tasks",
+    128,
+    _PERM_MNIST_FIXED,
+    _PERM_MNIST_BEST,
+    {"permuted": 20, "scenario": "domain"},
+)
 
 
 def get(name: str, strategy: str | None = None) -> cfg.RunConfig:

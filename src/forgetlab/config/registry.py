@@ -1,7 +1,9 @@
 """Explicit name -> component registries, filled by decorators at import time of the defining module."""
+
 from __future__ import annotations
 
-from typing import Callable, Generic, Iterator, TypeVar
+from collections.abc import Callable, Iterator
+from typing import Generic, TypeVar
 
 from forgetlab.errors import ConfigError
 
@@ -26,9 +28,7 @@ class Registry(Generic[T]):
         try:
             return self._items[name]
         except KeyError:
-            raise ConfigError(
-                f"unknown {self.kind} {name!r}; valid: {', '.join(self._items)}"
-            ) from None
+            raise ConfigError(f"unknown {self.kind} {name!r}; valid: {', '.join(self._items)}") from None
 
     def __contains__(self, name: str) -> bool:
         return name in self._items

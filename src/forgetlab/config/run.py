@@ -4,6 +4,7 @@ A run is an *ensemble*: the cross product of ``grid`` (values of member-level hy
 and ``seeds``. Every member shares the tensor shapes of the network, so the whole ensemble trains
 as one batched program; members differ only in the values listed in ``MEMBER_KEYS``.
 """
+
 from __future__ import annotations
 
 import itertools
@@ -122,7 +123,7 @@ def members(config: RunConfig) -> list[Member]:
     keys = [k for k, _ in config.grid]
     out = []
     for values in itertools.product(*(vs for _, vs in config.grid)):
-        hp = dict(base) | dict(zip(keys, map(float, values)))
+        hp = dict(base) | dict(zip(keys, map(float, values), strict=True))
         out.extend(Member(seed, hp) for seed in config.seeds)
     return out
 

@@ -6,23 +6,35 @@ with the strategy (``strategies.register``), into ``STRATEGY_SETTINGS`` here; th
 import no strategy. A field may carry ``metadata={"flat": "lwf_alpha"}``: the name the setting had when all
 strategies shared one flat section (``strategy.lwf_alpha``), still accepted on input and used in identities.
 """
+
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Callable, get_type_hints
+from typing import Any, get_type_hints
 
-from forgetlab.errors import ConfigError
 from forgetlab.config.registry import Registry
+from forgetlab.errors import ConfigError
 
 STRATEGY_SETTINGS: Registry[type] = Registry("strategy")
 
 # The flat settings every strategy shared when run identities were first published, with their defaults:
 # an identity spells a setting by its flat name, so identities of those runs stay what they were.
 FLAT_DEFAULTS: dict[str, Any] = {
-    "memory": 0, "memory_per_class": 0, "replay_batch": 0, "ewc_lambda": 100.0, "ewc_gamma": 1.0,
-    "fisher_samples": 0, "si_c": 1.0, "si_xi": 0.1, "lwf_alpha": 1.0, "lwf_temp": 2.0, "der_alpha": 0.5,
-    "der_beta": 0.5}
+    "memory": 0,
+    "memory_per_class": 0,
+    "replay_batch": 0,
+    "ewc_lambda": 100.0,
+    "ewc_gamma": 1.0,
+    "fisher_samples": 0,
+    "si_c": 1.0,
+    "si_xi": 0.1,
+    "lwf_alpha": 1.0,
+    "lwf_temp": 2.0,
+    "der_alpha": 0.5,
+    "der_beta": 0.5,
+}
 
 
 @dataclass(frozen=True)
@@ -69,10 +81,14 @@ def set_value(sc: StrategyConfig, key: str, value: Any, convert: Callable[[str, 
         else:
             owner = key
     if owner != sc.name:
-        raise ConfigError(f"strategy.{key}: not a setting of strategy {sc.name!r}; "
-                          f"its settings: {', '.join(keys(sc.name)) or 'none'} (set strategy.name first)")
+        raise ConfigError(
+            f"strategy.{key}: not a setting of strategy {sc.name!r}; "
+            f"its settings: {', '.join(keys(sc.name)) or 'none'} (set strategy.name first)"
+        )
     if field_name not in fields:
-        raise ConfigError(f"unknown setting strategy.{key}; strategy {sc.name!r} has: {', '.join(keys(sc.name)) or 'none'}")
+        raise ConfigError(
+            f"unknown setting strategy.{key}; strategy {sc.name!r} has: {', '.join(keys(sc.name)) or 'none'}"
+        )
     typ = get_type_hints(STRATEGY_SETTINGS[sc.name])[field_name]
     new = dataclasses.replace(sc.params, **{field_name: convert(f"strategy.{owner}.{field_name}", value, typ)})
     return dataclasses.replace(sc, settings=None if new == STRATEGY_SETTINGS[sc.name]() else new)  # one spelling

@@ -2,10 +2,21 @@
 
 The data set's own checks (does it exist, are the tasks' classes its classes) are the data layer's
 (``forgetlab.data.check_config``), a strategy's its own (``Strategy.check``)."""
+
 from __future__ import annotations
 
-from forgetlab.config.run import (ARCHS, DEVICES, EVAL_SPLITS, INITS, MEMBER_KEYS, NORMS, OPTIMIZERS, PROTOCOLS,
-                                  SCENARIOS, RunConfig)
+from forgetlab.config.run import (
+    ARCHS,
+    DEVICES,
+    EVAL_SPLITS,
+    INITS,
+    MEMBER_KEYS,
+    NORMS,
+    OPTIMIZERS,
+    PROTOCOLS,
+    SCENARIOS,
+    RunConfig,
+)
 from forgetlab.config.values import get
 from forgetlab.errors import ConfigError
 
@@ -44,7 +55,7 @@ def validate(config: RunConfig) -> RunConfig:
     _one_of("protocol.scenario", p.scenario, SCENARIOS)
     if p.permuted < 0:
         raise ConfigError(f"protocol.permuted={p.permuted} must be >= 0 (0 = no pixel permutations)")
-    if m.kwta and (len(m.kwta) != len(m.hidden) or any(not 0 < k <= h for k, h in zip(m.kwta, m.hidden))):
+    if m.kwta and (len(m.kwta) != len(m.hidden) or any(not 0 < k <= h for k, h in zip(m.kwta, m.hidden, strict=True))):
         raise ConfigError(f"model.kwta={list(m.kwta)} needs one k per hidden layer {list(m.hidden)}, each in 1..units")
     if m.kwta_boost < 0:
         raise ConfigError(f"model.kwta_boost={m.kwta_boost:g} must be >= 0")

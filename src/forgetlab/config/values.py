@@ -1,5 +1,6 @@
 """Reading values into a run configuration: dotted keys, strings from the command line, JSON/TOML files,
 and the nested dict a results.json holds."""
+
 from __future__ import annotations
 
 import dataclasses
@@ -77,8 +78,9 @@ def _convert(key: str, value: Any, typ) -> Any:
 def override(config: RunConfig, key: str, value: Any) -> RunConfig:
     """A copy of ``config`` with one dotted key set; ``value`` may be a string from the CLI."""
     if key.startswith("strategy."):
-        return dataclasses.replace(config, strategy=strategy_settings.set_value(
-            config.strategy, key.partition(".")[2], value, _convert))
+        return dataclasses.replace(
+            config, strategy=strategy_settings.set_value(config.strategy, key.partition(".")[2], value, _convert)
+        )
     typ = _key_type(key)
     value = _convert(key, value, typ)
     if "." not in key:

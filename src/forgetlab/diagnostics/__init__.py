@@ -7,6 +7,7 @@
 
 Files: ``probes.npz`` (arrays, member axis second) and ``probes.json`` (settings, names, shapes).
 """
+
 from __future__ import annotations
 
 import io
@@ -15,16 +16,39 @@ from pathlib import Path
 
 import numpy as np
 
+from forgetlab.diagnostics.base import PROBE_NAMES, ProbeConfig, Timer, stratified
+from forgetlab.diagnostics.interference import HeadBias, Interference
+from forgetlab.diagnostics.recorders import (
+    ForgettingCurve,
+    LatentMaps,
+    ProbabilityCurve,
+    ProbeSetRef,
+    RelativeUpdates,
+    Sparsity,
+)
+from forgetlab.diagnostics.task_end import Drift, LinearProbe, TaskEndFeatures, UnitReuse
 from forgetlab.errors import ForgetlabError
 from forgetlab.outputs.files import atomic_write
-from forgetlab.diagnostics.base import PROBE_NAMES, ProbeConfig, Timer, stratified
-from forgetlab.diagnostics.task_end import Drift, LinearProbe, TaskEndFeatures, UnitReuse
-from forgetlab.diagnostics.recorders import ForgettingCurve, LatentMaps, ProbabilityCurve, ProbeSetRef, RelativeUpdates, Sparsity
-from forgetlab.diagnostics.interference import HeadBias, Interference
 
-__all__ = ["ProbeConfig", "PROBE_NAMES", "probe_config", "Probes", "ProbeData", "load", "ForgettingCurve", "ProbabilityCurve",
-           "RelativeUpdates", "Sparsity", "LatentMaps", "LinearProbe", "HeadBias", "Interference", "UnitReuse",
-           "Drift", "stratified"]
+__all__ = [
+    "ProbeConfig",
+    "PROBE_NAMES",
+    "probe_config",
+    "Probes",
+    "ProbeData",
+    "load",
+    "ForgettingCurve",
+    "ProbabilityCurve",
+    "RelativeUpdates",
+    "Sparsity",
+    "LatentMaps",
+    "LinearProbe",
+    "HeadBias",
+    "Interference",
+    "UnitReuse",
+    "Drift",
+    "stratified",
+]
 
 PROBE_SCHEMA = 1
 
@@ -46,8 +70,15 @@ class Probes:
         self.timer = Timer()
         ref = ProbeSetRef(self.config)
         c = self.config
-        kinds = [(c.curves, ForgettingCurve), (c.curves, ProbabilityCurve), (c.updates, RelativeUpdates),
-                 (c.sparsity, Sparsity), (c.latent, LatentMaps), (c.head, HeadBias), (c.interference, Interference)]
+        kinds = [
+            (c.curves, ForgettingCurve),
+            (c.curves, ProbabilityCurve),
+            (c.updates, RelativeUpdates),
+            (c.sparsity, Sparsity),
+            (c.latent, LatentMaps),
+            (c.head, HeadBias),
+            (c.interference, Interference),
+        ]
         self.hooks = [cls(c, ref, self.timer) for on, cls in kinds if on]
         features = TaskEndFeatures(c)  # one forward pass per task end for the three probes below
         ends = [(c.linear, LinearProbe), (c.units, UnitReuse), (c.drift, Drift)]
@@ -58,10 +89,15 @@ class Probes:
         """Wall time spent inside the probes so far."""
         return self.timer.seconds
 
-    def data(self, members: list[dict], tasks) -> "ProbeData":
+    def data(self, members: list[dict], tasks) -> ProbeData:
         arrays: dict[str, np.ndarray] = {}
-        meta = {"schema": PROBE_SCHEMA, "config": vars(self.config), "members": members,
-                "tasks": [list(t) for t in tasks], "seconds": round(self.seconds, 3)}
+        meta = {
+            "schema": PROBE_SCHEMA,
+            "config": vars(self.config),
+            "members": members,
+            "tasks": [list(t) for t in tasks],
+            "seconds": round(self.seconds, 3),
+        }
         for h in self.hooks:
             arrays.update(h.arrays())
             if isinstance(h, RelativeUpdates):
@@ -91,7 +127,8 @@ class ProbeData:
     @property
     def n_layers(self) -> int:
         return sum(k.startswith("lifetime_sparsity_h") for k in self.arrays) or sum(
-            k.startswith("latent_h") for k in self.arrays)
+            k.startswith("latent_h") for k in self.arrays
+        )
 
     # --- derived curves -----------------------------------------------------------------------
 
@@ -122,10 +159,20 @@ class ProbeData:
             out[:, :, j] = np.where(seen[:, g].all(1)[:, None], acc, np.nan)
         return out
 
-    def select(self, index: list[int]) -> "ProbeData":
+    def select(self, index: list[int]) -> ProbeData:
         """The data of some members only (member axis is axis 1 of every per-member array)."""
-        shared = {"point_task", "point_task_step", "point_step", "probe_count", "update_task", "sparsity_task",
-                  "latent_y", "score_count", "interference_task", "interference_task_step"}
+        shared = {
+            "point_task",
+            "point_task_step",
+            "point_step",
+            "probe_count",
+            "update_task",
+            "sparsity_task",
+            "latent_y",
+            "score_count",
+            "interference_task",
+            "interference_task_step",
+        }
         arrays = {k: (v if k in shared else v[:, index]) for k, v in self.arrays.items()}
         meta = dict(self.meta, members=[self.meta["members"][i] for i in index])
         meta["arrays"] = {k: list(v.shape) for k, v in arrays.items()}
@@ -148,8 +195,9 @@ def load(run_dir: str | Path) -> ProbeData:
         with np.load(run_dir / "probes.npz") as f:
             arrays = {k: f[k] for k in f.files}
     except FileNotFoundError:
-        raise ForgetlabError(f"{run_dir} has no probes.json/probes.npz; run it with probes "
-                             f"('forgetlab run PRESET --probes')") from None
+        raise ForgetlabError(
+            f"{run_dir} has no probes.json/probes.npz; run it with probes ('forgetlab run PRESET --probes')"
+        ) from None
     except (ValueError, OSError, json.JSONDecodeError) as e:
         raise ForgetlabError(f"probe files in {run_dir} are unreadable ({type(e).__name__}); run again") from None
     return ProbeData(arrays, meta)

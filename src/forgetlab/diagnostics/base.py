@@ -3,6 +3,7 @@
 Probes never synchronise with the host per step. They write into device tensors allocated in chunks
 and copy them to the host once per task (``after_task``), the only sync point of a probe.
 """
+
 from __future__ import annotations
 
 import time
@@ -36,7 +37,7 @@ class ProbeConfig:
     knn: int = 10  # neighbours of the kNN probe
     interference_batches: int = 20  # K: batches of each task whose gradients are compared with the old tasks'
 
-    def validate(self) -> "ProbeConfig":
+    def validate(self) -> ProbeConfig:
         for name in ("per_class", "first", "latent_per_class", "seed", "ridge"):
             if getattr(self, name) < 0:
                 raise ConfigError(f"probes.{name}={getattr(self, name)} must be >= 0")
@@ -49,7 +50,7 @@ class ProbeConfig:
                 raise ConfigError(f"probes.{name}={getattr(self, name)} must be >= 1")
         return self
 
-    def only(self, names: str | list[str]) -> "ProbeConfig":
+    def only(self, names: str | list[str]) -> ProbeConfig:
         """These probes on (comma-separated names or a list, see ``PROBE_NAMES``), every other one off."""
         names = [n.strip() for n in names.split(",")] if isinstance(names, str) else list(names)
         bad = [n for n in names if n not in PROBE_NAMES]

@@ -2,16 +2,27 @@
 strategy keep the network's accuracy on the earlier classes, only the features, or neither? Tables,
 generated sentences and figures, from each strategy's ``ProbeData``.
 """
+
 from __future__ import annotations
 
 from pathlib import Path
 
 import numpy as np
 
-from forgetlab.diagnostics.findings import fmt, group_accuracy, interference, kept, n_layers, nanmean, peaks, unit_reuse, verdict
-from forgetlab.diagnostics.figures import onset_batches
-from forgetlab.outputs.plotting import PALETTE, band, pyplot, save
 from forgetlab.diagnostics import ProbeData
+from forgetlab.diagnostics.figures import onset_batches
+from forgetlab.diagnostics.findings import (
+    fmt,
+    group_accuracy,
+    interference,
+    kept,
+    n_layers,
+    nanmean,
+    peaks,
+    unit_reuse,
+    verdict,
+)
+from forgetlab.outputs.plotting import PALETTE, band, pyplot, save
 
 
 def earlier_classes(pd: ProbeData) -> dict[str, np.ndarray]:
@@ -19,7 +30,7 @@ def earlier_classes(pd: ProbeData) -> dict[str, np.ndarray]:
     ``knn`` [E, L]; and the same after each earlier task's own training (``*_start``, on its own classes
     pooled the same way: the reference of how much was kept)."""
     T, count = len(pd.tasks), pd["score_count"]
-    old = [c for task in pd.tasks[:T - 1] for c in task]
+    old = [c for task in pd.tasks[: T - 1] for c in task]
     out = {}
     for name, key in (("net", "net_correct"), ("linear", "linear_correct"), ("knn", "knn_correct")):
         out[name] = group_accuracy(pd[key][T - 1], count, old)
@@ -31,10 +42,18 @@ def earlier_classes(pd: ProbeData) -> dict[str, np.ndarray]:
 
 def compare_rows(pds: dict[str, ProbeData]) -> tuple[list[str], list[list[str]]]:
     """One row per strategy: the five questions' headline numbers after the last task."""
-    header = ["strategy", "network on earlier classes", "linear probe (last hidden)", "kNN (last hidden)",
-              "earlier examples predicted as the last task's classes", "most negative gradient cosine",
-              "at batch", "half-drop batch", "earlier activation on the new task's units (hidden 1)",
-              "CKA after task 1 vs last (last hidden)"]
+    header = [
+        "strategy",
+        "network on earlier classes",
+        "linear probe (last hidden)",
+        "kNN (last hidden)",
+        "earlier examples predicted as the last task's classes",
+        "most negative gradient cosine",
+        "at batch",
+        "half-drop batch",
+        "earlier activation on the new task's units (hidden 1)",
+        "CKA after task 1 vs last (last hidden)",
+    ]
     rows = []
     for name, pd in pds.items():
         T, row = len(pd.tasks), [name]
@@ -47,9 +66,11 @@ def compare_rows(pds: dict[str, ProbeData]) -> tuple[list[str], list[list[str]]]
         if "interference" in pd:
             d = interference(pd)
             onsets = _onsets(pd)
-            row += [fmt(np.mean([np.nanmin(v["cos"], 0) for v in d.values()], 0)),
-                    fmt(np.mean([peaks(v)[0] for v in d.values()], 0), 1),
-                    fmt(nanmean([onsets[t] for t in d], 0), 1) if onsets else "–"]
+            row += [
+                fmt(np.mean([np.nanmin(v["cos"], 0) for v in d.values()], 0)),
+                fmt(np.mean([peaks(v)[0] for v in d.values()], 0), 1),
+                fmt(nanmean([onsets[t] for t in d], 0), 1) if onsets else "–",
+            ]
         else:
             row += ["–"] * 3
         row.append(fmt(nanmean(unit_reuse(pd, 1)["old_share"], 0)) if "unit_rate_h1" in pd else "–")
@@ -73,12 +94,17 @@ def compare_findings(pds: dict[str, ProbeData]) -> list[str]:
         best = int(np.nanargmax(nanmean(e["linear"], 0)))
         kept_net = kept(np.mean(e["net"]), np.mean(e["net_start"]), e["chance"])
         kept_probe = kept(np.mean(e["linear"][:, best]), np.mean(e["linear_start"][:, best]), e["chance"])
-        head = (f"; {fmt(pd['head_end'][-1, :, 0])} of the earlier classes' examples go to the last task's classes"
-                if "head_end" in pd else "")
-        out.append(f"{name}: on the earlier tasks' classes after the last task, the network is at {fmt(e['net'])} "
-                   f"and the linear probe on hidden {best + 1} at {fmt(e['linear'][:, best])} (after their own "
-                   f"tasks: {fmt(e['net_start'])} and {fmt(e['linear_start'][:, best])}; chance {e['chance']:.2f})"
-                   f"{head}: {verdict(kept_net, kept_probe).replace('these classes', 'the earlier classes')}.")
+        head = (
+            f"; {fmt(pd['head_end'][-1, :, 0])} of the earlier classes' examples go to the last task's classes"
+            if "head_end" in pd
+            else ""
+        )
+        out.append(
+            f"{name}: on the earlier tasks' classes after the last task, the network is at {fmt(e['net'])} "
+            f"and the linear probe on hidden {best + 1} at {fmt(e['linear'][:, best])} (after their own "
+            f"tasks: {fmt(e['net_start'])} and {fmt(e['linear_start'][:, best])}; chance {e['chance']:.2f})"
+            f"{head}: {verdict(kept_net, kept_probe).replace('these classes', 'the earlier classes')}."
+        )
     return out
 
 
@@ -86,15 +112,31 @@ def figures(pds: dict[str, ProbeData], out_dir: Path) -> list[tuple[Path, str]]:
     """(PNG, caption) of each figure the recorded arrays allow."""
     out = []
     if all("linear_correct" in pd for pd in pds.values()):
-        out.append((_accuracy_bars(pds, out_dir / "explain_probe_vs_network"),
-                    "Earlier classes after the last task: the network against linear probes of each hidden layer."))
+        out.append(
+            (
+                _accuracy_bars(pds, out_dir / "explain_probe_vs_network"),
+                "Earlier classes after the last task: the network against linear probes of each hidden layer.",
+            )
+        )
     if all("head_bias" in pd for pd in pds.values()):
-        out.append((_per_batch(pds, out_dir / "explain_head_bias", _head_share, "earlier examples predicted\n"
-                               "as the current task's classes"),
-                    "Head bias over the first batches of a task (mean over tasks 2..T)."))
+        out.append(
+            (
+                _per_batch(
+                    pds,
+                    out_dir / "explain_head_bias",
+                    _head_share,
+                    "earlier examples predicted\nas the current task's classes",
+                ),
+                "Head bias over the first batches of a task (mean over tasks 2..T).",
+            )
+        )
     if all("interference" in pd for pd in pds.values()):
-        out.append((_per_batch(pds, out_dir / "explain_interference", _cosine, "cos(g_new, g_old)"),
-                    "Gradient cosine between the applied update and the earlier tasks' loss (mean over tasks 2..T)."))
+        out.append(
+            (
+                _per_batch(pds, out_dir / "explain_interference", _cosine, "cos(g_new, g_old)"),
+                "Gradient cosine between the applied update and the earlier tasks' loss (mean over tasks 2..T).",
+            )
+        )
     return out
 
 
@@ -108,8 +150,14 @@ def _accuracy_bars(pds: dict[str, ProbeData], stem: Path) -> Path:
     width = 0.8 / len(series)
     for i, (label, values) in enumerate(series.items()):
         x = np.arange(len(names)) + i * width
-        ax.bar(x, [np.mean(v) for v in values], width, yerr=[np.std(v, ddof=1) if len(v) > 1 else 0 for v in values],
-               color="#000000" if i == 0 else PALETTE[i - 1], label=label)
+        ax.bar(
+            x,
+            [np.mean(v) for v in values],
+            width,
+            yerr=[np.std(v, ddof=1) if len(v) > 1 else 0 for v in values],
+            color="#000000" if i == 0 else PALETTE[i - 1],
+            label=label,
+        )
     ax.set_xticks(np.arange(len(names)) + 0.4 - width / 2, names)
     ax.set(ylabel="accuracy on earlier classes", ylim=(0, 1.02))
     ax.legend(loc="center left", bbox_to_anchor=(1.0, 0.5))
@@ -142,14 +190,20 @@ def _per_batch(pds: dict[str, ProbeData], stem: Path, series, ylabel: str) -> Pa
 def section(pds: dict[str, ProbeData], out_dir: Path) -> list[str]:
     """Markdown lines of compare.md's section on why each strategy forgets, with its figures."""
     header, rows = compare_rows(pds)
-    lines = ["", "## Why they forget", "",
-             "After the last task, mean ± std over seeds: accuracy on the earlier tasks' classes of the network and "
-             "of a ridge probe and a kNN probe on the frozen features (Davari et al. 2022); the head bias; the "
-             "gradient cosine between the applied update and the earlier tasks' loss over the first batches of "
-             "each task (mean over tasks) against the batch at which their accuracy halves; the earlier tasks' "
-             "activation on the units the new task activates; linear CKA of the last hidden layer between the ends "
-             "of the first and the last task (Kornblith et al. 2019). Each finding is generated from the numbers.", "",
-             "| " + " | ".join(header) + " |", "|---" * len(header) + "|"]
+    lines = [
+        "",
+        "## Why they forget",
+        "",
+        "After the last task, mean ± std over seeds: accuracy on the earlier tasks' classes of the network and "
+        "of a ridge probe and a kNN probe on the frozen features (Davari et al. 2022); the head bias; the "
+        "gradient cosine between the applied update and the earlier tasks' loss over the first batches of "
+        "each task (mean over tasks) against the batch at which their accuracy halves; the earlier tasks' "
+        "activation on the units the new task activates; linear CKA of the last hidden layer between the ends "
+        "of the first and the last task (Kornblith et al. 2019). Each finding is generated from the numbers.",
+        "",
+        "| " + " | ".join(header) + " |",
+        "|---" * len(header) + "|",
+    ]
     lines += ["| " + " | ".join(r) + " |" for r in rows]
     lines += [""] + [f"- {s}" for s in compare_findings(pds)]
     for png, caption in figures(pds, out_dir):

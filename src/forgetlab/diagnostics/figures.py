@@ -3,16 +3,18 @@
 One style everywhere (plotting.py): colour-blind-safe colours, labelled axes, task boundaries as grey
 dotted lines, mean over seeds with a +-1 std band; every figure written as PNG and PDF.
 """
+
 from __future__ import annotations
 
 from pathlib import Path
 
 import numpy as np
 
-from forgetlab.outputs.formatting import point_label
-from forgetlab.diagnostics.latent_maps import embeddings, latent_map, latent_picks
-from forgetlab.outputs.plotting import PALETTE, band, boundaries, pyplot, save, task_label
 from forgetlab.diagnostics import ProbeData
+from forgetlab.diagnostics.latent_maps import embeddings, latent_map, latent_picks
+from forgetlab.outputs.formatting import point_label
+from forgetlab.outputs.plotting import PALETTE, band, boundaries, pyplot, save, task_label
+
 
 def task_starts(pd: ProbeData) -> list[int]:
     steps, tasks = pd["point_step"], pd["point_task"]
@@ -85,16 +87,25 @@ def forgetting_onset(pd: ProbeData, title: str, stem: Path, window: int = 100) -
             for j in sorted(range(len(names)), key=lambda j: (layers.index(param_layer(names[j])[0]), j)):
                 layer, kind = param_layer(names[j])
                 if kind == "weight" and ur.shape[0]:
-                    band(axes[1, col], xs, ur[:, :, j], PALETTE[layers.index(layer) % len(PALETTE)],
-                         _param_label(names[j]), log=True)
+                    band(
+                        axes[1, col],
+                        xs,
+                        ur[:, :, j],
+                        PALETTE[layers.index(layer) % len(PALETTE)],
+                        _param_label(names[j]),
+                        log=True,
+                    )
             axes[1, col].set_yscale("log")
         axes[1, col].set_xlabel("batch within task")
     axes[0, 0].set_ylabel("probe accuracy")
     axes[1, 0].set_ylabel("relative update\n‖ΔW‖/‖W‖ (weights)")
     axes[0, -1].legend(loc="center left", bbox_to_anchor=(1.0, 0.5))
     axes[1, -1].legend(loc="center left", bbox_to_anchor=(1.0, 0.5))
-    fig.suptitle(f"{title}: first {window} batches of each later task "
-                 f"(dashed: first batch with old-class accuracy < half its task-boundary value, mean over seeds)", y=1.01)
+    fig.suptitle(
+        f"{title}: first {window} batches of each later task "
+        f"(dashed: first batch with old-class accuracy < half its task-boundary value, mean over seeds)",
+        y=1.01,
+    )
     return save(fig, stem)
 
 
@@ -144,13 +155,24 @@ def relative_updates(pd: ProbeData, title: str, stem: Path, smooth: int = 25) ->
     layers = _layer_order(names)
     for j in sorted(range(len(names)), key=lambda j: (layers.index(param_layer(names[j])[0]), j)):
         layer, kind = param_layer(names[j])
-        band(ax, x, _smooth(ur[:, :, j], smooth), PALETTE[layers.index(layer) % len(PALETTE)], _param_label(names[j]),
-             ls="-" if kind == "weight" else "--", lw=1.1, log=True)
-    starts = [int(np.argmax(pd["update_task"] == t)) + 1 for t in range(len(pd.tasks)) if (pd["update_task"] == t).any()]
+        band(
+            ax,
+            x,
+            _smooth(ur[:, :, j], smooth),
+            PALETTE[layers.index(layer) % len(PALETTE)],
+            _param_label(names[j]),
+            ls="-" if kind == "weight" else "--",
+            lw=1.1,
+            log=True,
+        )
+    starts = [
+        int(np.argmax(pd["update_task"] == t)) + 1 for t in range(len(pd.tasks)) if (pd["update_task"] == t).any()
+    ]
     boundaries(ax, starts)
     ax.set_yscale("log")
-    ax.set(xlabel="training batch (all tasks)", ylabel=f"relative update ‖ΔW‖/‖W‖\n(moving mean of {smooth})",
-           title=title)
+    ax.set(
+        xlabel="training batch (all tasks)", ylabel=f"relative update ‖ΔW‖/‖W‖\n(moving mean of {smooth})", title=title
+    )
     ax.legend(loc="center left", bbox_to_anchor=(1.0, 0.5))
     return save(fig, stem)
 
@@ -233,15 +255,25 @@ def sparsity_vs_lambda(lams, ours_sparsity, ours_acc, study: dict | None, title:
     plt = pyplot()
     fig, axes = plt.subplots(1, 2, figsize=(7.0, 2.8))
     x = np.asarray(lams, dtype=float)
-    for ax, ours, key, label in ((axes[0], ours_sparsity, 0, "population sparsity"),
-                                 (axes[1], ours_acc, 1, "validation accuracy")):
+    for ax, ours, key, label in (
+        (axes[0], ours_sparsity, 0, "population sparsity"),
+        (axes[1], ours_acc, 1, "validation accuracy"),
+    ):
         ours = np.asarray(ours, dtype=float)
         mean, sd = ours.mean(1), ours.std(1, ddof=1) if ours.shape[1] > 1 else np.zeros(len(ours))
         ax.errorbar(x, mean, yerr=sd, color=PALETTE[0], marker="o", ms=4, capsize=3, label="forgetlab (mean ± std)")
         if study:
             sx = [k for k in x if k in study]
-            ax.plot(sx, [study[k][key] for k in sx], ls="none", marker="D", mfc="none", color=PALETTE[3], ms=6,
-                    label="study (one run)")
+            ax.plot(
+                sx,
+                [study[k][key] for k in sx],
+                ls="none",
+                marker="D",
+                mfc="none",
+                color=PALETTE[3],
+                ms=6,
+                label="study (one run)",
+            )
         ax.set_xscale("symlog", linthresh=1e-3)
         ax.set(xlabel="L1 lambda on hidden activations", ylabel=label)
     axes[0].legend(loc="upper left")  # the data rise to the right: keep the legend clear of it
@@ -249,23 +281,30 @@ def sparsity_vs_lambda(lams, ours_sparsity, ours_acc, study: dict | None, title:
     return save(fig, stem)
 
 
-def sparsity_vs_task(tasks, series: dict[str, np.ndarray], study: dict[str, list] | None, title: str,
-                     stem: Path, dead: dict[str, np.ndarray] | None = None) -> Path:
+def sparsity_vs_task(
+    tasks,
+    series: dict[str, np.ndarray],
+    study: dict[str, list] | None,
+    title: str,
+    stem: Path,
+    dead: dict[str, np.ndarray] | None = None,
+) -> Path:
     """Population sparsity at the end of each task (``series``: label -> [tasks, seeds]); the study's
     values as open markers; optionally the dead units at each task end in a second panel."""
     plt = pyplot()
     ncols = 2 if dead else 1
-    fig, axes = plt.subplots(1, ncols, figsize=(3.6 * ncols + 0.8, 2.8), squeeze=False,
-                             gridspec_kw={"wspace": 0.45})
+    fig, axes = plt.subplots(1, ncols, figsize=(3.6 * ncols + 0.8, 2.8), squeeze=False, gridspec_kw={"wspace": 0.45})
     x = np.arange(1, len(tasks) + 1)
     for i, (label, v) in enumerate(series.items()):
         v = np.asarray(v, dtype=float)
         sd = v.std(1, ddof=1) if v.shape[1] > 1 else np.zeros(len(v))
-        axes[0, 0].errorbar(x, v.mean(1), yerr=sd, color=PALETTE[i], marker="o", ms=4, capsize=3,
-                            label=f"forgetlab {label}")
+        axes[0, 0].errorbar(
+            x, v.mean(1), yerr=sd, color=PALETTE[i], marker="o", ms=4, capsize=3, label=f"forgetlab {label}"
+        )
         if study and label in study:
-            axes[0, 0].plot(x, study[label], ls="none", marker="D", mfc="none", ms=6, color=PALETTE[i],
-                            label=f"study {label}")
+            axes[0, 0].plot(
+                x, study[label], ls="none", marker="D", mfc="none", ms=6, color=PALETTE[i], label=f"study {label}"
+            )
         if dead and label in dead:
             d = np.asarray(dead[label], dtype=float)
             dsd = d.std(1, ddof=1) if d.shape[1] > 1 else np.zeros(len(d))
@@ -292,8 +331,9 @@ def default_latent_layers(config) -> str:
     return "all" if any(k == "train.l1" for k, _ in config.grid) or config.train.l1 > 0 else "last"
 
 
-def plot_run(run_dir: str | Path, out: str | Path | None = None, latent_tasks: str = "all",
-             latent_layers: str | None = None) -> list[Path]:
+def plot_run(
+    run_dir: str | Path, out: str | Path | None = None, latent_tasks: str = "all", latent_layers: str | None = None
+) -> list[Path]:
     """Every figure of a run directory written with probes, from its saved files; returns the PNGs."""
     from forgetlab import diagnostics as probes_mod
     from forgetlab.outputs.results import load
@@ -329,8 +369,20 @@ def plot_run(run_dir: str | Path, out: str | Path | None = None, latent_tasks: s
             picks = latent_picks(pd_all, idx, latent_tasks, layers_mode)
             tasks = sorted({t for t, _, _ in picks})
             emb = embeddings(pd_all, run_dir, picks)
-            panels = [(f"hidden {layer}, " + (task_label(t, pd.tasks[t]) if seq else "end of training"),
-                       emb[(t, idx[0], layer)]) for t, _, layer in picks]
-            paths.append(latent_map(panels, pd["latent_y"], f"{title}, seed {ms[0].seed}", out / f"{slug}_latent",
-                                    ncols=len(tasks) if len(tasks) > 1 else 2))
+            panels = [
+                (
+                    f"hidden {layer}, " + (task_label(t, pd.tasks[t]) if seq else "end of training"),
+                    emb[(t, idx[0], layer)],
+                )
+                for t, _, layer in picks
+            ]
+            paths.append(
+                latent_map(
+                    panels,
+                    pd["latent_y"],
+                    f"{title}, seed {ms[0].seed}",
+                    out / f"{slug}_latent",
+                    ncols=len(tasks) if len(tasks) > 1 else 2,
+                )
+            )
     return paths

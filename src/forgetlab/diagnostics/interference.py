@@ -9,15 +9,16 @@
   products and norms: cosines), and the first-order predicted change of the old tasks' loss against
   the measured one.
 """
+
 from __future__ import annotations
 
 import numpy as np
 import torch
 
+from forgetlab.diagnostics.base import Rows
+from forgetlab.diagnostics.recorders import _Probe, _Scheduled
 from forgetlab.engine.hooks import Context
 from forgetlab.engine.models import eval_mode, member_cross_entropy
-from forgetlab.diagnostics.recorders import _Probe, _Scheduled
-from forgetlab.diagnostics.base import Rows
 
 HEAD_STATS = ("old_to_new", "old_logit", "new_logit")  # the first columns of head_bias / head_end
 
@@ -42,7 +43,7 @@ class HeadBias(_Scheduled):
             w_norm, bias = torch.linalg.vector_norm(head.weight, dim=1), head.bias[:, 0]  # [E, C] each
         else:
             w_norm = bias = torch.full((E, C), float("nan"), device=ps.y.device)
-        old = [c for task in ctx.config.tasks[:ctx.task] for c in task]
+        old = [c for task in ctx.config.tasks[: ctx.task] for c in task]
         stats = torch.full((E, len(HEAD_STATS)), float("nan"), device=ps.y.device)
         if old and ps.n_classes == C and (ctx.scenario is None or ctx.scenario.unit is None):
             logits = ps.forward(ctx).logits  # the seen classes' probe examples
@@ -80,8 +81,10 @@ class HeadBias(_Scheduled):
     def arrays(self) -> dict[str, np.ndarray]:
         if not self.end_host:
             return {}
-        return {"head_bias": self._stacked().astype(np.float32),
-                "head_end": np.concatenate(self.end_host).astype(np.float32)}
+        return {
+            "head_bias": self._stacked().astype(np.float32),
+            "head_end": np.concatenate(self.end_host).astype(np.float32),
+        }
 
 
 def layer_groups(model) -> tuple[list[str], list[list[int]]]:
@@ -124,7 +127,7 @@ class Interference(_Probe):
             self.ps_ref.prepare(ctx)
             if self.layers is None:
                 self.layers, self.groups = layer_groups(ctx.model)
-            old = [c for task in ctx.config.tasks[:ctx.task] for c in task]
+            old = [c for task in ctx.config.tasks[: ctx.task] for c in task]
             ps = self.ps
             rows = torch.isin(ps.y, torch.as_tensor(old, device=ps.y.device)).nonzero().squeeze(1)
             self._old = (ps.x[rows], ps.y[rows]) if old else None
@@ -140,7 +143,7 @@ class Interference(_Probe):
             if not grad:
                 return loss, None
             g = torch.autograd.grad(loss.sum(), params, allow_unused=True)  # members are independent
-        return loss.detach(), [torch.zeros_like(p) if gi is None else gi for p, gi in zip(params, g)]
+        return loss.detach(), [torch.zeros_like(p) if gi is None else gi for p, gi in zip(params, g, strict=True)]
 
     def after_backward(self, ctx: Context) -> None:
         if self._old is None or ctx.task_step >= self.config.interference_batches:
@@ -164,10 +167,12 @@ class Interference(_Probe):
             self._pending = None
             E = ctx.n_members
             after, _ = self._old_loss(ctx, grad=False)
-            dot = cols[:, :len(self.groups)].sum(1)
+            dot = cols[:, : len(self.groups)].sum(1)
             sgd = -ctx.hparams["train.lr"].to(dot.dtype) * dot
-            moved = sum(((p.detach() - b) * g).reshape(E, -1).sum(1)
-                        for p, b, g in zip(ctx.model.parameters(), before, g_old))
+            moved = sum(
+                ((p.detach() - b) * g).reshape(E, -1).sum(1)
+                for p, b, g in zip(ctx.model.parameters(), before, g_old, strict=True)
+            )
             self.rows.append(torch.cat([cols, torch.stack([loss, after, sgd, moved], 1)], 1))
             self.where.append((ctx.task, ctx.task_step, ctx.step))
 
@@ -180,6 +185,9 @@ class Interference(_Probe):
         if not done:
             return {}
         rows = np.concatenate(done)
-        where = np.asarray(self.where[:len(rows)], dtype=np.int64)
-        return {"interference": rows.astype(np.float64), "interference_task": where[:, 0],
-                "interference_task_step": where[:, 1]}
+        where = np.asarray(self.where[: len(rows)], dtype=np.int64)
+        return {
+            "interference": rows.astype(np.float64),
+            "interference_task": where[:, 0],
+            "interference_task_step": where[:, 1],
+        }

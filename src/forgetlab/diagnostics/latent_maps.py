@@ -1,5 +1,6 @@
 """Latent maps: 2-D t-SNE embeddings of the hidden activations recorded by the latent probe, cached
 beside the run, drawn as scatter plots coloured and marked by class."""
+
 from __future__ import annotations
 
 import io
@@ -7,22 +8,19 @@ from pathlib import Path
 
 import numpy as np
 
-from forgetlab.outputs.plotting import MARKERS, PALETTE, pyplot, save
 from forgetlab.diagnostics import ProbeData
 from forgetlab.outputs.files import atomic_write
-
+from forgetlab.outputs.plotting import MARKERS, PALETTE, pyplot, save
 
 
 def tsne(h: np.ndarray, seed: int = 0) -> np.ndarray:
     """2-D t-SNE (scikit-learn, Barnes-Hut, PCA initialisation, perplexity 30) of [N, features]."""
     from sklearn.manifold import TSNE
-
     from threadpoolctl import threadpool_limits
 
     h = np.asarray(h, dtype=np.float32)
     with threadpool_limits(1):  # a 300-point map gains nothing from threads; spinning threads on a busy CPU lose
-        return TSNE(2, init="pca", perplexity=30, random_state=seed, learning_rate="auto",
-                    n_jobs=1).fit_transform(h)
+        return TSNE(2, init="pca", perplexity=30, random_state=seed, learning_rate="auto", n_jobs=1).fit_transform(h)
 
 
 def embeddings(pd: ProbeData, run_dir: Path, picks: list[tuple[int, int, int]]) -> dict[tuple, np.ndarray]:
@@ -51,11 +49,12 @@ def latent_map(panels: list[tuple[str, np.ndarray]], y: np.ndarray, title: str, 
     ncols = min(ncols, n)
     nrows = -(-n // ncols)
     fig, axes = plt.subplots(nrows, ncols, figsize=(2.35 * ncols + 0.9, 2.35 * nrows + 0.3), squeeze=False)
-    for ax, (sub, emb) in zip(axes.flat, panels):
+    for ax, (sub, emb) in zip(axes.flat, panels, strict=True):
         for c in np.unique(y):
             m = y == c
-            ax.scatter(emb[m, 0], emb[m, 1], s=7, color=PALETTE[c % 10], marker=MARKERS[c % 10], lw=0,
-                       label=str(c), alpha=0.85)
+            ax.scatter(
+                emb[m, 0], emb[m, 1], s=7, color=PALETTE[c % 10], marker=MARKERS[c % 10], lw=0, label=str(c), alpha=0.85
+            )
         ax.set_title(sub)
         ax.set_xticks([])
         ax.set_yticks([])

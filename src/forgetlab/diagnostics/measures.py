@@ -8,6 +8,7 @@
 Everything runs in float64: the Gram matrices of ReLU features (many dead units) are badly conditioned
 in float32, and these run once per task on at most a few thousand examples.
 """
+
 from __future__ import annotations
 
 import torch
@@ -28,8 +29,9 @@ def ridge_fit(x: torch.Tensor, y: torch.Tensor, alpha: float) -> tuple[torch.Ten
     return w, y_mean - x_mean @ w
 
 
-def knn_predict(train: torch.Tensor, labels: torch.Tensor, test: torch.Tensor, k: int, n_labels: int,
-                chunk: int = 1024) -> torch.Tensor:
+def knn_predict(
+    train: torch.Tensor, labels: torch.Tensor, test: torch.Tensor, k: int, n_labels: int, chunk: int = 1024
+) -> torch.Tensor:
     """Majority vote of the k nearest training examples (Euclidean), per member.
 
     train [E, N, H] with labels [N] in 0..n_labels-1 (shared), test [E, M, H] -> predicted labels [E, M].
@@ -40,7 +42,7 @@ def knn_predict(train: torch.Tensor, labels: torch.Tensor, test: torch.Tensor, k
     sq_train = (train * train).sum(-1).unsqueeze(1)  # [E, 1, N]
     out = []
     for start in range(0, test.shape[1], chunk):  # bounds the [E, chunk, N] distance matrix
-        t = test[:, start:start + chunk]
+        t = test[:, start : start + chunk]
         dist = (t * t).sum(-1, keepdim=True) + sq_train - 2 * t @ train.transpose(1, 2)
         nearest = dist.topk(k, -1, largest=False).indices  # [E, m, k]
         votes = torch.zeros(*nearest.shape[:2], n_labels, dtype=torch.int64, device=train.device)

@@ -2,6 +2,7 @@
 
 Every recorded array has the member axis E second: ``[point, E, ...]``.
 """
+
 from __future__ import annotations
 
 import sys
@@ -11,9 +12,9 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from forgetlab.diagnostics.base import ProbeConfig, Rows, Timer, stratified
 from forgetlab.engine.hooks import Context, Hook
 from forgetlab.engine.models import MLP, Output, eval_mode
-from forgetlab.diagnostics.base import ProbeConfig, Rows, Timer, stratified
 
 
 def softmax_classes(logits: torch.Tensor) -> torch.Tensor:
@@ -95,7 +96,7 @@ class SparseInput:
         return float(values[counts.argmax()])
 
     @classmethod
-    def of(cls, x: torch.Tensor, background: float | None) -> "SparseInput | None":
+    def of(cls, x: torch.Tensor, background: float | None) -> SparseInput | None:
         if background is None or float((x != background).float().mean()) > cls.MAX_DENSITY:
             return None
         return cls(x, background)
@@ -116,11 +117,13 @@ class SparseInput:
         return model(None, first=fc.unshare(h))
 
 
-def _skip(probe: "_Probe", name: str) -> None:
+def _skip(probe: _Probe, name: str) -> None:
     """A network that returns only logits has no hidden activations: say so once, record nothing."""
     if not probe.skipped:
-        print(f"probe {name}: the network returns no hidden activations (forward gives only logits); skipped",
-              file=sys.stderr)
+        print(
+            f"probe {name}: the network returns no hidden activations (forward gives only logits); skipped",
+            file=sys.stderr,
+        )
         probe.skipped = True
 
 
@@ -129,7 +132,7 @@ class _Probe(Hook):
 
     skipped = False  # set when the network gives this probe nothing to record (no hidden activations)
 
-    def __init__(self, config: ProbeConfig, probe_set: "ProbeSetRef", timer: Timer):
+    def __init__(self, config: ProbeConfig, probe_set: ProbeSetRef, timer: Timer):
         self.config, self.ps_ref, self.timer = config, probe_set, timer
 
     @property
@@ -291,8 +294,10 @@ class RelativeUpdates(_Probe):
 
     def arrays(self) -> dict[str, np.ndarray]:
         ratio = np.concatenate([h for h in self.host if h is not None])
-        return {"update_ratio": ratio.astype(np.float32),
-                "update_task": np.asarray(self.task_of_step[: len(ratio)], dtype=np.int64)}
+        return {
+            "update_ratio": ratio.astype(np.float32),
+            "update_task": np.asarray(self.task_of_step[: len(ratio)], dtype=np.int64),
+        }
 
 
 class Sparsity(_Probe):
@@ -317,7 +322,7 @@ class Sparsity(_Probe):
                 return _skip(self, "sparsity")
             if not self.layers:
                 self.layers = [Rows(chunk=64) for _ in hidden]
-            for rows, h in zip(self.layers, hidden):
+            for rows, h in zip(self.layers, hidden, strict=True):
                 rows.append((h == 0).float().mean(1))  # [E, H]
             self.epoch_task.append(ctx.task)
 

@@ -3,6 +3,7 @@ arrays only), a table and sentences generated from the numbers (``explain.py``).
 
 Figures share ``figures.py``'s style: mean over seeds with a +-1 std band, task boundaries dotted.
 """
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -10,10 +11,10 @@ from pathlib import Path
 import numpy as np
 
 import forgetlab.diagnostics.findings as X
+from forgetlab.diagnostics import ProbeData
 from forgetlab.diagnostics.figures import onset_batches, task_starts
 from forgetlab.outputs.formatting import point_label
 from forgetlab.outputs.plotting import BOUNDARY, PALETTE, band, boundaries, pyplot, save
-from forgetlab.diagnostics import ProbeData
 
 
 def probe_vs_network(pd: ProbeData, title: str, stem: Path) -> Path:
@@ -26,12 +27,13 @@ def probe_vs_network(pd: ProbeData, title: str, stem: Path) -> Path:
     for k, ax in enumerate(axes[0]):
         x = np.arange(k, T) + 1
         band(ax, x, r["net"][k:, :, k], "#000000", "network")
-        for l in range(L):
-            band(ax, x, r["linear"][k:, :, l, k], PALETTE[l], f"linear probe, hidden {l + 1}")
-            band(ax, x, r["knn"][k:, :, l, k], PALETTE[l], f"kNN, hidden {l + 1}", ls="--")
+        for j in range(L):
+            band(ax, x, r["linear"][k:, :, j, k], PALETTE[j], f"linear probe, hidden {j + 1}")
+            band(ax, x, r["knn"][k:, :, j, k], PALETTE[j], f"kNN, hidden {j + 1}", ls="--")
         ax.plot(x, r["chance"][k:], color="#999999", ls=":", lw=1, label="chance (seen classes)")
-        ax.set(title=f"task {k + 1} classes ({X._classes(pd.tasks, k)})", xlabel="after task", xticks=x,
-               ylim=(-0.02, 1.02))
+        ax.set(
+            title=f"task {k + 1} classes ({X._classes(pd.tasks, k)})", xlabel="after task", xticks=x, ylim=(-0.02, 1.02)
+        )
     axes[0][0].set_ylabel("accuracy on the task's classes")
     axes[0][-1].legend(loc="center left", bbox_to_anchor=(1.0, 0.5))
     fig.suptitle(title)
@@ -100,8 +102,15 @@ def unit_reuse(pd: ProbeData, title: str, stem: Path) -> Path:
         band(axes[0], x, u["old_share"], c, f"hidden {layer}")
         band(axes[1], x, u["overlap"], c, f"hidden {layer}")
         band(axes[2], x, u["dead"] / units, c, f"hidden {layer}")
-    for ax, label in zip(axes, ("earlier tasks' activation\non the new task's units", "overlap of active units\n(Jaccard)",
-                                "units silent on the\nnew task's examples")):
+    for ax, label in zip(
+        axes,
+        (
+            "earlier tasks' activation\non the new task's units",
+            "overlap of active units\n(Jaccard)",
+            "units silent on the\nnew task's examples",
+        ),
+        strict=False,
+    ):
         ax.set(xlabel="task", ylabel=label, xticks=x, ylim=(-0.02, 1.02))
     axes[0].legend()
     fig.suptitle(title)
@@ -119,8 +128,15 @@ def drift(pd: ProbeData, title: str, stem: Path) -> Path:
         for (s, t), v in np.ndenumerate(cka):
             if np.isfinite(v):
                 ax.text(t, s, f"{v:.2f}", ha="center", va="center", fontsize=7, color="w" if v < 0.6 else "k")
-        ax.set(title=f"hidden {layer}", xlabel="after task", ylabel="representation after task",
-               xticks=range(T), xticklabels=range(1, T + 1), yticks=range(T), yticklabels=range(1, T + 1))
+        ax.set(
+            title=f"hidden {layer}",
+            xlabel="after task",
+            ylabel="representation after task",
+            xticks=range(T),
+            xticklabels=range(1, T + 1),
+            yticks=range(T),
+            yticklabels=range(1, T + 1),
+        )
         ax.grid(False)
     fig.suptitle(title)
     return save(fig, stem)
@@ -131,47 +147,80 @@ def drift(pd: ProbeData, title: str, stem: Path) -> Path:
 # ---------------------------------------------------------------------------------------------
 
 QUESTIONS = [
-    ("Features or head? Representation vs head forgetting",
-     "\"in the latent space the new classes are well separated, and the previous classes are mingled\"",
-     "After each task, a ridge probe (closed form, one-hot targets, penalty {ridge}) and a {knn}-nearest-neighbour "
-     "probe per hidden layer, fitted on the frozen features of {fit} training examples per seen class, scored on the "
-     "probe set against the network's own accuracy on the same examples (Davari et al. 2022, \"Probing "
-     "representation forgetting in supervised and unsupervised continual learning\").",
-     "representation", probe_vs_network),
-    ("Head bias", "\"very confident in predicting the new classes for examples of the old classes\"",
-     "On the forgetting curve's schedule and at each task end: the share of the earlier classes' probe examples "
-     "predicted as one of the current task's classes, the mean logit of the old and the new classes' output units on "
-     "those examples, and the norm of each class's head weights (the bias weight aligning and BiC correct).",
-     "head", head_bias),
-    ("Gradient interference at the onset",
-     "\"we cannot see anything special in the relative updates at that point (batches 3-11)\"",
-     "For the first {K} batches of every later task, per layer, the cosine between the gradient the optimizer applies "
-     "and the gradient of the earlier tasks' loss on their probe examples, and the first-order predicted change of that "
-     "loss (from the applied update, and −lr·g_new·g_old) against the measured one. Collapse: the batch at which "
-     "accuracy on the earlier classes first falls below half its task-boundary value.",
-     "interference", interference),
-    ("Unit reuse", "\"the network presents a progressive amount of sparsity as it trains in more tasks\"",
-     "At each task end, per hidden unit and task, the share of the task's probe examples that activate it (active for "
-     "a task: at least {active:.0%} of them); the earlier tasks' activation (at the previous task end) on the units the "
-     "new task activates, the Jaccard overlap of the active sets, the units silent on the new task, and how far the "
-     "incoming weights of each group moved during the task.",
-     "units", unit_reuse),
-    ("Representation drift", "latent maps, compared by eye",
-     "Linear CKA (Kornblith et al. 2019) between each hidden layer's representation of the probe set (every class) at "
-     "the end of one task and at the end of each later task.",
-     "drift", drift),
+    (
+        "Features or head? Representation vs head forgetting",
+        '"in the latent space the new classes are well separated, and the previous classes are mingled"',
+        "After each task, a ridge probe (closed form, one-hot targets, penalty {ridge}) and a {knn}-nearest-neighbour "
+        "probe per hidden layer, fitted on the frozen features of {fit} training examples per seen "
+        "class, scored on the "
+        "probe set against the network's own accuracy on the same examples (Davari et al. 2022, \"Probing "
+        'representation forgetting in supervised and unsupervised continual learning").',
+        "representation",
+        probe_vs_network,
+    ),
+    (
+        "Head bias",
+        '"very confident in predicting the new classes for examples of the old classes"',
+        "On the forgetting curve's schedule and at each task end: the share of the earlier classes' probe examples "
+        "predicted as one of the current task's classes, the mean logit of the old and the new "
+        "classes' output units on "
+        "those examples, and the norm of each class's head weights (the bias weight aligning and BiC correct).",
+        "head",
+        head_bias,
+    ),
+    (
+        "Gradient interference at the onset",
+        '"we cannot see anything special in the relative updates at that point (batches 3-11)"',
+        "For the first {K} batches of every later task, per layer, the cosine between the gradient "
+        "the optimizer applies "
+        "and the gradient of the earlier tasks' loss on their probe examples, and the first-order "
+        "predicted change of that "
+        "loss (from the applied update, and −lr·g_new·g_old) against the measured one. Collapse: the batch at which "
+        "accuracy on the earlier classes first falls below half its task-boundary value.",
+        "interference",
+        interference,
+    ),
+    (
+        "Unit reuse",
+        '"the network presents a progressive amount of sparsity as it trains in more tasks"',
+        "At each task end, per hidden unit and task, the share of the task's probe examples that "
+        "activate it (active for "
+        "a task: at least {active:.0%} of them); the earlier tasks' activation (at the previous task "
+        "end) on the units the "
+        "new task activates, the Jaccard overlap of the active sets, the units silent on the new task, and how far the "
+        "incoming weights of each group moved during the task.",
+        "units",
+        unit_reuse,
+    ),
+    (
+        "Representation drift",
+        "latent maps, compared by eye",
+        "Linear CKA (Kornblith et al. 2019) between each hidden layer's representation of the probe "
+        "set (every class) at "
+        "the end of one task and at the end of each later task.",
+        "drift",
+        drift,
+    ),
 ]
 
 
-NUMBERS = {"representation": (X.representation_findings, X.representation_rows),
-           "head": (X.head_findings, X.head_rows),
-           "interference": (X.interference_findings, X.interference_rows),
-           "units": (X.unit_findings, X.unit_rows), "drift": (X.drift_findings, X.drift_rows)}
+NUMBERS = {
+    "representation": (X.representation_findings, X.representation_rows),
+    "head": (X.head_findings, X.head_rows),
+    "interference": (X.interference_findings, X.interference_rows),
+    "units": (X.unit_findings, X.unit_rows),
+    "drift": (X.drift_findings, X.drift_rows),
+}
 ONSETS = {"interference"}  # the measures set against the batch at which the old classes collapse
 
 
-REQUIRES = {"representation": "linear_correct", "head": "head_end", "interference": "interference",
-            "units": "unit_rate_h1", "drift": "cka_h1"}
+REQUIRES = {
+    "representation": "linear_correct",
+    "head": "head_end",
+    "interference": "interference",
+    "units": "unit_rate_h1",
+    "drift": "cka_h1",
+}
 
 
 def section(pd: ProbeData, title: str, figure_dir: Path, draw: bool = True) -> list[tuple]:
@@ -188,8 +237,15 @@ def section(pd: ProbeData, title: str, figure_dir: Path, draw: bool = True) -> l
         extra = (onsets,) if kind in ONSETS else ()
         findings, (header, rows) = (f(pd, *extra) for f in NUMBERS[kind])
         blocks.append(("h", 3, heading))
-        blocks.append(("p", f"The study: {quote}. Measured: " + how.format(
-            ridge=c["ridge"], knn=c["knn"], fit=c["fit_per_class"], K=c["interference_batches"], active=X.ACTIVE)))
+        blocks.append(
+            (
+                "p",
+                f"The study: {quote}. Measured: "
+                + how.format(
+                    ridge=c["ridge"], knn=c["knn"], fit=c["fit_per_class"], K=c["interference_batches"], active=X.ACTIVE
+                ),
+            )
+        )
         blocks += [("p", f"**Finding:** {s}") for s in findings]
         blocks.append(("table", header, rows))
         stem = figure_dir / f"explain_{slug}_{plot.__name__}"

@@ -12,17 +12,18 @@
 All three read one eval-mode forward pass per task end (``TaskEndFeatures``); each reads back to the
 host once per task.
 """
+
 from __future__ import annotations
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 
+from forgetlab.diagnostics.base import ProbeConfig, stratified
+from forgetlab.diagnostics.measures import knn_predict, linear_cka, ridge_fit
+from forgetlab.diagnostics.recorders import ProbeSetRef, _Probe
 from forgetlab.engine.hooks import Context
 from forgetlab.engine.models import eval_mode
-from forgetlab.diagnostics.base import ProbeConfig, stratified
-from forgetlab.diagnostics.recorders import ProbeSetRef, _Probe
-from forgetlab.diagnostics.measures import knn_predict, linear_cka, ridge_fit
 
 
 class TaskEndFeatures:
@@ -83,7 +84,7 @@ class LinearProbe(_TaskEnd):
         fit_label = torch.searchsorted(seen, fv.fit_y[fit_rows])  # index into the seen classes
         onehot = F.one_hot(ps.y, ps.n_classes).double()  # [M, C]: correct counts per class as a matmul
         linear, knn = [], []
-        for hf, hs in zip(fit.hidden, score.hidden):
+        for hf, hs in zip(fit.hidden, score.hidden, strict=True):
             hf = hf.index_select(1, fit_rows)
             w, b = ridge_fit(hf, F.one_hot(fit_label, len(seen)), self.config.ridge)
             pred = seen[(hs.double() @ w + b).argmax(-1)]
@@ -126,7 +127,7 @@ class UnitReuse(_TaskEnd):
         share = member / member.sum(0).clamp_min(1)  # a mean over each task's examples, as a matmul
         row = {}
         fcs = getattr(ctx.model, "fcs", [None] * len(score.hidden))
-        for i, (h, fc) in enumerate(zip(score.hidden, fcs)):
+        for i, (h, fc) in enumerate(zip(score.hidden, fcs, strict=True)):
             row[f"unit_rate_h{i + 1}"] = torch.einsum("emh,mt->eth", (h > 0).float(), share)
             row[f"unit_mean_h{i + 1}"] = torch.einsum("emh,mt->eth", h.float(), share)
             if fc is None:

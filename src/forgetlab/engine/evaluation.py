@@ -3,6 +3,7 @@
 Everything the study reports on validation data (accuracy and loss on the seen classes, population
 sparsity, accuracy on each task's classes) is a sum over classes of these per-class totals.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -22,7 +23,7 @@ class ClassStats:
     zeros: torch.Tensor  # [E, L, C] exact zeros in hidden layer l over that class's examples
     units: tuple[int, ...]  # hidden units per layer
 
-    def select(self, classes) -> "ClassStats":
+    def select(self, classes) -> ClassStats:
         idx = list(classes)
         return ClassStats(self.count[idx], self.correct[:, idx], self.loss[:, idx], self.zeros[..., idx], self.units)
 
@@ -41,8 +42,9 @@ class ClassStats:
 
 
 @torch.no_grad()
-def class_stats(model: EnsembleNet, split: Split, n_classes: int = 10, chunk: int = 4096,
-                scenario=None, predict=None) -> ClassStats:
+def class_stats(
+    model: EnsembleNet, split: Split, n_classes: int = 10, chunk: int = 4096, scenario=None, predict=None
+) -> ClassStats:
     """``scenario`` (scenarios.Scenario) masks logits and maps labels to units; ``predict(out, x)`` may
     return scores [E, N, units] that replace the logits in the argmax (None: use the logits)."""
     E = model.n_members
@@ -52,7 +54,7 @@ def class_stats(model: EnsembleNet, split: Split, n_classes: int = 10, chunk: in
     zeros = None
     with eval_mode(model):
         for s in range(0, len(split), chunk):
-            x, y = split.x[s:s + chunk], split.y[s:s + chunk]
+            x, y = split.x[s : s + chunk], split.y[s : s + chunk]
             out = model(x)  # one shared batch -> [E, N, C]
             onehot = F.one_hot(y, n_classes).float()  # [N, C]: per-class sums are one matmul
             logits, target = out.logits, y
@@ -62,8 +64,11 @@ def class_stats(model: EnsembleNet, split: Split, n_classes: int = 10, chunk: in
             scores = predict(out, x) if predict is not None else None
             correct += ((logits if scores is None else scores).argmax(-1) == target).float() @ onehot
             loss += ce @ onehot
-            z = (torch.stack([(h == 0).sum(-1).float() for h in out.hidden], 1) @ onehot if out.hidden
-                 else onehot.new_zeros(E, 0, n_classes))  # [E, L, C]; a network may return no hidden layer
+            z = (
+                torch.stack([(h == 0).sum(-1).float() for h in out.hidden], 1) @ onehot
+                if out.hidden
+                else onehot.new_zeros(E, 0, n_classes)
+            )  # [E, L, C]; a network may return no hidden layer
             zeros = z if zeros is None else zeros + z
     count = torch.bincount(split.y, minlength=n_classes).float()
     units = tuple(h.shape[-1] for h in out.hidden)

@@ -35,6 +35,7 @@ a forward pass in evaluation mode; ``model(x, record=[])`` for each linear layer
 (per-example gradient statistics); ``sampling.per_class`` for a stratified subset; strategies and their
 settings in strategies/ (strategies.register).
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -51,11 +52,11 @@ if TYPE_CHECKING:
 
 @dataclass
 class Context:
-    config: "RunConfig"
-    members: list["Member"]
-    data: "Dataset"
-    model: "EnsembleNet"
-    optimizer: "BatchedOptimizer"
+    config: RunConfig
+    members: list[Member]
+    data: Dataset
+    model: EnsembleNet
+    optimizer: BatchedOptimizer
     hparams: dict[str, torch.Tensor]  # member-level values, each [E] on the device
     task: int = 0
     classes: tuple[int, ...] = ()
@@ -85,10 +86,10 @@ class Hook:
     def batch(self, ctx: Context, x: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         return x, y
 
-    def base_loss(self, ctx: Context, out: "Output", x: torch.Tensor, y: torch.Tensor) -> torch.Tensor | None:
+    def base_loss(self, ctx: Context, out: Output, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor | None:
         return None
 
-    def loss(self, ctx: Context, out: "Output", x: torch.Tensor, y: torch.Tensor) -> torch.Tensor | None:
+    def loss(self, ctx: Context, out: Output, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor | None:
         return None
 
     def after_backward(self, ctx: Context) -> None: ...
@@ -101,5 +102,5 @@ class Hook:
 
     def after_task(self, ctx: Context) -> None: ...
 
-    def predict(self, ctx: Context, out: "Output", x: torch.Tensor) -> torch.Tensor | None:
+    def predict(self, ctx: Context, out: Output, x: torch.Tensor) -> torch.Tensor | None:
         return None

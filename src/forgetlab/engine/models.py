@@ -5,23 +5,25 @@ broadcast to every member. Each member is initialised from its own generator exa
 ``nn.Linear``/``nn.Conv2d`` would be (uniform in +-1/sqrt(fan_in)), and draws its own dropout masks,
 so a member's numbers do not depend on which other members train beside it.
 """
+
 from __future__ import annotations
 
 import math
+from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Iterator
+from itertools import pairwise
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from forgetlab.data import seeding
 from forgetlab.config import ModelConfig
-from forgetlab.errors import ConfigError
 from forgetlab.config.registry import Registry
+from forgetlab.data import seeding
+from forgetlab.errors import ConfigError
 
-MODELS: Registry[type["EnsembleNet"]] = Registry("model")
+MODELS: Registry[type[EnsembleNet]] = Registry("model")
 
 
 @dataclass
@@ -126,7 +128,7 @@ class _StackFn(torch.autograd.Function):
     @staticmethod
     def forward(x, *params):
         hidden, h = [], x
-        for w, b in zip(params[0:-2:2], params[1:-2:2]):
+        for w, b in zip(params[0:-2:2], params[1:-2:2], strict=True):
             h = torch.baddbmm(b, h, w).clamp_min_(0)
             hidden.append(h)
         return (torch.baddbmm(params[-1], h, params[-2]), *hidden)
@@ -140,8 +142,9 @@ class _StackFn(torch.autograd.Function):
     @staticmethod
     def backward(ctx, g_logits, *g_hidden):
         saved, n = ctx.saved_tensors, ctx.n
-        grads, gx = stack_backward(saved[0], saved[1:1 + n], saved[1 + n:], g_logits, g_hidden,
-                                   ctx.needs_input_grad[0])
+        grads, gx = stack_backward(
+            saved[0], saved[1 : 1 + n], saved[1 + n :], g_logits, g_hidden, ctx.needs_input_grad[0]
+        )
         return (gx, *grads)
 
 
@@ -155,7 +158,9 @@ class Linear(nn.Module):
         xavier = init == "xavier"
         bound = math.sqrt(6 / (fan_in + fan_out)) if xavier else 1 / math.sqrt(fan_in)
         self.weight = nn.Parameter(_uniform((fan_in, fan_out), bound, gens, device))
-        bias = torch.zeros(len(gens), 1, fan_out, device=device) if xavier else _uniform((1, fan_out), bound, gens, device)
+        bias = (
+            torch.zeros(len(gens), 1, fan_out, device=device) if xavier else _uniform((1, fan_out), bound, gens, device)
+        )
         self.bias = nn.Parameter(bias)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -192,8 +197,16 @@ class Norm(nn.Module):
         # [E, B, H] -> [B, E*H]: one fused batch-norm call normalises every member over its own batch
         E, B, H = h.shape
         flat = h.transpose(0, 1).reshape(B, E * H)
-        out = F.batch_norm(flat, self.running_mean.view(-1), self.running_var.view(-1),
-                           self.weight.view(-1), self.bias.view(-1), self.training, 0.1, 1e-5)
+        out = F.batch_norm(
+            flat,
+            self.running_mean.view(-1),
+            self.running_var.view(-1),
+            self.weight.view(-1),
+            self.bias.view(-1),
+            self.training,
+            0.1,
+            1e-5,
+        )
         return out.view(B, E, H).transpose(0, 1)
 
 
@@ -222,18 +235,25 @@ class KWTA(nn.Module):
 class EnsembleNet(nn.Module):
     """Base: hidden fully connected stack with optional norm and dropout, then a linear head."""
 
-    def __init__(self, cfg: ModelConfig, seeds: list[int], dropout: torch.Tensor,
-                 in_features: int, n_classes: int, device):
+    def __init__(
+        self, cfg: ModelConfig, seeds: list[int], dropout: torch.Tensor, in_features: int, n_classes: int, device
+    ):
         super().__init__()
         gens = seeding.generators(seeds, seeding.INIT)
         self.n_members = len(seeds)
         sizes = (in_features, *cfg.hidden)
-        self.fcs = nn.ModuleList(Linear(a, b, gens, device, cfg.init) for a, b in zip(sizes, sizes[1:]))
-        self.norms = nn.ModuleList(
-            Norm(cfg.norm, self.n_members, h, device) for h in cfg.hidden) if cfg.norm != "none" else None
+        self.fcs = nn.ModuleList(Linear(a, b, gens, device, cfg.init) for a, b in pairwise(sizes))
+        self.norms = (
+            nn.ModuleList(Norm(cfg.norm, self.n_members, h, device) for h in cfg.hidden) if cfg.norm != "none" else None
+        )
         self.head = Linear(sizes[-1], n_classes, gens, device, cfg.init)
-        self.kwta = nn.ModuleList(KWTA(k, h, self.n_members, cfg.kwta_boost, device)
-                                  for k, h in zip(cfg.kwta, cfg.hidden)) if cfg.kwta else None
+        self.kwta = (
+            nn.ModuleList(
+                KWTA(k, h, self.n_members, cfg.kwta_boost, device) for k, h in zip(cfg.kwta, cfg.hidden, strict=True)
+            )
+            if cfg.kwta
+            else None
+        )
         # dropout: per-member probability and generator; a member with p = 0 draws nothing
         self.register_buffer("dropout", dropout.to(device).view(-1, 1, 1))
         self._drop_gens = seeding.generators(seeds, seeding.DROPOUT, device)
@@ -253,13 +273,17 @@ class EnsembleNet(nn.Module):
         if not self.training or not any(self._drop_active):
             return h
         keep = 1 - self.dropout
-        masks = [torch.empty(h.shape[1:], device=h.device).bernoulli_(float(keep[e]), generator=g)
-                 if on else torch.ones(h.shape[1:], device=h.device)
-                 for e, (g, on) in enumerate(zip(self._drop_gens, self._drop_active))]
+        masks = [
+            torch.empty(h.shape[1:], device=h.device).bernoulli_(float(keep[e]), generator=g)
+            if on
+            else torch.ones(h.shape[1:], device=h.device)
+            for e, (g, on) in enumerate(zip(self._drop_gens, self._drop_active, strict=True))
+        ]
         return h * torch.stack(masks) / keep
 
-    def forward(self, x: torch.Tensor | None, *, first: torch.Tensor | None = None,
-                record: list | None = None) -> Output:
+    def forward(
+        self, x: torch.Tensor | None, *, first: torch.Tensor | None = None, record: list | None = None
+    ) -> Output:
         """x [E, B, in] (each member its own batch) or one shared batch [N, in] -> Output [E, B, C].
 
         ``first`` [E, N, H] replaces the first layer's product when the caller computed it another way (the
@@ -305,8 +329,10 @@ class LeNet5(EnsembleNet):
 
     def __init__(self, cfg, seeds, dropout, n_classes=10, device="cpu", in_features=784):
         if in_features != 784:
-            raise ConfigError(f"model.arch=lenet5 takes 28x28 single-channel images, not {in_features} inputs; "
-                              f"bring your own network with model.module")
+            raise ConfigError(
+                f"model.arch=lenet5 takes 28x28 single-channel images, not {in_features} inputs; "
+                f"bring your own network with model.module"
+            )
         super().__init__(cfg, seeds, dropout, 16 * 5 * 5, n_classes, device)
 
     def _init_extra(self, gens, device) -> None:
@@ -326,14 +352,20 @@ class LeNet5(EnsembleNet):
         # channels-last: oneDNN's grouped convolution, ~2x faster on the CPU than the default layout's
         # im2col path for groups > 1 (same maths; sums in another order, so equal to float rounding)
         h = h.contiguous(memory_format=torch.channels_last)
-        for (w, b), pad in zip(zip(self.conv_w, self.conv_b), (2, 0)):
+        for (w, b), pad in zip(zip(self.conv_w, self.conv_b, strict=True), (2, 0), strict=True):
             w = w.flatten(0, 1).contiguous(memory_format=torch.channels_last)
             h = F.max_pool2d(F.relu(F.conv2d(h, w, b.flatten(), padding=pad, groups=E)), 2)
         return h.reshape(h.shape[0], E, -1).transpose(0, 1)  # [E, B, 400]
 
 
-def build(cfg: ModelConfig, seeds: list[int], dropout: torch.Tensor, device, n_classes: int = 10,
-          input_shape: tuple[int, ...] = (1, 28, 28)) -> EnsembleNet:
+def build(
+    cfg: ModelConfig,
+    seeds: list[int],
+    dropout: torch.Tensor,
+    device,
+    n_classes: int = 10,
+    input_shape: tuple[int, ...] = (1, 28, 28),
+) -> EnsembleNet:
     """A built-in network; the MLP flattens images of any shape, LeNet-5 takes 1x28x28."""
     in_features = math.prod(input_shape)
     return MODELS[cfg.arch](cfg, seeds, dropout, n_classes=n_classes, device=device, in_features=in_features)

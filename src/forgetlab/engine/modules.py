@@ -14,6 +14,7 @@ CUDA generator.
 A module is named by ``package.module:ClassName`` (importable) or ``path/to/file.py:ClassName``; a class
 or factory given to ``forgetlab.run(model=...)`` is registered under its qualified name for this process.
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -23,17 +24,18 @@ import importlib
 import importlib.util
 import json
 import sys
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 import torch
 from torch import nn
 from torch.func import functional_call, stack_module_state, vmap
 
-from forgetlab.data import seeding
 from forgetlab.config import ModelConfig
+from forgetlab.data import seeding
+from forgetlab.engine.models import Output
+from forgetlab.engine.models import build as build_builtin
 from forgetlab.errors import ConfigError
-from forgetlab.engine.models import Output, build as build_builtin
 
 # classes and factories handed to the API in this process, by the spec recorded in the config
 _GIVEN: dict[str, Callable[..., nn.Module]] = {}
@@ -43,7 +45,9 @@ def register(factory: Callable[..., nn.Module]) -> str:
     """Record a class or factory given from Python; returns the spec that names it in the config."""
     if not callable(factory):
         raise ConfigError(f"model={factory!r} is not a class or factory of torch.nn.Module")
-    spec = f"{getattr(factory, '__module__', None) or 'python'}:{getattr(factory, '__qualname__', type(factory).__name__)}"
+    spec = (
+        f"{getattr(factory, '__module__', None) or 'python'}:{getattr(factory, '__qualname__', type(factory).__name__)}"
+    )
     _GIVEN[spec] = factory
     return spec
 
@@ -100,7 +104,9 @@ def module_args(text: str) -> dict:
     try:
         args = json.loads(text)
     except json.JSONDecodeError as e:
-        raise ConfigError(f"model.module_args={text!r} is not valid JSON ({e.msg}); e.g. '{{\"n_classes\": 10}}'") from None
+        raise ConfigError(
+            f"model.module_args={text!r} is not valid JSON ({e.msg}); e.g. '{{\"n_classes\": 10}}'"
+        ) from None
     if not isinstance(args, dict):
         raise ConfigError(f"model.module_args={text!r} must be a JSON object of keyword arguments")
     return args
@@ -136,8 +142,16 @@ def _put(module: nn.Module, name: str, value) -> None:
 class ModuleEnsemble(nn.Module):
     """E copies of a user module, parameters and buffers stacked on a leading member axis under ``net``."""
 
-    def __init__(self, factory: Callable[..., nn.Module], kwargs: dict, seeds: list[int], n_units: int,
-                 input_shape: tuple[int, ...], device, label: str = "the module"):
+    def __init__(
+        self,
+        factory: Callable[..., nn.Module],
+        kwargs: dict,
+        seeds: list[int],
+        n_units: int,
+        input_shape: tuple[int, ...],
+        device,
+        label: str = "the module",
+    ):
         super().__init__()
         self.n_members, self.input_shape, self.label = len(seeds), tuple(input_shape), label
         copies = [self._make(factory, kwargs, s).to(device) for s in seeds]
@@ -162,8 +176,10 @@ class ModuleEnsemble(nn.Module):
             try:
                 module = factory(**kwargs)
             except Exception as e:  # noqa: BLE001 - the user's constructor
-                raise ConfigError(f"model.module {self.label}: building it with model.module_args={kwargs} "
-                                  f"failed ({type(e).__name__}: {e})") from None
+                raise ConfigError(
+                    f"model.module {self.label}: building it with model.module_args={kwargs} "
+                    f"failed ({type(e).__name__}: {e})"
+                ) from None
         if not isinstance(module, nn.Module):
             raise ConfigError(f"model.module {self.label} returned {type(module).__name__}, not a torch.nn.Module")
         return module
@@ -176,19 +192,25 @@ class ModuleEnsemble(nn.Module):
             with torch.no_grad():
                 logits, hidden = split_output(module(x))
         except Exception as e:  # noqa: BLE001 - the user's forward
-            raise ConfigError(f"model.module {self.label}: forward on a batch of shape {list(x.shape)} failed "
-                              f"({type(e).__name__}: {e}); model.module_input=flat passes [B, features], "
-                              f"image passes [B, C, H, W]") from None
+            raise ConfigError(
+                f"model.module {self.label}: forward on a batch of shape {list(x.shape)} failed "
+                f"({type(e).__name__}: {e}); model.module_input=flat passes [B, features], "
+                f"image passes [B, C, H, W]"
+            ) from None
         finally:
             module.train()
         if tuple(logits.shape) != (2, n_units):
-            raise ConfigError(f"model.module {self.label}: logits of shape {list(logits.shape)} for a batch of "
-                              f"{list(x.shape)}; the data needs [2, {n_units}] (one score per class; set the class "
-                              f"count through model.module_args)")
+            raise ConfigError(
+                f"model.module {self.label}: logits of shape {list(logits.shape)} for a batch of "
+                f"{list(x.shape)}; the data needs [2, {n_units}] (one score per class; set the class "
+                f"count through model.module_args)"
+            )
         for i, h in enumerate(hidden):
             if h.dim() < 2 or h.shape[0] != 2:
-                raise ConfigError(f"model.module {self.label}: hidden tensor {i} has shape {list(h.shape)}; "
-                                  f"each needs the batch (2) first")
+                raise ConfigError(
+                    f"model.module {self.label}: hidden tensor {i} has shape {list(h.shape)}; "
+                    f"each needs the batch (2) first"
+                )
         return tuple(h[0].numel() for h in hidden)
 
     def _check_vmap(self, device) -> None:
@@ -197,8 +219,10 @@ class ModuleEnsemble(nn.Module):
                 self.eval()
                 self(torch.zeros(2, self.n_inputs, device=device))
         except Exception as e:  # noqa: BLE001 - an operation torch.vmap cannot batch
-            raise ConfigError(f"model.module {self.label} runs alone but not under torch.vmap "
-                              f"({type(e).__name__}: {e}); see torch.func's UX limitations") from None
+            raise ConfigError(
+                f"model.module {self.label} runs alone but not under torch.vmap "
+                f"({type(e).__name__}: {e}); see torch.func's UX limitations"
+            ) from None
         finally:
             self.train()
 
@@ -231,7 +255,8 @@ class ModuleEnsemble(nn.Module):
 
         with self._random_stream():
             logits, hidden = vmap(one, in_dims=(0, 0, None if shared else 0), randomness="different")(
-                params, buffers, x)
+                params, buffers, x
+            )
         return Output(logits, [h.flatten(2) for h in hidden])
 
 
@@ -241,15 +266,26 @@ MODULE_INPUTS = ("flat", "image")
 def check(cfg: ModelConfig, grid=()) -> None:
     """The model settings that go with ``model.module`` (the module itself is resolved by ``resolve``)."""
     if cfg.module_input not in MODULE_INPUTS:
-        raise ConfigError(f"model.module_input={cfg.module_input!r} is not valid; choose one of: {', '.join(MODULE_INPUTS)}")
-    if cfg.module and (cfg.norm != "none" or cfg.kwta or cfg.dropout or "model.dropout" in dict(grid)
-                       or cfg.init != "torch"):
-        raise ConfigError("model.norm, model.kwta, model.dropout and model.init shape the built-in networks; with "
-                          "model.module, put normalisation, dropout and initialisation in your module")
+        raise ConfigError(
+            f"model.module_input={cfg.module_input!r} is not valid; choose one of: {', '.join(MODULE_INPUTS)}"
+        )
+    if cfg.module and (
+        cfg.norm != "none" or cfg.kwta or cfg.dropout or "model.dropout" in dict(grid) or cfg.init != "torch"
+    ):
+        raise ConfigError(
+            "model.norm, model.kwta, model.dropout and model.init shape the built-in networks; with "
+            "model.module, put normalisation, dropout and initialisation in your module"
+        )
 
 
-def build(cfg: ModelConfig, seeds: list[int], dropout: torch.Tensor, device, n_classes: int = 10,
-          input_shape: tuple[int, ...] = (1, 28, 28)) -> nn.Module:
+def build(
+    cfg: ModelConfig,
+    seeds: list[int],
+    dropout: torch.Tensor,
+    device,
+    n_classes: int = 10,
+    input_shape: tuple[int, ...] = (1, 28, 28),
+) -> nn.Module:
     """The ensemble of ``cfg``: the user's module when ``model.module`` is set, else a built-in network."""
     if not cfg.module:
         return build_builtin(cfg, seeds, dropout, device, n_classes=n_classes, input_shape=input_shape)
@@ -258,5 +294,6 @@ def build(cfg: ModelConfig, seeds: list[int], dropout: torch.Tensor, device, n_c
         raise ConfigError("model.dropout shapes the built-in networks; with model.module, put dropout in your module")
     n_inputs = int(torch.tensor(input_shape).prod())
     shape = (n_inputs,) if cfg.module_input == "flat" else tuple(input_shape)
-    return ModuleEnsemble(resolve(cfg.module), module_args(cfg.module_args), seeds, n_classes, shape, device,
-                          label=cfg.module)
+    return ModuleEnsemble(
+        resolve(cfg.module), module_args(cfg.module_args), seeds, n_classes, shape, device, label=cfg.module
+    )

@@ -3,13 +3,14 @@
 Same update rules as torch.optim.SGD (momentum buffer initialised to the first gradient) and
 torch.optim.Adam (bias-corrected, L2 weight decay added to the gradient).
 """
+
 from __future__ import annotations
 
 import torch
 
 from forgetlab.config.registry import Registry
 
-OPTIMIZERS: Registry[type["BatchedOptimizer"]] = Registry("optimizer")
+OPTIMIZERS: Registry[type[BatchedOptimizer]] = Registry("optimizer")
 
 
 def _per_member(values: torch.Tensor, p: torch.Tensor) -> torch.Tensor:
@@ -49,10 +50,12 @@ class SGD(BatchedOptimizer):
         live = [i for i, p in enumerate(self.params) if p.grad is not None]
         params = [self.params[i] for i in live]
         grads = [self._grad(p) for p in params]
-        old = [(g, self.state[i]["momentum"], self._mom[i]) for i, g in zip(live, grads) if self.state[i]]
+        old = [(g, self.state[i]["momentum"], self._mom[i]) for i, g in zip(live, grads, strict=True) if self.state[i]]
         if old:  # one C++ loop per operation instead of one Python call per parameter
-            torch._foreach_addcmul_(*map(list, zip(*old)))  # g <- g + buf * momentum
-        for i, g in zip(live, grads):  # on the first step the buffer is the gradient (as in torch.optim.SGD)
+            torch._foreach_addcmul_(*map(list, zip(*old, strict=True)))  # g <- g + buf * momentum
+        for i, g in zip(
+            live, grads, strict=True
+        ):  # on the first step the buffer is the gradient (as in torch.optim.SGD)
             self.state[i]["momentum"] = g
         torch._foreach_addcmul_(params, [self._neg_lr[i] for i in live], grads)
         for p in params:
@@ -65,7 +68,7 @@ class Adam(BatchedOptimizer):
 
     @torch.no_grad()
     def step(self) -> None:
-        for p, st, neg_lr, b1 in zip(self.params, self.state, self._neg_lr, self._mom):
+        for p, st, neg_lr, b1 in zip(self.params, self.state, self._neg_lr, self._mom, strict=True):
             if p.grad is None:
                 continue
             g = self._grad(p)

@@ -10,9 +10,10 @@ with every parameter's gradient in ``p.grad`` afterwards.
 Which one runs is decided from what the hooks declare (``Hook.adds_loss``, ``Hook.replaces_loss``), the
 scenario and the model; never from which methods a hook happens to override.
 """
+
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 import torch
 
@@ -95,15 +96,14 @@ class FusedMLPStep:
     @staticmethod
     def fits(model: EnsembleNet) -> bool:
         """Pixels straight into Linear+ReLU layers, and no dropout: what this step computes."""
-        return (type(model) is MLP and model.norms is None and model.kwta is None
-                and not bool(model.dropout.any()))
+        return type(model) is MLP and model.norms is None and model.kwta is None and not bool(model.dropout.any())
 
     @torch.no_grad()
     def __call__(self, x: torch.Tensor, y: torch.Tensor):
         ws, bs = self.params[0::2], self.params[1::2]
         E, B = y.shape
         hidden, h = [], x
-        for w, b in zip(ws[:-1], bs[:-1]):
+        for w, b in zip(ws[:-1], bs[:-1], strict=True):
             h = torch.baddbmm(b, h, w).clamp_min_(0)
             hidden.append(h)
         logits = torch.baddbmm(bs[-1].transpose(1, 2), ws[-1].transpose(1, 2), h.transpose(1, 2)).transpose(1, 2)
@@ -117,6 +117,6 @@ class FusedMLPStep:
             loss = self.l1.add_to(loss, hidden)
         g_hidden = [None if self.l1 is None else self.l1.grad(h) for h in hidden]
         grads, _ = stack_backward(x, ws, hidden, g, g_hidden, need_gx=False)
-        for p, grad in zip(self.params, grads):
+        for p, grad in zip(self.params, grads, strict=True):
             p.grad = grad
         return loss, logits, y

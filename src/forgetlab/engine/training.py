@@ -11,24 +11,24 @@ statistics.
     _Run.batches      the batch loop
     _Run.record_epoch evaluation and the epoch's record
 """
+
 from __future__ import annotations
 
 import time
+from collections.abc import Callable, Sequence
 from contextlib import contextmanager
-from typing import Callable, Sequence
 
 import torch
 
-from forgetlab.data import scenarios
-from forgetlab.data import seeding
 import forgetlab.engine.steps as steps
-from forgetlab.config import MEMBER_KEYS, Member, RunConfig, members as make_members
-from forgetlab.data import Dataset, Split
+from forgetlab.config import MEMBER_KEYS, Member, RunConfig
+from forgetlab.config import members as make_members
+from forgetlab.data import Dataset, Split, scenarios, seeding
 from forgetlab.engine.evaluation import ClassStats, class_stats
 from forgetlab.engine.hooks import Context, Hook
-from forgetlab.errors import ConfigError
 from forgetlab.engine.modules import ModuleEnsemble, build
 from forgetlab.engine.optim import OPTIMIZERS
+from forgetlab.errors import ConfigError
 from forgetlab.outputs.results import MemberResult, Results, TaskRecord
 from forgetlab.strategies import make as make_strategy
 
@@ -40,19 +40,29 @@ def steps_per_epoch(n: int, batch_size: int) -> int:
     return -(-n // batch_size)
 
 
-def train(config: RunConfig, data: Dataset, hooks: Sequence[Hook] = (), progress: Progress | None = None,
-          members: Sequence[Member] | None = None) -> Results:
+def train(
+    config: RunConfig,
+    data: Dataset,
+    hooks: Sequence[Hook] = (),
+    progress: Progress | None = None,
+    members: Sequence[Member] | None = None,
+) -> Results:
     """Train every member of ``config`` on ``data``; on Ctrl-C, return what finished (status "interrupted").
 
     ``members`` trains only these (any subset of ``members(config)``, e.g. a sweep's unfinished ones);
     a member's numbers do not depend on which others train beside it.
     """
-    run = _Run(config, data, [*make_strategy(config), *hooks], progress,  # the config's strategy runs first
-               list(members) if members is not None else make_members(config))
+    run = _Run(
+        config,
+        data,
+        [*make_strategy(config), *hooks],
+        progress,  # the config's strategy runs first
+        list(members) if members is not None else make_members(config),
+    )
     results = run.results
     # R0[k]: the untrained network's accuracy on each task, the reference of forward transfer
     acc0 = run.task_accuracy(run.evaluate(data.eval))  # sync: once per run
-    for r, row in zip(results.members, acc0):
+    for r, row in zip(results.members, acc0, strict=True):
         r.acc_init = row
     t0 = time.perf_counter()
     try:
@@ -87,8 +97,9 @@ def flush_denormals():
 class _Run:
     """One call of ``train``: the ensemble, its optimizer, step and hooks, and the results being filled."""
 
-    def __init__(self, config: RunConfig, data: Dataset, hooks: list[Hook], progress: Progress | None,
-                 members: list[Member]):
+    def __init__(
+        self, config: RunConfig, data: Dataset, hooks: list[Hook], progress: Progress | None, members: list[Member]
+    ):
         self.config, self.data, self.hooks, self.progress = config, data, hooks, progress
         device = data.train.x.device
         self.E, self.B = len(members), config.train.batch_size
@@ -96,8 +107,9 @@ class _Run:
         seeds = [m.seed for m in members]
         scenario = scenarios.build(config, data.n_classes, device)
         model = build(config.model, seeds, hp["model.dropout"], device, scenario.n_units, data.image_shape)
-        opt = OPTIMIZERS[config.train.optimizer](model.parameters(), hp["train.lr"], hp["train.momentum"],
-                                                 hp["train.weight_decay"])
+        opt = OPTIMIZERS[config.train.optimizer](
+            model.parameters(), hp["train.lr"], hp["train.momentum"], hp["train.weight_decay"]
+        )
         self.ctx = Context(config, members, data, model, opt, hp, scenario=scenario)
         self.ctx.predict = self._predict
         l1 = steps.L1Penalty(hp["train.l1"]) if bool((hp["train.l1"] > 0).any()) else None
@@ -110,14 +122,18 @@ class _Run:
         self.task_train = [data.train.indices_of(c) for c in config.tasks]
         iters = config.train.iters  # > 0: a fixed number of steps per task, recorded as one "epoch"
         self.n_epochs = 1 if iters else config.train.epochs
-        self.total = (iters * len(config.tasks) if iters else
-                      sum(steps_per_epoch(len(ix), self.B) for ix in self.task_train) * self.n_epochs)
+        self.total = (
+            iters * len(config.tasks)
+            if iters
+            else sum(steps_per_epoch(len(ix), self.B) for ix in self.task_train) * self.n_epochs
+        )
 
     def evaluate(self, split: Split) -> ClassStats:
         for h in self.hooks:
             h.before_eval(self.ctx)
-        return class_stats(self.ctx.model, split, self.data.n_classes, scenario=self.ctx.scenario,
-                           predict=self._predict)
+        return class_stats(
+            self.ctx.model, split, self.data.n_classes, scenario=self.ctx.scenario, predict=self._predict
+        )
 
     def _predict(self, out, x):  # the first hook that predicts (iCaRL's nearest mean) replaces the logits
         for h in self.hooks:
@@ -154,7 +170,7 @@ class _Run:
             last = epoch == self.n_epochs - 1
             stats = self.evaluate(data.eval if last else seen_eval)
             self.record_epoch(stats, *sums)
-        for r, row in zip(self.results.members, self.task_accuracy(stats)):
+        for r, row in zip(self.results.members, self.task_accuracy(stats), strict=True):
             r.acc_matrix.append(row)
         for h in self.hooks:
             h.after_task(ctx)
@@ -165,8 +181,12 @@ class _Run:
         n, iters, B = train_idx.shape[-1], self.config.train.iters, self.B
         if iters:  # as many reshuffled passes as the steps need, cut at iters batches
             reps = -(-iters * B // n)
-            order = torch.stack([torch.cat([torch.randperm(n, generator=g) for _ in range(reps)])[:iters * B]
-                                 for g in self.shuffle_gens])
+            order = torch.stack(
+                [
+                    torch.cat([torch.randperm(n, generator=g) for _ in range(reps)])[: iters * B]
+                    for g in self.shuffle_gens
+                ]
+            )
         else:
             order = torch.stack([torch.randperm(n, generator=g) for g in self.shuffle_gens])
         order = order.to(train_idx.device)
@@ -180,7 +200,7 @@ class _Run:
         seen_examples = 0
         ctx.model.train()
         for start in range(0, order.shape[1], self.B):
-            idx = order[:, start:start + self.B]
+            idx = order[:, start : start + self.B]
             if self.skip_single and idx.shape[1] < 2:
                 continue
             ctx.batch_idx = idx
@@ -209,11 +229,19 @@ class _Run:
         """Append the epoch's training and evaluation numbers to every member's record; after_epoch hooks."""
         ctx, E = self.ctx, self.E
         seen = stats.select(ctx.seen)
-        host = torch.cat([loss_sum / n, correct / n, seen.mean_loss(), seen.accuracy(),
-                          seen.sparsity_all(), seen.sparsity().flatten()]).tolist()  # sync: once per epoch
+        host = torch.cat(
+            [
+                loss_sum / n,
+                correct / n,
+                seen.mean_loss(),
+                seen.accuracy(),
+                seen.sparsity_all(),
+                seen.sparsity().flatten(),
+            ]
+        ).tolist()  # sync: once per epoch
         L = len(stats.units)
-        train_loss, train_acc, val_loss, val_acc, sparsity_all = (host[i * E:(i + 1) * E] for i in range(5))
-        layer = host[5 * E:]
+        train_loss, train_acc, val_loss, val_acc, sparsity_all = (host[i * E : (i + 1) * E] for i in range(5))
+        layer = host[5 * E :]
         for e, r in enumerate(self.results.members):
             rec = r.tasks[-1]
             rec.train_loss.append(train_loss[e])
@@ -221,10 +249,20 @@ class _Run:
             rec.val_loss.append(val_loss[e])
             rec.val_acc.append(val_acc[e])
             rec.sparsity_all.append(sparsity_all[e])
-            rec.sparsity.append(layer[e * L:(e + 1) * L])
+            rec.sparsity.append(layer[e * L : (e + 1) * L])
         for h in self.hooks:
-            h.after_epoch(ctx, {"train_loss": train_loss, "train_acc": train_acc, "val_loss": val_loss,
-                                "val_acc": val_acc, "sparsity_all": sparsity_all})
+            h.after_epoch(
+                ctx,
+                {
+                    "train_loss": train_loss,
+                    "train_acc": train_acc,
+                    "val_loss": val_loss,
+                    "val_acc": val_acc,
+                    "sparsity_all": sparsity_all,
+                },
+            )
         if self.progress is not None:
-            status = f"task {ctx.task + 1}/{len(self.config.tasks)} epoch {ctx.epoch + 1} val acc {sum(val_acc) / E:.4f}"
+            status = (
+                f"task {ctx.task + 1}/{len(self.config.tasks)} epoch {ctx.epoch + 1} val acc {sum(val_acc) / E:.4f}"
+            )
             self.progress(ctx.step, self.total, status)

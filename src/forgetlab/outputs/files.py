@@ -1,5 +1,6 @@
 """The one home of file writing and reading: atomic writes (a file that exists is complete), writable
 folders proven before work starts, and JSON files read back with one-line errors."""
+
 from __future__ import annotations
 
 import json
@@ -30,8 +31,9 @@ def atomic_write(path: Path, data: str | bytes) -> None:
     except OSError as e:
         if tmp is not None:
             Path(tmp).unlink(missing_ok=True)
-        raise ForgetlabError(f"cannot write {path} ({e.strerror or type(e).__name__}); free some space or "
-                             f"choose another output folder") from None
+        raise ForgetlabError(
+            f"cannot write {path} ({e.strerror or type(e).__name__}); free some space or choose another output folder"
+        ) from None
     except BaseException:
         if tmp is not None:
             Path(tmp).unlink(missing_ok=True)
@@ -48,8 +50,9 @@ def writable_dir(path: Path, option: str = "--out") -> Path:
         probe.write_text("")
         probe.unlink()
     except OSError as e:
-        raise ForgetlabError(f"cannot write to output directory {path} ({e.strerror}); choose another with "
-                             f"{option}") from None
+        raise ForgetlabError(
+            f"cannot write to output directory {path} ({e.strerror}); choose another with {option}"
+        ) from None
     return path
 
 
@@ -69,7 +72,9 @@ def read_json(path: Path, what: str) -> Any:
     except OSError as e:
         raise ForgetlabError(f"cannot read {path} ({e.strerror}); give {what}") from None
     except ValueError:  # JSONDecodeError and UnicodeDecodeError: empty, truncated or binary
-        raise ForgetlabError(f"{path} is not valid JSON (empty, truncated or another tool's file); give {what}") from None
+        raise ForgetlabError(
+            f"{path} is not valid JSON (empty, truncated or another tool's file); give {what}"
+        ) from None
 
 
 def check_schema(data: Any, path: Path, version: int, what: str) -> dict:
@@ -78,8 +83,9 @@ def check_schema(data: Any, path: Path, version: int, what: str) -> dict:
     if type(schema) is not int:
         raise ForgetlabError(f"{path} is not a forgetlab file (no integer 'schema'); give {what}")
     if schema > version:
-        raise ForgetlabError(f"{path} has schema {schema}, newer than this forgetlab reads ({version}); "
-                             f"upgrade forgetlab to read it")
+        raise ForgetlabError(
+            f"{path} has schema {schema}, newer than this forgetlab reads ({version}); upgrade forgetlab to read it"
+        )
     if schema != version:
         raise ForgetlabError(f"{path} has schema {schema}; this forgetlab reads schema {version} only")
     return data

@@ -1,10 +1,12 @@
 """How numbers and configuration points are written in tables, logs and figure titles: one spelling each."""
+
 from __future__ import annotations
 
 import json
 import math
 import statistics
-from typing import Any, Iterable
+from collections.abc import Iterable
+from typing import Any
 
 
 def mean_sd(values: Iterable[float]) -> tuple[float, float]:

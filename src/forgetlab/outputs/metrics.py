@@ -13,6 +13,7 @@ min-ACC and WC-ACC are De Lange, van de Ven & Tuytelaars (2023, "Continual evalu
 learning: identifying the stability gap", ICLR), computed from accuracies read during training
 (forgetlab compare reads them with the forgetting-curve probe).
 """
+
 from __future__ import annotations
 
 import numpy as np
@@ -30,7 +31,7 @@ def task_forgetting(R, k: int) -> float:
     T = len(R)
     if k >= T - 1:
         return float("nan")
-    return float(R[k:T - 1, k].max() - R[T - 1, k])
+    return float(R[k : T - 1, k].max() - R[T - 1, k])
 
 
 def average_forgetting(R) -> float:

@@ -1,5 +1,6 @@
 """The figure helpers every plot uses: the house style, the palette, the mean-and-band line, task
 boundaries, and ``save`` (PNG and PDF, each written atomically)."""
+
 from __future__ import annotations
 
 import io
@@ -11,8 +12,7 @@ import numpy as np
 from forgetlab.outputs.files import atomic_write
 
 # Okabe-Ito without yellow (too pale for lines), then wine, olive and grey for ten classes
-PALETTE = ["#0072B2", "#E69F00", "#009E73", "#D55E00", "#CC79A7", "#56B4E9", "#000000", "#882255", "#999933",
-           "#999999"]
+PALETTE = ["#0072B2", "#E69F00", "#009E73", "#D55E00", "#CC79A7", "#56B4E9", "#000000", "#882255", "#999933", "#999999"]
 MARKERS = ["o", "s", "^", "v", "D", "P", "X", "*", "<", ">"]
 BOUNDARY = dict(color="#777777", ls=":", lw=1.0, zorder=0)
 
@@ -24,12 +24,25 @@ def pyplot():
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    plt.rcParams.update({
-        "figure.dpi": 110, "savefig.dpi": 150, "font.size": 9, "axes.titlesize": 9.5, "axes.labelsize": 9,
-        "legend.fontsize": 8, "legend.frameon": False, "axes.spines.top": False, "axes.spines.right": False,
-        "axes.grid": True, "grid.color": "#e6e6e6", "grid.linewidth": 0.6, "lines.linewidth": 1.4,
-        "savefig.bbox": "tight", "pdf.fonttype": 42,
-    })
+    plt.rcParams.update(
+        {
+            "figure.dpi": 110,
+            "savefig.dpi": 150,
+            "font.size": 9,
+            "axes.titlesize": 9.5,
+            "axes.labelsize": 9,
+            "legend.fontsize": 8,
+            "legend.frameon": False,
+            "axes.spines.top": False,
+            "axes.spines.right": False,
+            "axes.grid": True,
+            "grid.color": "#e6e6e6",
+            "grid.linewidth": 0.6,
+            "lines.linewidth": 1.4,
+            "savefig.bbox": "tight",
+            "pdf.fonttype": 42,
+        }
+    )
     return plt
 
 
@@ -60,7 +73,7 @@ def band(ax, x, values, color, label=None, ls="-", lw=None, alpha=0.2, log=False
         warnings.simplefilter("ignore", RuntimeWarning)
         mean = np.nanmean(values, 1) if values.ndim > 1 else values
         sd = np.nanstd(values, 1, ddof=1) if values.ndim > 1 and values.shape[1] > 1 else None
-    f = (lambda v: 10 ** v) if log else (lambda v: v)
+    f = (lambda v: 10**v) if log else (lambda v: v)
     ax.plot(x, f(mean), color=color, label=label, ls=ls, lw=lw)
     if sd is not None:
         lo, hi = mean - sd, mean + sd

@@ -2,6 +2,7 @@
 
 ``tqdm`` draws them on a terminal and stays silent elsewhere (``disable=None``).
 """
+
 from __future__ import annotations
 
 

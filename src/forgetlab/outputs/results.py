@@ -1,9 +1,9 @@
 """What a run produced, how it is saved (atomically) and how it is shown (table, CSV, JSON)."""
+
 from __future__ import annotations
 
 import csv
 import io
-import json
 import math
 import statistics
 from dataclasses import dataclass, field
@@ -12,7 +12,7 @@ from typing import Any
 
 from forgetlab import config as cfg
 from forgetlab.errors import ConfigError, ForgetlabError
-from forgetlab.outputs.files import atomic_write, check_schema, read_json
+from forgetlab.outputs.files import check_schema, read_json
 from forgetlab.outputs.formatting import point_label
 
 SCHEMA_VERSION = 1
@@ -68,8 +68,14 @@ class Results:
         for i, m in enumerate(self.members):
             for t, task in enumerate(m.tasks):
                 for e in range(len(task.train_loss)):
-                    row = {"member": i, "seed": m.seed, **{k.split(".")[-1]: v for k, v in m.hparams.items()},
-                           "task": t + 1, "classes": " ".join(map(str, task.classes)), "epoch": e + 1}
+                    row = {
+                        "member": i,
+                        "seed": m.seed,
+                        **{k.split(".")[-1]: v for k, v in m.hparams.items()},
+                        "task": t + 1,
+                        "classes": " ".join(map(str, task.classes)),
+                        "epoch": e + 1,
+                    }
                     for k in ("train_loss", "train_acc", "val_loss", "val_acc", "sparsity_all"):
                         row[k] = getattr(task, k)[e]
                     for layer, s in enumerate(task.sparsity[e], 1):
@@ -90,8 +96,10 @@ class Results:
 
     def final_val_acc(self) -> dict[tuple, list[float]]:
         """Per configuration: each seed's validation accuracy at the end of the last finished task."""
-        return {g: [m.tasks[-1].val_acc[-1] for m in ms if m.tasks and m.tasks[-1].val_acc]
-                for g, ms in self.groups().items()}
+        return {
+            g: [m.tasks[-1].val_acc[-1] for m in ms if m.tasks and m.tasks[-1].val_acc]
+            for g, ms in self.groups().items()
+        }
 
     def table(self, last_epoch_only: bool = False) -> str:
         """The study's per-task, per-epoch table, mean +- std over seeds, one block per configuration."""
@@ -101,20 +109,20 @@ class Results:
             title = point_label((k, v) for k, v in group if k in varied)
             n = len(ms)
             lines.append(f"{self.config.name} {title}".rstrip() + f"  ({n} seed{'s' * (n > 1)}, mean ± std)")
-            lines.append(f"{'task':>4} {'classes':<9}{'ep':>3} {'train loss':>17} {'train acc':>17} "
-                         f"{'val loss':>17} {'val acc':>17} {'sparsity':>17}")
+            lines.append(
+                f"{'task':>4} {'classes':<9}{'ep':>3} {'train loss':>17} {'train acc':>17} "
+                f"{'val loss':>17} {'val acc':>17} {'sparsity':>17}"
+            )
             for t, task in enumerate(ms[0].tasks):
                 n_ep = min(len(m.tasks[t].train_loss) for m in ms if len(m.tasks) > t)
                 epochs = [n_ep - 1] if last_epoch_only and n_ep else range(n_ep)
                 for e in epochs:
-                    def cell(key: str) -> str:
-                        vals = [getattr(m.tasks[t], key)[e] for m in ms]
-                        sd = statistics.stdev(vals) if len(vals) > 1 else 0.0
-                        return f"{statistics.fmean(vals):.4f} ± {sd:.4f}"
-
+                    cells = [
+                        _cell(ms, t, e, key)
+                        for key in ("train_loss", "train_acc", "val_loss", "val_acc", "sparsity_all")
+                    ]
                     classes = ",".join(map(str, task.classes))
-                    lines.append(f"{t + 1:>4} {classes:<9}{e + 1:>3} {cell('train_loss'):>17} {cell('train_acc'):>17} "
-                                 f"{cell('val_loss'):>17} {cell('val_acc'):>17} {cell('sparsity_all'):>17}")
+                    lines.append(f"{t + 1:>4} {classes:<9}{e + 1:>3} " + " ".join(f"{c:>17}" for c in cells))
             lines.append("")
         return "\n".join(lines)
 
@@ -131,16 +139,25 @@ class Results:
             "device": self.device,
             "config": cfg.to_dict(self.config),
             "members": [
-                {"seed": m.seed, "hparams": m.hparams, "acc_matrix": m.acc_matrix, "acc_init": m.acc_init,
-                 "tasks": [vars(t) for t in m.tasks]}
+                {
+                    "seed": m.seed,
+                    "hparams": m.hparams,
+                    "acc_matrix": m.acc_matrix,
+                    "acc_init": m.acc_init,
+                    "tasks": [vars(t) for t in m.tasks],
+                }
                 for m in self.members
             ],
         }
 
     @classmethod
-    def from_json(cls, data: dict, run_dir: Path | None = None) -> "Results":
-        members = [MemberResult(m["seed"], m["hparams"], [TaskRecord(**t) for t in m["tasks"]], m["acc_matrix"],
-                                m.get("acc_init", [])) for m in data["members"]]
+    def from_json(cls, data: dict, run_dir: Path | None = None) -> Results:
+        members = [
+            MemberResult(
+                m["seed"], m["hparams"], [TaskRecord(**t) for t in m["tasks"]], m["acc_matrix"], m.get("acc_init", [])
+            )
+            for m in data["members"]
+        ]
         return cls(cfg.from_dict(data["config"]), members, data["status"], data["elapsed_s"], data["device"], run_dir)
 
     def save(self, run_dir: Path) -> None:
@@ -148,6 +165,13 @@ class Results:
         from forgetlab.outputs import run_dir as run_dir_mod
 
         run_dir_mod.write(Path(run_dir), self)
+
+
+def _cell(members: list[MemberResult], t: int, e: int, key: str) -> str:
+    """'mean ± sd' over members of one record at task t, epoch e."""
+    vals = [getattr(m.tasks[t], key)[e] for m in members]
+    sd = statistics.stdev(vals) if len(vals) > 1 else 0.0
+    return f"{statistics.fmean(vals):.4f} ± {sd:.4f}"
 
 
 def rows_to_csv(rows: list[dict]) -> str:
@@ -173,8 +197,9 @@ def _check_member(m: Any) -> None:
     if not isinstance(m.get("tasks"), list) or not all(isinstance(t, dict) for t in m["tasks"]):
         raise TypeError(f"member {m['seed']}: 'tasks' must be a list of objects")
     matrix = m.get("acc_matrix")
-    if not isinstance(matrix, list) or not all(isinstance(r, list) and all(isinstance(v, (int, float)) for v in r)
-                                               for r in matrix):
+    if not isinstance(matrix, list) or not all(
+        isinstance(r, list) and all(isinstance(v, (int, float)) for v in r) for r in matrix
+    ):
         raise TypeError(f"member {m['seed']}: 'acc_matrix' must be a list of lists of numbers")
     for t in m["tasks"]:
         if any(not isinstance(v, list) for v in t.values()):

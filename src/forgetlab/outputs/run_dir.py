@@ -6,6 +6,7 @@
     RUN_DIR/probes.npz      recorded diagnostics (with probes.json, their index), when probes ran
     RUN_DIR/results.json    the config, the status and every member's records
 """
+
 from __future__ import annotations
 
 import io

@@ -8,13 +8,14 @@
 
 Files are written by rename only (results.atomic_write), so a file that parses is complete.
 """
+
 from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Iterable
 from dataclasses import asdict
 from pathlib import Path
-from typing import Iterable
 
 from forgetlab import config as cfg
 from forgetlab.errors import ForgetlabError
@@ -73,8 +74,9 @@ def load_spec(out: str | Path) -> dict:
 
     path, what = Path(out) / "sweep.json", "a directory written by 'forgetlab sweep'"
     data = check_schema(read_json(path, what), path, SCHEMA_VERSION, what)
-    if not all(isinstance(data.get(k), t) for k, t in (("base", dict), ("axes", list), ("seeds", list),
-                                                         ("members", list))):
+    if not all(
+        isinstance(data.get(k), t) for k, t in (("base", dict), ("axes", list), ("seeds", list), ("members", list))
+    ):
         raise ForgetlabError(f"{path} is damaged (needs 'base', 'axes', 'seeds' and 'members'); give {what}")
     try:
         base = cfg.validate(cfg.from_dict(data["base"]))

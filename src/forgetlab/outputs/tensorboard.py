@@ -16,6 +16,7 @@ What is written (tags; MEMBER is ``seed=S``, after the member's grid values: ``l
 
 The dependency is optional: ``pip install 'forgetlab[tensorboard]'``.
 """
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -23,9 +24,9 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from forgetlab.errors import ForgetlabError
-from forgetlab.engine.hooks import Context, Hook
 from forgetlab.diagnostics.base import stratified
+from forgetlab.engine.hooks import Context, Hook
+from forgetlab.errors import ForgetlabError
 
 PER_CLASS = 30  # evaluation examples per class behind the activation histograms and the projector
 EPOCH_METRICS = ("train_loss", "train_acc", "val_loss", "val_acc", "sparsity_all")
@@ -44,7 +45,9 @@ class TensorBoardLogger(Hook):
         try:
             from torch.utils.tensorboard import SummaryWriter
         except ImportError:
-            raise ForgetlabError("--log tensorboard needs the tensorboard package: pip install 'forgetlab[tensorboard]'") from None
+            raise ForgetlabError(
+                "--log tensorboard needs the tensorboard package: pip install 'forgetlab[tensorboard]'"
+            ) from None
         self.log_dir = Path(log_dir)
         self.writer = SummaryWriter(str(self.log_dir))
         self.epochs = 0  # epochs finished over all tasks: the step of the per-epoch scalars
@@ -54,7 +57,7 @@ class TensorBoardLogger(Hook):
         tags = member_tags(ctx.config, ctx.members)
         for key in EPOCH_METRICS:
             values = stats[key]
-            for tag, v in zip(tags, values):
+            for tag, v in zip(tags, values, strict=True):
                 self.writer.add_scalar(f"{key}/{tag}", v, self.epochs)
             self.writer.add_scalar(f"{key}/mean", float(np.mean(values)), self.epochs)
         self.epochs += 1
@@ -76,8 +79,13 @@ class TensorBoardLogger(Hook):
         for layer, h in enumerate(hidden, 1):
             for e, tag in enumerate(tags):
                 self.writer.add_histogram(f"activations/h{layer}/{tag}", h[e].cpu(), ctx.task)
-            self.writer.add_embedding(h[0].cpu(), metadata=self._y.cpu().tolist(), label_img=self._sprites(ctx),
-                                      global_step=ctx.task, tag=f"h{layer}-task{ctx.task + 1}")
+            self.writer.add_embedding(
+                h[0].cpu(),
+                metadata=self._y.cpu().tolist(),
+                label_img=self._sprites(ctx),
+                global_step=ctx.task,
+                tag=f"h{layer}-task{ctx.task + 1}",
+            )
         self.writer.flush()
 
     def _sprites(self, ctx: Context) -> torch.Tensor | None:
@@ -96,8 +104,9 @@ class TensorBoardLogger(Hook):
         if probes is not None and "curve_correct" in probes:
             tags = member_tags(results.config, results.members)
             steps = probes["point_step"].tolist()
-            self._curves("forgetting", [f"task {t + 1}" for t in range(len(probes.tasks))], probes.task_accuracy(),
-                         steps, tags)
+            self._curves(
+                "forgetting", [f"task {t + 1}" for t in range(len(probes.tasks))], probes.task_accuracy(), steps, tags
+            )
             prob = probes["prob_curve"]  # [points, E, true class, output class]
             own = np.diagonal(prob, axis1=2, axis2=3)  # [points, E, class]: probability of the true class
             own = np.where(probes.seen_mask()[:, None, :], own, np.nan)
@@ -111,6 +120,6 @@ class TensorBoardLogger(Hook):
                 row = values[p, :, k]
                 if np.isnan(row).all():
                     continue
-                for tag, v in zip(tags, row):
+                for tag, v in zip(tags, row, strict=True):
                     self.writer.add_scalar(f"{group}/{name}/{tag}", float(v), step)
                 self.writer.add_scalar(f"{group}/{name}/mean", float(np.mean(row)), step)

@@ -8,11 +8,13 @@ Each strategy declares its hyperparameters as a frozen ``Settings`` dataclass ne
 rejects impossible combinations with a one-line ConfigError before any work starts. The modules below
 register themselves when this package is imported (explicit imports, no scanning).
 """
+
 from __future__ import annotations
 
 from forgetlab.config import RunConfig
 from forgetlab.engine.hooks import Hook
 from forgetlab.strategies.base import STRATEGIES, Strategy, register
+
 # every built-in strategy, one module each, in the order listings show them (explicit imports fill the
 # registry; no directory scanning)
 # isort: off

@@ -1,5 +1,6 @@
 """Averaged GEM (Chaudhry et al. 2019): the step's gradient projected so that it does not increase the
 loss on a batch of the finished tasks' memory; A-GEM-R (Mammoth's agem_r) with a reservoir memory."""
+
 from __future__ import annotations
 
 import torch
@@ -10,10 +11,10 @@ from forgetlab.strategies.rehearsal import EpisodicMemory, Rehearsal, reference_
 
 def agem_project(g: list[torch.Tensor], g_ref: list[torch.Tensor]) -> list[torch.Tensor]:
     """Per member: where g . g_ref < 0, remove g's component along g_ref (so g_proj . g_ref = 0)."""
-    dot = sum(per_member(a * b) for a, b in zip(g, g_ref))
+    dot = sum(per_member(a * b) for a, b in zip(g, g_ref, strict=True))
     norm = sum(per_member(b * b) for b in g_ref)
     coef = torch.where(dot < 0, dot / norm.clamp_min(1e-12), torch.zeros_like(dot))
-    return [a - coef.view(-1, *([1] * (a.dim() - 1))) * b for a, b in zip(g, g_ref)]
+    return [a - coef.view(-1, *([1] * (a.dim() - 1))) * b for a, b in zip(g, g_ref, strict=True)]
 
 
 @register("agem")
@@ -26,7 +27,7 @@ class AGEM(EpisodicMemory):
             return
         _, xm, ym = self.draw(ctx)
         ps = params(ctx)
-        for p, new in zip(ps, agem_project([p.grad for p in ps], reference_gradient(ctx, xm, ym))):
+        for p, new in zip(ps, agem_project([p.grad for p in ps], reference_gradient(ctx, xm, ym)), strict=True):
             p.grad = new
 
 

@@ -1,26 +1,27 @@
 """The strategy registry, the base class, and the pieces several strategies share: parameter snapshots
 and a per-member memory of indices into the resident training set."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass
 
 import torch
 
-from forgetlab.data import sampling
-from forgetlab.data import seeding
 from forgetlab.config import RunConfig
-from forgetlab.errors import ConfigError
-from forgetlab.engine.hooks import Context, Hook
-from forgetlab.engine.models import member_cross_entropy
 from forgetlab.config.registry import Registry
 from forgetlab.config.strategy import STRATEGY_SETTINGS
+from forgetlab.data import sampling, seeding
+from forgetlab.engine.hooks import Context, Hook
+from forgetlab.engine.models import member_cross_entropy
+from forgetlab.errors import ConfigError
 
-STRATEGIES: Registry[type["Strategy"]] = Registry("strategy")
+STRATEGIES: Registry[type[Strategy]] = Registry("strategy")
 
 
 def register(name: str):
     """Class decorator: the strategy under ``name``, and its ``Settings`` dataclass as ``strategy.<name>.*``."""
-    def add(cls: type["Strategy"]) -> type["Strategy"]:
+
+    def add(cls: type[Strategy]) -> type[Strategy]:
         STRATEGIES.register(name)(cls)
         STRATEGY_SETTINGS.register(name)(cls.Settings)
         return cls
@@ -60,8 +61,10 @@ class Strategy(Hook):
         if negative:
             raise ConfigError(f"strategy.{name}.{negative[0]}={getattr(s, negative[0])} must be >= 0")
         if cls.needs_memory and not (s.memory or s.memory_per_class):
-            raise ConfigError(f"strategy {name!r} replays examples: set strategy.{name}.memory (e.g. 200) "
-                              f"or strategy.{name}.memory_per_class (e.g. 100)")
+            raise ConfigError(
+                f"strategy {name!r} replays examples: set strategy.{name}.memory (e.g. 200) "
+                f"or strategy.{name}.memory_per_class (e.g. 100)"
+            )
 
 
 def params(ctx: Context) -> list[torch.Tensor]:
@@ -146,7 +149,7 @@ class Memory:
     def random_per_class(self, ctx: Context, classes, m: int) -> torch.Tensor:
         """[E, m * len(classes)] indices: m random training examples of each class, per member."""
         picks = [sampling.per_class(ctx.data.train.y, classes, m, g) for g in self.gens]  # [E][class]
-        return torch.cat([torch.stack(member_picks) for member_picks in zip(*picks)], 1)
+        return torch.cat([torch.stack(member_picks) for member_picks in zip(*picks, strict=True)], 1)
 
 
 def task_sample(ctx: Context, n: int) -> torch.Tensor:

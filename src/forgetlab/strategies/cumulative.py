@@ -1,4 +1,5 @@
 """Cumulative training: each task trains on the data of every task seen so far."""
+
 from __future__ import annotations
 
 import torch

@@ -1,5 +1,6 @@
 """Dark experience replay, DER and DER++ (Buzzega et al. 2020): the memory keeps the logits seen when an
 example was stored, and the network's logits on memory examples are pulled towards them."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass, field
@@ -34,11 +35,17 @@ class DER(Rehearsal):
         s, name = config.strategy.params, config.strategy.name
         if s.memory_per_class or not s.memory:
             per_class = s.memory_per_class
-            hint = (f" (the same budget as memory_per_class={per_class}: --set strategy.{name}.memory="
-                    f"{per_class * len({c for task in config.tasks for c in task})} --set strategy.{name}.memory_per_class=0)"
-                    if per_class else "")
-            raise ConfigError(f"strategy {name!r} keeps a reservoir of logits: set strategy.{name}.memory "
-                              f"and leave strategy.{name}.memory_per_class at 0{hint}")
+            hint = (
+                f" (the same budget as memory_per_class={per_class}: --set strategy.{name}.memory="
+                f"{per_class * len({c for task in config.tasks for c in task})} --set "
+                f"strategy.{name}.memory_per_class=0)"
+                if per_class
+                else ""
+            )
+            raise ConfigError(
+                f"strategy {name!r} keeps a reservoir of logits: set strategy.{name}.memory "
+                f"and leave strategy.{name}.memory_per_class at 0{hint}"
+            )
 
     def loss(self, ctx, out, x, y):
         B = ctx.batch_idx.shape[1]

@@ -1,5 +1,6 @@
 """What the distillation strategies share (LwF, iCaRL): the logits of a frozen copy of the network, and
 the output units of the earlier tasks."""
+
 from __future__ import annotations
 
 import torch

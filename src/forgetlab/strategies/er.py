@@ -1,4 +1,5 @@
 """Experience replay: each step trains on its batch and a batch drawn from the memory."""
+
 from __future__ import annotations
 
 import torch

@@ -1,5 +1,6 @@
 """Elastic weight consolidation (Kirkpatrick et al. 2017) and online EWC (Schwarz et al. 2018): per-parameter
 importances from the diagonal Fisher, a quadratic penalty towards the weights after each task."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass, field
@@ -42,7 +43,7 @@ def fisher_diag(ctx: Context, idx: torch.Tensor, chunk: int = 32, method: str = 
     total = {n: torch.zeros_like(p) for n, p in theta.items()}
     with eval_mode(model):
         for s in range(0, len(idx), chunk):
-            g = per_example(theta, data.train.x[idx[s:s + chunk]], data.train.y[idx[s:s + chunk]])
+            g = per_example(theta, data.train.x[idx[s : s + chunk]], data.train.y[idx[s : s + chunk]])
             for n in names:
                 total[n] += g[n].pow(2).sum(0)
     return [total[n] / len(idx) for n in names]
@@ -55,14 +56,14 @@ def _fisher_linear(ctx: Context, idx: torch.Tensor, chunk: int = 2048) -> list[t
     E = model.n_members
     with eval_mode(model):
         for s in range(0, len(idx), chunk):
-            x, y = data.train.x[idx[s:s + chunk]], data.train.y[idx[s:s + chunk]]
+            x, y = data.train.x[idx[s : s + chunk]], data.train.y[idx[s : s + chunk]]
             io: list[tuple[torch.Tensor, torch.Tensor]] = []  # each linear layer's (input, output)
             out = model(x.expand(E, *x.shape), record=io)  # [E, N, 784]: every layer sees a per-member input
             yy = y.expand(E, -1)
             logits, target = sc.logits(out.logits, yy), sc.targets(yy)
             loss = F.cross_entropy(logits.flatten(0, 1), target.flatten(), reduction="sum")
             grads = torch.autograd.grad(loss, [o for _, o in io])
-            for m, (h, _), g in zip(linears, io, grads):
+            for m, (h, _), g in zip(linears, io, grads, strict=True):
                 h = h.detach()
                 fisher[id(m.weight)] += torch.bmm(h.pow(2).transpose(1, 2), g.pow(2))
                 fisher[id(m.bias)] += g.pow(2).sum(1, keepdim=True)
@@ -94,19 +95,24 @@ class EWC(Strategy):
         super().check(config)
         s, name = config.strategy.params, config.strategy.name
         if s.lam < 0 or not 0 <= s.gamma <= 1:
-            raise ConfigError(f"strategy.{name}.lam={s.lam:g} must be >= 0 and strategy.{name}.gamma={s.gamma:g} in [0, 1]")
+            raise ConfigError(
+                f"strategy.{name}.lam={s.lam:g} must be >= 0 and strategy.{name}.gamma={s.gamma:g} in [0, 1]"
+            )
 
     def loss(self, ctx, out, x, y):
         if not self.terms:
             return None
-        penalty = sum(per_member(f * (p - p0).pow(2))
-                      for fisher, anchor in self.terms for p, f, p0 in zip(params(ctx), fisher, anchor))
+        penalty = sum(
+            per_member(f * (p - p0).pow(2))
+            for fisher, anchor in self.terms
+            for p, f, p0 in zip(params(ctx), fisher, anchor, strict=True)
+        )
         return 0.5 * self.cfg.lam * penalty
 
     def after_task(self, ctx):
         fisher = fisher_diag(ctx, task_sample(ctx, self.cfg.fisher_samples))
         if self.online and self.terms:  # one running Fisher, decayed by gamma, anchored at the latest weights
-            fisher = [self.cfg.gamma * f0 + f for f0, f in zip(self.terms[0][0], fisher)]
+            fisher = [self.cfg.gamma * f0 + f for f0, f in zip(self.terms[0][0], fisher, strict=True)]
             self.terms = []
         self.terms.append((fisher, snapshot(ctx)))
 

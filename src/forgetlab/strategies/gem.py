@@ -1,5 +1,6 @@
 """Gradient episodic memory (Lopez-Paz & Ranzato 2017): the step's gradient projected by a quadratic
 programme so that no finished task's memory loss increases to first order."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -23,7 +24,7 @@ def gem_dual(P: torch.Tensor, q: torch.Tensor, margin: float) -> torch.Tensor:
     E, t = q.shape
     c = q + margin * P.sum(-1)
     if t <= 10:
-        S = ((torch.arange(2 ** t, device=q.device).unsqueeze(1) >> torch.arange(t, device=q.device)) & 1).to(P.dtype)
+        S = ((torch.arange(2**t, device=q.device).unsqueeze(1) >> torch.arange(t, device=q.device)) & 1).to(P.dtype)
         A = P.unsqueeze(1) * S[:, :, None] * S[:, None, :] + torch.diag_embed(1 - S)  # [E, 2^t, t, t]
         u = torch.linalg.solve(A, (-c.unsqueeze(1) * S).unsqueeze(-1)).squeeze(-1)  # [E, 2^t, t]
         slack = (P.unsqueeze(1) @ u.unsqueeze(-1)).squeeze(-1) + c.unsqueeze(1)
@@ -73,5 +74,5 @@ class GEM(EpisodicMemory):
         P = 0.5 * (P + P.transpose(1, 2)) + 1e-3 * torch.eye(P.shape[-1], dtype=P.dtype, device=P.device)
         v = gem_dual(P, dots.double(), self.cfg.margin).to(flat.dtype)
         new = torch.where(conflict.unsqueeze(1), flat + (v.unsqueeze(-1) * G).sum(1), flat)
-        for p, part in zip(ps, new.split([a[0].numel() for a in g], 1)):
+        for p, part in zip(ps, new.split([a[0].numel() for a in g], 1), strict=True):
             p.grad = part.view_as(p.grad)

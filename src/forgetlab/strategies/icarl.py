@@ -1,5 +1,6 @@
 """iCaRL (Rebuffi et al. 2017): exemplars by herding, binary cross-entropy with distillation targets,
 and prediction by the nearest mean of exemplars."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -7,8 +8,8 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 
-from forgetlab.errors import ConfigError
 from forgetlab.engine.models import eval_mode
+from forgetlab.errors import ConfigError
 from forgetlab.strategies.base import Memory, MemorySettings, Strategy, register
 from forgetlab.strategies.distillation import frozen_logits, old_units
 
@@ -100,8 +101,10 @@ class ICaRL(Strategy):
         with eval_mode(ctx.model), torch.no_grad():
             hidden = ctx.model(x).hidden
         if not hidden:
-            raise ConfigError("strategy icarl classifies by the last hidden layer's features, but the network "
-                              "returns only logits; return (logits, hidden) from forward")
+            raise ConfigError(
+                "strategy icarl classifies by the last hidden layer's features, but the network "
+                "returns only logits; return (logits, hidden) from forward"
+            )
         return F.normalize(hidden[-1], dim=-1) if self.cfg.normalize else hidden[-1]
 
     def _store_exemplars(self, ctx):

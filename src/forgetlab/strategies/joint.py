@@ -1,4 +1,5 @@
 """Joint training: every task period trains on every task's data (the upper bound at the same step budget)."""
+
 from __future__ import annotations
 
 import torch

@@ -1,4 +1,5 @@
 """k-winners-take-all hidden layers trained naively: the study's sparsity question as an architecture."""
+
 from __future__ import annotations
 
 from forgetlab.errors import ConfigError

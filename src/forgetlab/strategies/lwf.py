@@ -1,5 +1,6 @@
 """Learning without forgetting (Li & Hoiem 2017): the earlier tasks' outputs on the current data
 distilled from the network frozen at the start of the task."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass, field
@@ -47,8 +48,9 @@ class LwF(Strategy):
         units = old_units(ctx) if self.theta_old is not None else []
         if not units:
             return None
-        return self.cfg.alpha * distillation_kl(frozen_logits(ctx, self.theta_old, x)[..., units],
-                                                out.logits[..., units], self.cfg.temp)
+        return self.cfg.alpha * distillation_kl(
+            frozen_logits(ctx, self.theta_old, x)[..., units], out.logits[..., units], self.cfg.temp
+        )
 
 
 def distillation_kl(old: torch.Tensor, new: torch.Tensor, T: float) -> torch.Tensor:

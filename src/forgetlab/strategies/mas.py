@@ -4,14 +4,15 @@ The pattern of a strategy in one file: a frozen dataclass of its hyperparameters
 registered with it under one name (``--strategy mas --set strategy.mas.lam=...``), a ``check`` of the
 config, and the hooks it needs (``adds_loss`` declares the penalty).
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
 
 import torch
 
-from forgetlab.errors import ConfigError
 from forgetlab.engine.models import eval_mode
+from forgetlab.errors import ConfigError
 from forgetlab.strategies.base import Strategy, params, per_member, register, snapshot, task_sample
 
 
@@ -33,11 +34,11 @@ def importance(ctx, idx: torch.Tensor, chunk: int = 2048) -> list[torch.Tensor]:
     omega = [torch.zeros_like(p) for m in linears for p in (m.weight, m.bias)]
     with eval_mode(model):
         for s in range(0, len(idx), chunk):
-            x = x_all[idx[s:s + chunk]]
+            x = x_all[idx[s : s + chunk]]
             io: list[tuple[torch.Tensor, torch.Tensor]] = []
             out = model(x.expand(model.n_members, *x.shape), record=io)
             grads = torch.autograd.grad(out.logits.pow(2).sum(), [o for _, o in io])
-            for i, ((h, _), g) in enumerate(zip(io, grads)):
+            for i, ((h, _), g) in enumerate(zip(io, grads, strict=True)):
                 omega[2 * i] += torch.bmm(h.detach().abs().transpose(1, 2), g.abs())
                 omega[2 * i + 1] += g.abs().sum(1, keepdim=True)
     return [w / len(idx) for w in omega]
@@ -60,18 +61,22 @@ class MAS(Strategy):
     def check(cls, config) -> None:
         super().check(config)
         if config.model.arch != "mlp" or config.model.norm != "none" or config.model.module:
-            raise ConfigError("strategy 'mas' needs the built-in model.arch=mlp with model.norm=none and no model.module "
-                              "(its importance is per linear layer)")
+            raise ConfigError(
+                "strategy 'mas' needs the built-in model.arch=mlp with model.norm=none and no model.module "
+                "(its importance is per linear layer)"
+            )
         if config.strategy.params.lam < 0:
             raise ConfigError(f"strategy.mas.lam={config.strategy.params.lam:g} must be >= 0")
 
     def loss(self, ctx, out, x, y):
         if self.omega is None:
             return None
-        penalty = sum(per_member(w * (p - p0).pow(2)) for p, w, p0 in zip(params(ctx), self.omega, self.anchor))
+        penalty = sum(
+            per_member(w * (p - p0).pow(2)) for p, w, p0 in zip(params(ctx), self.omega, self.anchor, strict=True)
+        )
         return 0.5 * self.cfg.lam * penalty
 
     def after_task(self, ctx):
         new = importance(ctx, task_sample(ctx, self.cfg.samples))
-        self.omega = new if self.omega is None else [a + b for a, b in zip(self.omega, new)]
+        self.omega = new if self.omega is None else [a + b for a, b in zip(self.omega, new, strict=True)]
         self.anchor = snapshot(ctx)

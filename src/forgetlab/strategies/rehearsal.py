@@ -3,6 +3,7 @@
 strategy.<name>.memory_per_class random examples of each class at the end of its task (van de Ven et
 al.'s budget); and an episodic memory of the finished tasks only (GEM, A-GEM: memory // n_tasks random
 examples of each task at its end, as Mammoth's and Avalanche's store them)."""
+
 from __future__ import annotations
 
 import torch

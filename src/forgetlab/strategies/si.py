@@ -1,5 +1,6 @@
 """Synaptic intelligence (Zenke et al. 2017): importances from the path integral of each parameter's
 contribution to the loss decrease, a quadratic penalty towards the weights after each task."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass, field
@@ -39,8 +40,9 @@ class SI(Strategy):
         super().check(config)
         s = config.strategy.params
         if s.c < 0 or s.xi <= 0 or s.clip < 0:
-            raise ConfigError(f"strategy.si.c={s.c:g} and strategy.si.clip={s.clip:g} must be >= 0 and "
-                              f"strategy.si.xi={s.xi:g} > 0")
+            raise ConfigError(
+                f"strategy.si.c={s.c:g} and strategy.si.clip={s.clip:g} must be >= 0 and strategy.si.xi={s.xi:g} > 0"
+            )
 
     def before_task(self, ctx):
         if self.start is None:
@@ -50,8 +52,9 @@ class SI(Strategy):
     def loss(self, ctx, out, x, y):
         if self.importance is None:
             return None
-        return self.cfg.c * sum(per_member(w * (p - p0).pow(2))
-                                   for p, w, p0 in zip(params(ctx), self.importance, self.start))
+        return self.cfg.c * sum(
+            per_member(w * (p - p0).pow(2)) for p, w, p0 in zip(params(ctx), self.importance, self.start, strict=True)
+        )
 
     def after_backward(self, ctx):
         if self.cfg.clip > 0:
@@ -62,11 +65,11 @@ class SI(Strategy):
 
     def after_step(self, ctx):
         with torch.no_grad():
-            for w, g, p, p0 in zip(self.omega, self.grad, params(ctx), self.prev):
+            for w, g, p, p0 in zip(self.omega, self.grad, params(ctx), self.prev, strict=True):
                 w.sub_(g * (p - p0))
 
     def after_task(self, ctx):
         end = snapshot(ctx)
-        new = [w / ((p1 - p0).pow(2) + self.cfg.xi) for w, p1, p0 in zip(self.omega, end, self.start)]
-        self.importance = new if self.importance is None else [a + b for a, b in zip(self.importance, new)]
+        new = [w / ((p1 - p0).pow(2) + self.cfg.xi) for w, p1, p0 in zip(self.omega, end, self.start, strict=True)]
+        self.importance = new if self.importance is None else [a + b for a, b in zip(self.importance, new, strict=True)]
         self.start, self.omega = end, [torch.zeros_like(p) for p in end]

@@ -5,38 +5,38 @@ accuracy matrices (metrics.py).
     from forgetlab.workflows.compare import compare
     rows = compare("buzzega2020-seq-mnist-200", ["naive", "er", "derpp"], seeds=range(5), out="runs/cmp")
 """
+
 from __future__ import annotations
 
 import csv
 import io
 import json
 import time
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Sequence
 
 import numpy as np
 
-from forgetlab.outputs import progress as progress_bars
-from forgetlab.outputs import run_dir as run_dir_mod
-from forgetlab.data import sources as data_sources
 from forgetlab import api
-from forgetlab.diagnostics import compare as explain_compare
-from forgetlab.outputs import metrics
 from forgetlab import config as cfg
 from forgetlab import diagnostics as probes_mod
 from forgetlab.config import presets
-from forgetlab.outputs.formatting import mean_sd, pm
-from forgetlab.outputs.plotting import pyplot, save
+from forgetlab.data import sources as data_sources
 from forgetlab.diagnostics import ForgettingCurve, ProbeConfig
+from forgetlab.diagnostics import compare as explain_compare
 from forgetlab.diagnostics.base import Timer
 from forgetlab.diagnostics.recorders import ProbeSetRef
 from forgetlab.errors import ForgetlabError
+from forgetlab.outputs import metrics
+from forgetlab.outputs import progress as progress_bars
+from forgetlab.outputs import run_dir as run_dir_mod
 from forgetlab.outputs.files import atomic_write
+from forgetlab.outputs.formatting import mean_sd, pm
+from forgetlab.outputs.plotting import pyplot, save
 from forgetlab.outputs.results import Results
 
-
 # A probe period longer than any task: the probe records only the first ``steps`` steps of each task.
-_NEVER = 10 ** 12
+_NEVER = 10**12
 
 
 def gap_config(steps: int = 50, per_class: int = 150, explain: bool = True) -> ProbeConfig:
@@ -71,8 +71,9 @@ def task_curves(arrays: dict[str, np.ndarray], tasks, steps: int) -> list[np.nda
     return curves
 
 
-def train_strategy(config: cfg.RunConfig, run_dir: Path, gap_steps: int, explain: bool = True,
-                   progress=None) -> tuple[float, dict]:
+def train_strategy(
+    config: cfg.RunConfig, run_dir: Path, gap_steps: int, explain: bool = True, progress=None
+) -> tuple[float, dict]:
     """Train one strategy's run into ``run_dir`` (here or in a worker process) with ``gap_config``'s probes
     (saved there too): its wall seconds and the probes' arrays."""
     t0 = time.perf_counter()
@@ -80,17 +81,29 @@ def train_strategy(config: cfg.RunConfig, run_dir: Path, gap_steps: int, explain
     return time.perf_counter() - t0, res.probes.arrays
 
 
-def compare(preset: str, strategies: Sequence[str], *, seeds: Sequence[int] | None = None,
-            out: str | Path | None = None, data_dir: str | None = None, device: str | None = None,
-            set: Sequence[str] | dict | None = None, gap_steps: int = 50, progress: bool = True,
-            explain: bool = True, log=print, workers: int = 1, threads: int | None = None) -> list[dict]:
+def compare(
+    preset: str,
+    strategies: Sequence[str],
+    *,
+    seeds: Sequence[int] | None = None,
+    out: str | Path | None = None,
+    data_dir: str | None = None,
+    device: str | None = None,
+    set: Sequence[str] | dict | None = None,
+    gap_steps: int = 50,
+    progress: bool = True,
+    explain: bool = True,
+    log=print,
+    workers: int = 1,
+    threads: int | None = None,
+) -> list[dict]:
     """Run every strategy of ``strategies`` under ``preset`` (with the preset's settings for it) and write
     compare.md, compare.csv, figures and one run directory per strategy into ``out``; with ``explain``,
     the explanatory probes too, and a section of compare.md answering why each strategy forgets.
     ``workers``: processes training strategies side by side, largest first (one: this process; the numbers
     are the same) of ``threads`` torch threads each (default 1)."""
-    from forgetlab.workflows.pool import Job, check_positive, program_cost, run_jobs
     from forgetlab.outputs.results import load
+    from forgetlab.workflows.pool import Job, check_positive, program_cost, run_jobs
 
     if gap_steps < 0:
         raise ForgetlabError(f"--gap-steps {gap_steps} must be >= 0")
@@ -100,12 +113,16 @@ def compare(preset: str, strategies: Sequence[str], *, seeds: Sequence[int] | No
         base = presets.get(preset, name)
         configs[name] = api.make_config(base, seeds=seeds, data_dir=data_dir, device=device, set=set)
     first = next(iter(configs.values()))
-    data_sources.load_data(first, data_sources.resolve_device(first.device))  # missing data: one error line before any output
+    data_sources.load_data(
+        first, data_sources.resolve_device(first.device)
+    )  # missing data: one error line before any output
     out_dir = run_dir_mod.prepare(out, f"compare-{preset}")
     trained: dict[str, tuple[float, dict]] = {}
     bar = progress_bars.programs_bar("compare") if progress else None
-    jobs = [Job(n, program_cost(c, len(cfg.members(c))),
-                train_strategy, (c, out_dir / n, gap_steps, explain)) for n, c in configs.items()]
+    jobs = [
+        Job(n, program_cost(c, len(cfg.members(c))), train_strategy, (c, out_dir / n, gap_steps, explain))
+        for n, c in configs.items()
+    ]
     try:
         run_jobs(jobs, lambda n, r: trained.__setitem__(n, r), workers=workers, threads=threads, progress=bar)
     finally:
@@ -117,50 +134,81 @@ def compare(preset: str, strategies: Sequence[str], *, seeds: Sequence[int] | No
         res = runs[name] = load(out_dir / name)
         res.probes = probes_mod.load(out_dir / name)
         curves = task_curves(arrays, config.tasks, gap_steps)
-        per_seed = [metrics.summary(m.acc_matrix, m.acc_init, [None] + [c[:, e] for c in curves[1:]])
-                    for e, m in enumerate(res.members)]
+        per_seed = [
+            metrics.summary(m.acc_matrix, m.acc_init, [None] + [c[:, e] for c in curves[1:]])
+            for e, m in enumerate(res.members)
+        ]
         row = {"strategy": name, "seeds": len(res.members), "train_s": res.elapsed_s, "wall_s": wall}
         for key, _ in _COLUMNS:
             row[key], row[key + "_sd"] = mean_sd([s[key] for s in per_seed])
         # [tasks-1, steps]: accuracy on the earlier tasks (their mean), over members
         row["gap_curve"] = np.stack([np.nanmean(c, -1).mean(-1) for c in curves[1:]]) if len(curves) > 1 else None
         rows.append(row)
-        log(f"{name:<12} avg acc {pm(row['avg_acc'], row['avg_acc_sd'])}  forgetting "
+        log(
+            f"{name:<12} avg acc {pm(row['avg_acc'], row['avg_acc_sd'])}  forgetting "
             f"{pm(row['forgetting'], row['forgetting_sd'])}  {res.elapsed_s:7.1f} s training "
-            f"({len(res.members)} seeds, one batched run)")
+            f"({len(res.members)} seeds, one batched run)"
+        )
     _write_report(out_dir, preset, configs, rows, runs, gap_steps)
     log(f"report: {out_dir / 'compare.md'}")
     return rows
 
 
-_COLUMNS = [("avg_acc", "avg accuracy"), ("forgetting", "forgetting"), ("bwt", "BWT"), ("fwt", "FWT"),
-            ("min_acc", "min-ACC"), ("wc_acc", "WC-ACC")]
+_COLUMNS = [
+    ("avg_acc", "avg accuracy"),
+    ("forgetting", "forgetting"),
+    ("bwt", "BWT"),
+    ("fwt", "FWT"),
+    ("min_acc", "min-ACC"),
+    ("wc_acc", "WC-ACC"),
+]
 
 
-def _write_report(out_dir: Path, preset: str, configs: dict, rows: list[dict], runs: dict[str, Results],
-                  gap_steps: int) -> None:
+def _write_report(
+    out_dir: Path, preset: str, configs: dict, rows: list[dict], runs: dict[str, Results], gap_steps: int
+) -> None:
     buf = io.StringIO()
     w = csv.writer(buf)
     w.writerow(["strategy", "seeds"] + [x for k, _ in _COLUMNS for x in (k, k + "_sd")] + ["train_s"])
     for r in rows:
-        w.writerow([r["strategy"], r["seeds"]] + [f"{r[x]:.6f}" for k, _ in _COLUMNS for x in (k, k + "_sd")]
-                   + [f"{r['train_s']:.2f}"])
+        w.writerow(
+            [r["strategy"], r["seeds"]]
+            + [f"{r[x]:.6f}" for k, _ in _COLUMNS for x in (k, k + "_sd")]
+            + [f"{r['train_s']:.2f}"]
+        )
     atomic_write(out_dir / "compare.csv", buf.getvalue())
-    lines = [f"# forgetlab compare: {preset}", "", presets.PRESETS[preset].description, "",
-             "Mean ± std over seeds. Forgetting: best accuracy on a task after it was learned minus its final "
-             "accuracy (metrics.py); BWT/FWT: Lopez-Paz & Ranzato 2017 (FWT against the untrained network); "
-             "min-ACC and WC-ACC: De Lange et al. 2023, from the task ends and the first "
-             f"{gap_steps} steps of every task (the forgetting-curve probe, the strategy's own classifier).", "",
-             "| strategy | " + " | ".join(t for _, t in _COLUMNS) + " | training time (s) |",
-             "|---" * (len(_COLUMNS) + 2) + "|"]
+    lines = [
+        f"# forgetlab compare: {preset}",
+        "",
+        presets.PRESETS[preset].description,
+        "",
+        "Mean ± std over seeds. Forgetting: best accuracy on a task after it was learned minus its final "
+        "accuracy (metrics.py); BWT/FWT: Lopez-Paz & Ranzato 2017 (FWT against the untrained network); "
+        "min-ACC and WC-ACC: De Lange et al. 2023, from the task ends and the first "
+        f"{gap_steps} steps of every task (the forgetting-curve probe, the strategy's own classifier).",
+        "",
+        "| strategy | " + " | ".join(t for _, t in _COLUMNS) + " | training time (s) |",
+        "|---" * (len(_COLUMNS) + 2) + "|",
+    ]
     for r in rows:
         cells = [pm(r[k], r[k + "_sd"]) for k, _ in _COLUMNS]
         lines.append(f"| {r['strategy']} | " + " | ".join(cells) + f" | {r['train_s']:.1f} |")
-    lines += ["", "![accuracy matrices](heatmaps.png)", "", "![final accuracy per task](acc_per_task.png)", "",
-              "![forgetting curves](forgetting_curves.png)", "", "Configurations:", ""]
+    lines += [
+        "",
+        "![accuracy matrices](heatmaps.png)",
+        "",
+        "![final accuracy per task](acc_per_task.png)",
+        "",
+        "![forgetting curves](forgetting_curves.png)",
+        "",
+        "Configurations:",
+        "",
+    ]
     for name, config in configs.items():
-        lines.append(f"- {name}: `{json.dumps(cfg.to_dict(config)['strategy'])}` "
-                     f"train `{json.dumps(cfg.to_dict(config)['train'])}`")
+        lines.append(
+            f"- {name}: `{json.dumps(cfg.to_dict(config)['strategy'])}` "
+            f"train `{json.dumps(cfg.to_dict(config)['train'])}`"
+        )
     pds = {name: res.probes for name, res in runs.items() if res.probes is not None and len(res.config.tasks) > 1}
     if pds and any("linear_correct" in pd or "head_bias" in pd or "interference" in pd for pd in pds.values()):
         lines += explain_compare.section(pds, out_dir)
@@ -175,7 +223,7 @@ def _figures(out_dir: Path, rows: list[dict], runs: dict[str, Results]) -> None:
     cols = min(4, len(names))
     nrows = -(-len(names) // cols)
     fig, axes = plt.subplots(nrows, cols, figsize=(3.2 * cols, 3 * nrows), squeeze=False)
-    for ax, n in zip(axes.flat, names):
+    for ax, n in zip(axes.flat, names, strict=True):
         R = mean_R[n]
         ax.imshow(R, vmin=0, vmax=1, cmap="viridis")
         for (t, k), v in np.ndenumerate(R):
@@ -183,7 +231,7 @@ def _figures(out_dir: Path, rows: list[dict], runs: dict[str, Results]) -> None:
         ax.set_title(n, fontsize=9)
         ax.set_xlabel("evaluated task k")
         ax.set_ylabel("after task t")
-    for ax in list(axes.flat)[len(names):]:
+    for ax in list(axes.flat)[len(names) :]:
         ax.axis("off")
     save(fig, out_dir / "heatmaps")
 

@@ -5,22 +5,25 @@ dict and [(seed, hparams)]) and returns plain data, so the same function runs in
 (``run_local``: in local worker processes, or in this one) or in a Ray task (``run_ray``). Each executor
 calls ``done(group, result)`` as programs finish.
 """
+
 from __future__ import annotations
 
 import dataclasses
 import socket
 import sys
-from typing import Callable, Protocol, Sequence
+from collections.abc import Callable, Sequence
+from typing import Protocol
 
-from forgetlab.data import sources as data_sources
 from forgetlab import config as cfg
 from forgetlab.config import Member
+from forgetlab.data import sources as data_sources
 from forgetlab.errors import ForgetlabError
 
 
 class Program(Protocol):
     """What an executor needs of a program (sweep.Group, a dataclass): its config and its members, each
     with ``seed`` and ``member.hparams``."""
+
     config: cfg.RunConfig
     members: Sequence
 
@@ -30,7 +33,6 @@ def train_group(config: dict, members: list[tuple[int, dict]], progress: Callabl
 
     Raises KeyboardInterrupt if training was interrupted: an unfinished group stores nothing.
     """
-    from forgetlab import api
     from forgetlab.engine.training import train
 
     run_config = cfg.from_dict(config)
@@ -39,8 +41,11 @@ def train_group(config: dict, members: list[tuple[int, dict]], progress: Callabl
     res = train(run_config, data, progress=progress, members=[Member(s, hp) for s, hp in members])
     if res.status != "complete":
         raise KeyboardInterrupt("interrupted inside a group")
-    return {"elapsed_s": res.elapsed_s, "device": res.device,
-            "members": [{"tasks": [vars(t) for t in m.tasks], "acc_matrix": m.acc_matrix} for m in res.members]}
+    return {
+        "elapsed_s": res.elapsed_s,
+        "device": res.device,
+        "members": [{"tasks": [vars(t) for t in m.tasks], "acc_matrix": m.acc_matrix} for m in res.members],
+    }
 
 
 def _payload(group: Program) -> tuple[dict, list[tuple[int, dict]]]:
@@ -50,8 +55,9 @@ def _payload(group: Program) -> tuple[dict, list[tuple[int, dict]]]:
 Done = Callable[[Program, dict], None]
 
 
-def run_local(groups: list[Program], done: Done, progress: Callable | None = None, *, workers: int = 1,
-              threads: int | None = None) -> None:
+def run_local(
+    groups: list[Program], done: Done, progress: Callable | None = None, *, workers: int = 1, threads: int | None = None
+) -> None:
     """Largest program first, on ``workers`` local processes of ``threads`` torch threads each (one worker:
     in this process). ``progress(group, done_steps, total_steps, status)``."""
     from forgetlab.workflows.pool import Job, program_cost, run_jobs
@@ -71,8 +77,10 @@ def _check_address(address: str, timeout: float = 3.0) -> None:
     try:
         socket.create_connection((host, int(port)), timeout=timeout).close()
     except OSError as e:
-        raise ForgetlabError(f"Ray address {address} does not answer ({e.strerror or type(e).__name__} "
-                             f"within {timeout:g} s); start the cluster with 'ray start --head' or fix --address") from None
+        raise ForgetlabError(
+            f"Ray address {address} does not answer ({e.strerror or type(e).__name__} "
+            f"within {timeout:g} s); start the cluster with 'ray start --head' or fix --address"
+        ) from None
 
 
 def _ray_init(ray, address: str | None, wait_s: int = 3) -> None:
@@ -95,8 +103,10 @@ def _ray_init(ray, address: str | None, wait_s: int = 3) -> None:
         ray.init(address=address, include_dashboard=False, log_to_driver=False, logging_level="ERROR")
     except Exception as e:  # noqa: BLE001 - Ray raises many kinds for "no cluster there"
         reason = str(e).splitlines()[0] if str(e) else type(e).__name__
-        raise ForgetlabError(f"cannot connect to Ray at {address or 'a new local instance'} ({reason}); "
-                             f"start one with 'ray start --head' or fix --address") from None
+        raise ForgetlabError(
+            f"cannot connect to Ray at {address or 'a new local instance'} ({reason}); "
+            f"start one with 'ray start --head' or fix --address"
+        ) from None
     finally:
         os.dup2(stderr_fd, 2)
         os.close(stderr_fd)

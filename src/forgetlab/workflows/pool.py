@@ -13,15 +13,18 @@ Ctrl-C stops every worker (they ignore SIGINT: this process decides) and raises 
 here once the finished results have been handed over. Workers end with this process, even on SIGKILL
 (Linux: the kernel's parent-death signal).
 """
+
 from __future__ import annotations
 
 import os
 import queue
 import signal
 import traceback
+from collections.abc import Callable, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Any, Callable, Sequence
+from itertools import pairwise
+from typing import Any
 
 from forgetlab.errors import ForgetlabError
 
@@ -43,7 +46,7 @@ def program_cost(config, n_members: int) -> float:
     for what leaves the hand-written MLP step: a strategy's loss or dropout's per-step masks (about twice
     the training time of the same run without them, as ``forgetlab reproduce`` logs per experiment)."""
     sizes = (784, *config.model.hidden, 10)
-    weights = sum(a * b for a, b in zip(sizes, sizes[1:])) * (8 if config.model.arch == "lenet5" else 1)
+    weights = sum(a * b for a, b in pairwise(sizes)) * (8 if config.model.arch == "lenet5" else 1)
     n_classes = sum(len(t) for t in config.tasks)
     passes = config.train.iters * config.train.batch_size / 6000 if config.train.iters else config.train.epochs
     dropout = config.model.dropout > 0 or any(k == "model.dropout" and any(vs) for k, vs in config.grid)
@@ -90,8 +93,14 @@ def check_workers(workers: int | None) -> int:
     return workers
 
 
-def run_jobs(jobs: Sequence[Job], done: Callable[[Any, Any], None], *, workers: int = 1,
-             threads: int | None = None, progress: Progress | None = None) -> None:
+def run_jobs(
+    jobs: Sequence[Job],
+    done: Callable[[Any, Any], None],
+    *,
+    workers: int = 1,
+    threads: int | None = None,
+    progress: Progress | None = None,
+) -> None:
     """Run every job; call ``done(key, result)`` here as each finishes. ``threads``: torch threads per
     worker (None: ``DEFAULT_THREADS``), also with one worker, which runs the jobs in this process."""
     order = sorted(jobs, key=lambda j: -j.cost)
@@ -115,8 +124,10 @@ def _run_pool(order: list[Job], done, workers: int, threads: int, progress: Prog
         tasks.put((i, job.fn, job.args))
     for _ in range(workers):
         tasks.put(None)
-    procs = [ctx.Process(target=_worker, args=(tasks, results, threads, progress is not None), daemon=True)
-             for _ in range(workers)]
+    procs = [
+        ctx.Process(target=_worker, args=(tasks, results, threads, progress is not None), daemon=True)
+        for _ in range(workers)
+    ]
     for p in procs:
         p.start()
     pending = len(order)
@@ -127,8 +138,10 @@ def _run_pool(order: list[Job], done, workers: int, threads: int, progress: Prog
             except queue.Empty:
                 dead = [p.exitcode for p in procs if p.exitcode not in (None, 0)]
                 if dead:
-                    raise ForgetlabError(f"a worker process died (exit code {dead[0]}); finished work is kept, "
-                                         f"run the same command again to continue") from None
+                    raise ForgetlabError(
+                        f"a worker process died (exit code {dead[0]}); finished work is kept, "
+                        f"run the same command again to continue"
+                    ) from None
                 continue
             if kind == "progress":
                 if progress is not None:

@@ -10,19 +10,21 @@ R[t][k], accuracy on task k after training task t):
     forgetting       metrics.average_forgetting: mean over k < T-1 of max_{k <= t < T-1} R[t][k] - R[T-1][k]
     bwt              metrics.backward_transfer: mean over k < T-1 of R[T-1][k] - R[k][k]   (NaN for one task)
 """
+
 from __future__ import annotations
 
 import json
 import math
 import statistics
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any, Callable, Sequence
+from typing import Any
 
 from forgetlab.errors import ForgetlabError
+from forgetlab.outputs.files import atomic_write
 from forgetlab.outputs.formatting import number, pm, point_label, value
 from forgetlab.outputs.metrics import average_forgetting, backward_transfer, task_forgetting
 from forgetlab.outputs.plotting import pyplot, save
-from forgetlab.outputs.files import atomic_write
 from forgetlab.outputs.results import rows_to_csv
 from forgetlab.outputs.store import Store, load_spec
 
@@ -61,8 +63,7 @@ def _head(m: dict) -> dict:
 
 
 def member_rows(members: Sequence[dict], records: dict[str, dict]) -> list[dict]:
-    return [{**_head(m), **{k: f(records[m["id"]]) for k, f in METRICS.items()}}
-            for m in members if m["id"] in records]
+    return [{**_head(m), **{k: f(records[m["id"]]) for k, f in METRICS.items()}} for m in members if m["id"] in records]
 
 
 def task_rows(members: Sequence[dict], records: dict[str, dict]) -> list[dict]:
@@ -74,11 +75,21 @@ def task_rows(members: Sequence[dict], records: dict[str, dict]) -> list[dict]:
             continue
         R, T = rec["acc_matrix"], len(rec["acc_matrix"])
         for t, task in enumerate(rec["tasks"]):
-            out.append({**_head(m), "task": t + 1, "classes": " ".join(map(str, task["classes"])),
-                        "train_loss": task["train_loss"][-1], "train_acc": task["train_acc"][-1],
-                        "val_loss": task["val_loss"][-1], "val_acc": task["val_acc"][-1],
-                        "sparsity": task["sparsity_all"][-1], "acc_after_task": R[t][t], "acc_final": R[T - 1][t],
-                        "forgetting": task_forgetting(R, t) if t < T - 1 else None})
+            out.append(
+                {
+                    **_head(m),
+                    "task": t + 1,
+                    "classes": " ".join(map(str, task["classes"])),
+                    "train_loss": task["train_loss"][-1],
+                    "train_acc": task["train_acc"][-1],
+                    "val_loss": task["val_loss"][-1],
+                    "val_acc": task["val_acc"][-1],
+                    "sparsity": task["sparsity_all"][-1],
+                    "acc_after_task": R[t][t],
+                    "acc_final": R[T - 1][t],
+                    "forgetting": task_forgetting(R, t) if t < T - 1 else None,
+                }
+            )
     return out
 
 
@@ -110,8 +121,11 @@ def _parquet(rows: list[dict]) -> bytes | None:
 def write_tables(out: Path, members: Sequence[dict], store) -> dict[str, dict]:
     """members.csv, tasks.csv, epochs.csv (and .parquet when pyarrow is importable) of the stored members."""
     records = {m["id"]: r for m in members if (r := store.get(m["id"])) is not None}
-    for name, rows in (("members", member_rows(members, records)), ("tasks", task_rows(members, records)),
-                       ("epochs", epoch_rows(members, records))):
+    for name, rows in (
+        ("members", member_rows(members, records)),
+        ("tasks", task_rows(members, records)),
+        ("epochs", epoch_rows(members, records)),
+    ):
         atomic_write(out / f"{name}.csv", rows_to_csv(rows))
         if rows and (data := _parquet(rows)) is not None:
             atomic_write(out / f"{name}.parquet", data)
@@ -169,8 +183,14 @@ def config_stats(rows: list[dict], keys: Sequence[str], metrics: Sequence[str]) 
     groups: dict[tuple, list[dict]] = {}
     for r in rows:
         groups.setdefault(tuple(r[k] for k in keys), []).append(r)
-    return [{"config": dict(zip(keys, cfg_values)), "n": len(rs),
-             **{m: describe([r[m] for r in rs]) for m in metrics}} for cfg_values, rs in groups.items()]
+    return [
+        {
+            "config": dict(zip(keys, cfg_values, strict=True)),
+            "n": len(rs),
+            **{m: describe([r[m] for r in rs]) for m in metrics},
+        }
+        for cfg_values, rs in groups.items()
+    ]
 
 
 def _fmt(d: dict) -> str:
@@ -186,9 +206,9 @@ def stats_table(stats: list[dict], metrics: Sequence[str]) -> str:
     cells = [[_fmt(s[m]) for m in metrics] for s in stats]
     w0 = max(map(len, labels + ["config"]))
     ws = [max(len(m), *(len(c[i]) for c in cells)) for i, m in enumerate(metrics)]
-    lines = [f"{'config':<{w0}}  {'n':>3}  " + "  ".join(f"{m:<{w}}" for m, w in zip(metrics, ws))]
-    for label, s, c in zip(labels, stats, cells):
-        lines.append(f"{label:<{w0}}  {s['n']:>3}  " + "  ".join(f"{x:<{w}}" for x, w in zip(c, ws)))
+    lines = [f"{'config':<{w0}}  {'n':>3}  " + "  ".join(f"{m:<{w}}" for m, w in zip(metrics, ws, strict=True))]
+    for label, s, c in zip(labels, stats, cells, strict=True):
+        lines.append(f"{label:<{w0}}  {s['n']:>3}  " + "  ".join(f"{x:<{w}}" for x, w in zip(c, ws, strict=True)))
     return "\n".join(lines)
 
 
@@ -213,7 +233,7 @@ def plot(stats: list[dict], x: str, metric: str, path_stem: Path, err: str = "ci
             e = [0.0 if math.isnan(s[metric]["std"]) else s[metric]["std"] for s in ss]
         else:
             e = [0.0 if math.isnan(s[metric]["ci_high"]) else s[metric]["ci_high"] - s[metric]["mean"] for s in ss]
-        label = point_label(zip(others, key)) or None
+        label = point_label(zip(others, key, strict=True)) or None
         ax.errorbar(xv, mean, yerr=e, marker="o", capsize=3, label=label)
     if numeric:
         pos = [v for v in xs_all if v > 0]
@@ -237,8 +257,13 @@ def plot(stats: list[dict], x: str, metric: str, path_stem: Path, err: str = "ci
 # ---------------------------------------------------------------------------------------------
 
 
-def summarize(out: str | Path, metrics: Sequence[str] | None = None, xs: Sequence[str] | None = None,
-              err: str = "ci", plots: bool = True) -> tuple[str, list[Path]]:
+def summarize(
+    out: str | Path,
+    metrics: Sequence[str] | None = None,
+    xs: Sequence[str] | None = None,
+    err: str = "ci",
+    plots: bool = True,
+) -> tuple[str, list[Path]]:
     """The statistics table (text) and the plot files of the sweep in ``out``; also writes summary.csv."""
     out = Path(out)
     spec = load_spec(out)
@@ -258,12 +283,22 @@ def summarize(out: str | Path, metrics: Sequence[str] | None = None, xs: Sequenc
         raise ForgetlabError(f"no finished members in {out}/members yet; run the sweep first")
     rows = member_rows(spec["members"], records)
     stats = config_stats(rows, keys, metrics)
-    flat = [{**{k: _cell(v) for k, v in s["config"].items()}, "metric": m, "n": s[m]["n"],
-             **{f: s[m][f] for f in ("mean", "std", "ci_low", "ci_high")}} for s in stats for m in metrics]
+    flat = [
+        {
+            **{k: _cell(v) for k, v in s["config"].items()},
+            "metric": m,
+            "n": s[m]["n"],
+            **{f: s[m][f] for f in ("mean", "std", "ci_low", "ci_high")},
+        }
+        for s in stats
+        for m in metrics
+    ]
     atomic_write(out / "summary.csv", rows_to_csv(flat))
     n_all = len(spec["members"])
-    head = (f"{spec['name']}: {len(records)} of {n_all} members finished, {len(stats)} configurations; "
-            f"mean ± std [95% CI, t-distribution] over seeds")
+    head = (
+        f"{spec['name']}: {len(records)} of {n_all} members finished, {len(stats)} configurations; "
+        f"mean ± std [95% CI, t-distribution] over seeds"
+    )
     text = head + "\n" + stats_table(stats, metrics)
     paths: list[Path] = []
     if plots and len(stats) > 1:
