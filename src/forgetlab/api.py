@@ -45,16 +45,24 @@ def make_config(
     data_dir: str | Path | None = None,
     set: dict | Sequence[str] | None = None,
     grid: dict | None = None,
+    plugins: Sequence[str] = (),
 ) -> cfg.RunConfig:
     """Resolve a preset name (or a config), then a config file, then the options, then ``set`` values;
     validated (the config, its data source and its strategy) before it is returned.
 
-    ``strategy``: a strategy name; with a preset name, the preset's settings for that strategy apply too.
+    ``strategy``: a strategy name, or a ``path/to/file.py:Class`` / ``package.module:Class`` spec of one
+    (forgetlab.plugins); with a preset name, the preset's settings for that strategy apply too.
+    ``plugins``: files or modules imported first, for what they register (recorded in ``config.plugins``).
     """
+    imported = cfg.with_plugins(cfg.RunConfig(), plugins).plugins
+    if strategy is not None:
+        strategy, target = strategies.resolve(strategy)
+        imported += (target,) if target else ()
     if isinstance(base, str):
         config = presets.get(base, strategy)
     else:
         config = base if strategy is None else cfg.override(base, "strategy.name", strategy)
+    config = cfg.with_plugins(config, imported)
     if config_file is not None:
         config = cfg.load_file(config_file, config)
     shortcuts = {

@@ -43,6 +43,7 @@ from forgetlab.config.values import (
     to_dict,
     valid_keys,
     with_grid,
+    with_plugins,
 )
 
 __all__ = [
@@ -79,4 +80,5 @@ __all__ = [
     "valid_keys",
     "validate",
     "with_grid",
+    "with_plugins",
 ]

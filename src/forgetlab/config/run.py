@@ -77,6 +77,9 @@ class TrainConfig:
 @dataclass(frozen=True)
 class RunConfig:
     name: str = "custom"
+    # plug-ins this run imports first (a .py file by absolute path, or a dotted module): what they register
+    # (strategies, diagnostics, presets, datasets) is then known by name; not part of any identity
+    plugins: tuple[str, ...] = ()
     data: DataConfig = field(default_factory=DataConfig)
     model: ModelConfig = field(default_factory=ModelConfig)
     protocol: ProtocolConfig = field(default_factory=ProtocolConfig)

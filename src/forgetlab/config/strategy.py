@@ -17,7 +17,7 @@ from typing import Any, get_type_hints
 from forgetlab.config.registry import Registry
 from forgetlab.errors import ConfigError
 
-STRATEGY_SETTINGS: Registry[type] = Registry("strategy")
+STRATEGY_SETTINGS: Registry[type] = Registry("strategy", group="strategies")
 
 # The flat settings every strategy shared when run identities were first published, with their defaults:
 # an identity spells a setting by its flat name, so identities of those runs stay what they were.

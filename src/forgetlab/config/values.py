@@ -29,7 +29,7 @@ def _field_types(cls) -> dict[str, Any]:
 def valid_keys() -> list[str]:
     keys = [f"{s}.{f}" for s, cls in SECTIONS.items() for f in _field_types(cls)]
     strategy = [k for name in strategy_settings.STRATEGY_SETTINGS for k in strategy_settings.keys(name)]
-    return keys + ["strategy.name", *strategy, "name", "seeds", "device"]
+    return keys + ["strategy.name", *strategy, "name", "seeds", "device", "plugins"]
 
 
 def _key_type(key: str):
@@ -37,6 +37,8 @@ def _key_type(key: str):
         return str
     if key == "seeds":
         return tuple[int, ...]
+    if key == "plugins":
+        return tuple[str, ...]
     section, _, name = key.partition(".")
     cls = SECTIONS.get(section)
     types = _field_types(cls) if cls else {}
@@ -109,9 +111,16 @@ def with_grid(config: RunConfig, key: str, values: str | list) -> RunConfig:
 
 
 def from_dict(data: dict, base: RunConfig | None = None) -> RunConfig:
-    """Apply a nested dict (as in a JSON/TOML config file or results.json) on top of ``base``."""
+    """Apply a nested dict (as in a JSON/TOML config file or results.json) on top of ``base``.
+
+    Its ``plugins`` are imported first, so that the names they register (a strategy, a preset) are known
+    when the other keys are read."""
     config = base or RunConfig()
+    if data.get("plugins"):
+        config = with_plugins(config, data["plugins"])
     for key, value in data.items():
+        if key == "plugins":
+            continue
         if key == "grid":
             items = value.items() if isinstance(value, dict) else value
             config = dataclasses.replace(config, grid=())
@@ -125,6 +134,16 @@ def from_dict(data: dict, base: RunConfig | None = None) -> RunConfig:
         else:
             config = override(config, key, value)
     return config
+
+
+def with_plugins(config: RunConfig, targets) -> RunConfig:
+    """``config`` with these plug-ins imported and recorded (after its own, without repeats)."""
+    from forgetlab import plugins
+
+    if isinstance(targets, str):
+        targets = [t for t in targets.split(",") if t]
+    imported = plugins.import_plugins(targets)
+    return dataclasses.replace(config, plugins=tuple(dict.fromkeys((*config.plugins, *imported))))
 
 
 def load_file(path: str | Path, base: RunConfig | None = None) -> RunConfig:
@@ -155,4 +174,5 @@ def to_dict(config: RunConfig) -> dict:
     d["model"]["hidden"] = list(config.model.hidden)
     d["model"]["kwta"] = list(config.model.kwta)
     d["seeds"] = list(config.seeds)
+    d["plugins"] = list(config.plugins)
     return d

@@ -14,7 +14,7 @@ import torch.nn.functional as F
 
 from forgetlab.diagnostics.base import ProbeConfig, Rows, Timer, stratified
 from forgetlab.engine.hooks import Context, Hook
-from forgetlab.engine.models import MLP, Output, eval_mode
+from forgetlab.engine.models import Output, eval_mode
 
 
 def softmax_classes(logits: torch.Tensor) -> torch.Tensor:
@@ -103,13 +103,13 @@ class SparseInput:
 
     @staticmethod
     def fits(model) -> bool:
-        """Pixels straight into the first linear layer, and no norm or k-WTA whose eval mode differs from
-        training: then ``model(x)`` in eval mode is the stack on x W + b."""
-        return isinstance(model, MLP) and model.norms is None and model.kwta is None
+        """Pixels straight into the first linear layer and no norm (``linear_stack``): then ``model(x)`` in
+        eval mode is the stack on x W + b."""
+        return model.linear_stack() is not None
 
     def forward(self, model) -> Output:
         """``model(x)`` in eval mode for the plain stack, the first layer's product computed sparsely."""
-        fc = model.fcs[0]
+        fc = model.linear_stack()[0]
         w = fc.shared_weight()  # [in, E*out]: one product for every member
         h = torch.addmm(fc.bias.view(1, -1), self.background, w)  # b + c 1'W
         h = torch.addmm(h, self.dense, w.index_select(0, self.dense_cols))

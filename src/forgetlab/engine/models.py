@@ -235,6 +235,8 @@ class KWTA(nn.Module):
 class EnsembleNet(nn.Module):
     """Base: hidden fully connected stack with optional norm and dropout, then a linear head."""
 
+    convolutional = False  # a subclass whose ``features`` run before the fully connected stack says so
+
     def __init__(
         self, cfg: ModelConfig, seeds: list[int], dropout: torch.Tensor, in_features: int, n_classes: int, device
     ):
@@ -265,6 +267,22 @@ class EnsembleNet(nn.Module):
 
     def _init_extra(self, gens: list[torch.Generator], device) -> None:
         """Parameters of a subclass, drawn after the fully connected ones."""
+
+    def linear_stack(self) -> list[Linear] | None:
+        """The network's linear layers, input to head, when every parameter sits in them and each takes the
+        previous layer's activation (the input first): no convolution in front, no norm between. What the
+        hand-written training step, the probes' sparse first product and the closed-form per-example
+        statistics (EWC's Fisher, MAS's importance) compute with; None for any other network (every consumer
+        asks here). The activation may be ReLU or k-WTA, and dropout may be on: ``kwta`` and
+        ``dropout_active`` say which."""
+        if self.convolutional or self.norms is not None:
+            return None
+        return [*self.fcs, self.head]
+
+    @property
+    def dropout_active(self) -> bool:
+        """Some member draws dropout masks in training."""
+        return any(self._drop_active)
 
     def features(self, x: torch.Tensor) -> torch.Tensor:
         return x
@@ -326,6 +344,8 @@ class LeNet5(EnsembleNet):
 
     The E members' convolutions run as one grouped convolution (groups = E), in channels-last layout.
     """
+
+    convolutional = True
 
     def __init__(self, cfg, seeds, dropout, n_classes=10, device="cpu", in_features=784):
         if in_features != 784:

@@ -19,18 +19,14 @@ from __future__ import annotations
 
 import contextlib
 import copy
-import hashlib
-import importlib
-import importlib.util
 import json
-import sys
 from collections.abc import Callable
-from pathlib import Path
 
 import torch
 from torch import nn
 from torch.func import functional_call, stack_module_state, vmap
 
+from forgetlab import plugins
 from forgetlab.config import ModelConfig
 from forgetlab.data import seeding
 from forgetlab.engine.models import Output
@@ -52,48 +48,13 @@ def register(factory: Callable[..., nn.Module]) -> str:
     return spec
 
 
-def _load_file(path: Path):
-    """Import a Python file as a module of its own (named after its resolved path, imported once)."""
-    name = "forgetlab_user_" + hashlib.sha256(str(path).encode()).hexdigest()[:12]
-    if name in sys.modules:
-        return sys.modules[name]
-    spec = importlib.util.spec_from_file_location(name, path)
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[name] = module
-    try:
-        spec.loader.exec_module(module)
-    except BaseException:
-        del sys.modules[name]
-        raise
-    return module
-
-
 def resolve(spec: str) -> Callable[..., nn.Module]:
-    """The class or factory a ``model.module`` spec names, or a one-line ConfigError saying why not."""
+    """The class or factory a ``model.module`` spec names (``forgetlab.plugins``), or a one-line ConfigError."""
     if spec in _GIVEN:
         return _GIVEN[spec]
-    target, sep, attr = spec.rpartition(":")
-    if not sep or not target or not attr:
-        raise ConfigError(f"model.module={spec!r}: expected package.module:ClassName or path/to/file.py:ClassName")
-    try:
-        if target.endswith(".py"):
-            path = Path(target).expanduser().resolve()
-            if not path.is_file():
-                raise ConfigError(f"model.module={spec!r}: file {target} does not exist")
-            module = _load_file(path)
-        else:
-            module = importlib.import_module(target)
-    except ConfigError:
-        raise
-    except Exception as e:  # noqa: BLE001 - any failure while importing is the user's module
-        raise ConfigError(f"model.module={spec!r}: importing {target} failed ({type(e).__name__}: {e})") from None
-    obj = module
-    for part in attr.split("."):
-        if not hasattr(obj, part):
-            raise ConfigError(f"model.module={spec!r}: {target} has no attribute {attr!r}")
-        obj = getattr(obj, part)
+    obj = plugins.load(spec, "model.module")
     if not callable(obj):
-        raise ConfigError(f"model.module={spec!r}: {attr} is not a class or factory")
+        raise ConfigError(f"model.module={spec!r}: {spec.rpartition(':')[2]} is not a class or factory")
     return obj
 
 
@@ -240,6 +201,10 @@ class ModuleEnsemble(nn.Module):
             torch.set_rng_state(self._rng_state)
             yield
             self._rng_state = torch.get_rng_state()
+
+    def linear_stack(self) -> None:
+        """A user module's layers are not known: no consumer may assume a plain linear stack."""
+        return None
 
     def forward(self, x: torch.Tensor) -> Output:
         """x [N, features] (one batch shared by every member) or [E, B, features] -> logits [E, B, C]."""

@@ -18,7 +18,7 @@ from collections.abc import Sequence
 import torch
 
 from forgetlab.engine.hooks import Context, Hook
-from forgetlab.engine.models import MLP, EnsembleNet, member_cross_entropy, stack_backward
+from forgetlab.engine.models import EnsembleNet, member_cross_entropy, stack_backward
 
 
 class L1Penalty:
@@ -90,13 +90,13 @@ class FusedMLPStep:
 
     def __init__(self, model: EnsembleNet, l1: L1Penalty | None):
         self.model, self.l1 = model, l1
-        layers = (*model.fcs, model.head)
+        layers = model.linear_stack()
         self.params = [t for fc in layers for t in (fc.weight, fc.bias)]
 
     @staticmethod
     def fits(model: EnsembleNet) -> bool:
-        """Pixels straight into Linear+ReLU layers, and no dropout: what this step computes."""
-        return type(model) is MLP and model.norms is None and model.kwta is None and not bool(model.dropout.any())
+        """Pixels straight into Linear+ReLU layers (no k-WTA), and no dropout: what this step computes."""
+        return model.linear_stack() is not None and model.kwta is None and not model.dropout_active
 
     @torch.no_grad()
     def __call__(self, x: torch.Tensor, y: torch.Tensor):

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from forgetlab.config import RunConfig
 from forgetlab.engine.hooks import Hook
-from forgetlab.strategies.base import STRATEGIES, Strategy, register
+from forgetlab.strategies.base import STRATEGIES, Strategy, register, resolve
 
 # every built-in strategy, one module each, in the order listings show them (explicit imports fill the
 # registry; no directory scanning)
@@ -42,4 +42,4 @@ def validate(config: RunConfig) -> None:
     STRATEGIES[config.strategy.name].check(config)
 
 
-__all__ = ["STRATEGIES", "Strategy", "make", "register", "validate"]
+__all__ = ["STRATEGIES", "Strategy", "make", "register", "resolve", "validate"]

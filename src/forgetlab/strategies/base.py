@@ -7,6 +7,7 @@ from dataclasses import dataclass
 
 import torch
 
+from forgetlab import plugins
 from forgetlab.config import RunConfig
 from forgetlab.config.registry import Registry
 from forgetlab.config.strategy import STRATEGY_SETTINGS
@@ -15,7 +16,7 @@ from forgetlab.engine.hooks import Context, Hook
 from forgetlab.engine.models import member_cross_entropy
 from forgetlab.errors import ConfigError
 
-STRATEGIES: Registry[type[Strategy]] = Registry("strategy")
+STRATEGIES: Registry[type[Strategy]] = Registry("strategy", group="strategies")
 
 
 def register(name: str):
@@ -27,6 +28,22 @@ def register(name: str):
         return cls
 
     return add
+
+
+def _adopt(name: str, cls) -> None:
+    """A strategy class found by a spec or an entry point and not registered yet: register it."""
+    if not (isinstance(cls, type) and issubclass(cls, Strategy)):
+        raise ConfigError(f"strategy {name!r}: {cls!r} is not a forgetlab.strategies.Strategy subclass")
+    register(name)(cls)
+
+
+def resolve(name: str) -> tuple[str, str | None]:
+    """(registered name, plugin target or None) of a strategy name or a ``file.py:Class`` /
+    ``package.module:Class`` spec (imported; an unregistered class is registered under its class name)."""
+    return STRATEGIES.resolve(name, "--strategy", _adopt)
+
+
+plugins.set_adopter("strategies", _adopt)
 
 
 @dataclass(frozen=True)

@@ -25,8 +25,7 @@ def fisher_diag(ctx: Context, idx: torch.Tensor, chunk: int = 32, method: str = 
     per-example gradients from vmap(grad(.)) over examples. Either way every member comes out of one
     call, since the members' losses are summed and independent.
     """
-    m = ctx.config.model
-    if method == "auto" and m.arch == "mlp" and m.norm == "none" and not m.module:
+    if method == "auto" and ctx.model.linear_stack() is not None:
         return _fisher_linear(ctx, idx)
     model, data, sc = ctx.model, ctx.data, ctx.scenario
     names = [n for n, p in model.named_parameters() if p.requires_grad]
@@ -51,7 +50,7 @@ def fisher_diag(ctx: Context, idx: torch.Tensor, chunk: int = 32, method: str = 
 
 def _fisher_linear(ctx: Context, idx: torch.Tensor, chunk: int = 2048) -> list[torch.Tensor]:
     model, data, sc = ctx.model, ctx.data, ctx.scenario
-    linears = [*model.fcs, model.head]
+    linears = model.linear_stack()
     fisher = {id(p): torch.zeros_like(p) for m in linears for p in (m.weight, m.bias)}
     E = model.n_members
     with eval_mode(model):

@@ -30,7 +30,7 @@ def importance(ctx, idx: torch.Tensor, chunk: int = 2048) -> list[torch.Tensor]:
     For a linear layer, example i's weight gradient is the outer product h_i g_i^T of the layer's input and
     its output's gradient, so the sum over i of its absolute value is |h|^T |g|: one product per layer."""
     model, x_all = ctx.model, ctx.data.train.x
-    linears = [*model.fcs, model.head]
+    linears = model.linear_stack()
     omega = [torch.zeros_like(p) for m in linears for p in (m.weight, m.bias)]
     with eval_mode(model):
         for s in range(0, len(idx), chunk):

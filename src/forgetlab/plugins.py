@@ -1,0 +1,145 @@
+"""Components from outside the package: a user's file or module, and installed packages' entry points.
+
+A component (strategy, diagnostic, preset, dataset, network) is named by a spec:
+
+    path/to/my_strategy.py:MyReplay    an attribute of a Python file, imported once by its resolved path
+    mypackage.strategies:MyReplay      an attribute of an importable module; the working directory is
+                                       searched too, as ``python -m`` would (a console script does not)
+
+and a plugin, a file or module imported for what it registers, by ``path/to/file.py`` or
+``mypackage.module``. Installed packages add components through entry points, loaded the first time
+a registry does not know a name (or is listed): groups ``forgetlab.strategies``,
+``forgetlab.diagnostics``, ``forgetlab.presets`` and ``forgetlab.datasets``. An entry point names a
+module (imported: its decorators register what it holds) or an object (registered under the entry
+point's name by the registry of its group).
+
+A run records the plugins it used (config ``plugins``), so that worker processes, ``forgetlab show``
+and a resumed sweep import them again.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib
+import importlib.util
+import os
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from forgetlab.errors import ConfigError
+
+ENTRY_POINT_GROUPS = ("strategies", "diagnostics", "presets", "datasets")
+_LOADED_GROUPS: set[str] = set()
+# group -> how an entry point's object joins its registry (set by the layer that owns the registry)
+_ADOPTERS: dict[str, Callable[[str, Any], None]] = {}
+
+
+def is_spec(name: str) -> bool:
+    """A ``target:Attr`` spec rather than a registered name."""
+    return ":" in name
+
+
+def _import_file(path: Path):
+    name = "forgetlab_user_" + hashlib.sha256(str(path).encode()).hexdigest()[:12]
+    if name in sys.modules:
+        return sys.modules[name]
+    spec = importlib.util.spec_from_file_location(name, path)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module
+    try:
+        spec.loader.exec_module(module)
+    except BaseException:
+        del sys.modules[name]
+        raise
+    return module
+
+
+def _import_module(target: str):
+    """``importlib.import_module``, also from the working directory when the module is not found elsewhere."""
+    try:
+        return importlib.import_module(target)
+    except ModuleNotFoundError as e:
+        cwd = os.getcwd()
+        if e.name != target.split(".")[0] or cwd in sys.path:
+            raise
+        sys.path.insert(0, cwd)
+        try:
+            return importlib.import_module(target)
+        finally:
+            sys.path.remove(cwd)
+
+
+def import_target(target: str, what: str):
+    """The module of ``target`` (a .py path or a dotted module), or a one-line ConfigError naming ``what``."""
+    try:
+        if target.endswith(".py"):
+            path = Path(target).expanduser().resolve()
+            if not path.is_file():
+                raise ConfigError(f"{what}: file {target} does not exist")
+            return _import_file(path)
+        return _import_module(target)
+    except ConfigError:
+        raise
+    except Exception as e:  # noqa: BLE001 - any failure while importing is the user's code
+        raise ConfigError(f"{what}: importing {target} failed ({type(e).__name__}: {e})") from None
+
+
+def canonical(target: str) -> str:
+    """A plugin as recorded in a config: a file by its absolute path, a module by its dotted name."""
+    return str(Path(target).expanduser().resolve()) if target.endswith(".py") else target
+
+
+def _label(what: str, spec: str) -> str:
+    """'--strategy 'x.py:C'' for an option, 'model.module='x.py:C'' for a config key."""
+    return f"{what} {spec!r}" if what.startswith("-") else f"{what}={spec!r}"
+
+
+def load(spec: str, what: str) -> Any:
+    """The object a ``target:Attr`` spec names; ``what`` (an option like "--strategy" or a config key like
+    "model.module") words the errors."""
+    label = _label(what, spec)
+    target, sep, attr = spec.rpartition(":")
+    if not sep or not target or not attr:
+        raise ConfigError(f"{label}: expected package.module:ClassName or path/to/file.py:ClassName")
+    obj = import_target(target, label)
+    for part in attr.split("."):
+        if not hasattr(obj, part):
+            raise ConfigError(f"{label}: {target} has no attribute {attr!r}")
+        obj = getattr(obj, part)
+    return obj
+
+
+def import_plugins(targets) -> tuple[str, ...]:
+    """Import each plugin (a .py path or a dotted module); returns them as a config records them."""
+    out = []
+    for target in targets:
+        import_target(target, f"plugin {target!r}")
+        out.append(canonical(target))
+    return tuple(dict.fromkeys(out))
+
+
+def set_adopter(group: str, adopt: Callable[[str, Any], None]) -> None:
+    """How an object found under an entry point of ``forgetlab.<group>`` is registered: ``adopt(name, obj)``."""
+    _ADOPTERS[group] = adopt
+
+
+def load_entry_points(group: str) -> None:
+    """Once per process: every installed entry point of ``forgetlab.<group>``. A module is imported (its
+    decorators register what it holds); any other object is registered by the group's adopter."""
+    if group in _LOADED_GROUPS:
+        return
+    _LOADED_GROUPS.add(group)
+    from importlib.metadata import entry_points
+
+    for ep in entry_points(group=f"forgetlab.{group}"):
+        try:
+            obj = ep.load()
+        except Exception as e:  # noqa: BLE001 - a broken third-party package: name it, go on without it
+            raise ConfigError(
+                f"entry point {ep.name!r} of forgetlab.{group} ({ep.value}) failed to load "
+                f"({type(e).__name__}: {e}); fix or uninstall the package that declares it"
+            ) from None
+        if not isinstance(obj, type(sys)) and group in _ADOPTERS:
+            _ADOPTERS[group](ep.name, obj)
