@@ -86,7 +86,7 @@ def load(name: str, root: str | Path, device: torch.device | str = "cpu", *, eva
                         f"or set data.download=true on a machine with internet access")
     if missing:
         _download(name, root, raw)
-    t = load_cached(name, raw, _FILES, lambda: _decode(name, raw))
+    t = load_cached(name, raw, _FILES, lambda: _decode(name, raw), constants=_DATASETS[name][2:])
 
     def split(x: torch.Tensor, y: torch.Tensor) -> Split:
         return Split(x.to(device), y.to(device))
