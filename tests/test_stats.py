@@ -200,9 +200,9 @@ def _onset_rate(u: np.ndarray, onsets: np.ndarray) -> float:
 
 
 # rho 0.7: the lag-1 correlation of the updates' residuals measured on mlp-sequential (SGD, momentum 0.9;
-# 0.4-0.95 over seeds and tasks, early in a task and later alike). Ordinary least squares (rho = 0 in the
+# 0.35-0.95 over seeds and tasks, early in a task and later alike). Ordinary least squares (rho = 0 in the
 # fit) would say "stands out" about 15-20% of the time there; the estimated rho brings it to 5-7% (6.6% at
-# rho 0.5, the worst of 0-0.9 in a 3000-trial simulation).
+# rho 0.5, the highest of rho = 0, 0.3, 0.5, 0.7 in a 3000-trial simulation).
 @pytest.mark.parametrize("rho", [0.0, 0.7])
 def test_the_onset_test_says_stands_out_about_5_percent_of_the_time_when_nothing_happens(rho):
     u, onsets = _updates(np.random.default_rng(11), trials=1000, seeds=3, rho=rho, shift=0.0)

@@ -2,7 +2,7 @@
 the findings state.
 
 A number forgetlab prints is a sample of n seeds. Non-finite values (a seed that diverged to NaN or inf)
-are left out and n counts the rest; the caller names what was left out (``Sample.dropped``). sd is the
+are left out and n counts the rest; the caller names what was left out (``Sample.left_out``). sd is the
 sample standard deviation (n - 1). Intervals are two-sided at ``level`` (95%) under Student's t:
 
     mean            mean ± t(1 - a/2, n-1) · s / √n                  where the mean of our runs lies
@@ -77,6 +77,7 @@ def t_quantile(p: float, df: float) -> float:
 
 
 def normal_quantile(p: float) -> float:
+    """The p-quantile of the standard normal distribution (scipy's ``ndtri``)."""
     from scipy.special import ndtri
 
     return float(ndtri(p))
@@ -213,6 +214,7 @@ def reference_test(
     - otherwise (a mean whose number of runs or spread is not known): not tested, "mean only": only the
       means are comparable.
     """
+    ours, reference = list(ours), float(reference)
     s = sample(ours)
     if runs == 1:
         if s.n < 2:

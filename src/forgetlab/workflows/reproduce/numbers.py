@@ -88,7 +88,7 @@ def onset_table(pd: probes_mod.ProbeData, index: list[int], fraction: float = 0.
 
     Updates are the mean over weight tensors of log10(||dW||/||W||). Over the first 50 batches of the
     task they decay smoothly, so the at-onset value (batches onset-1..onset+1) is tested against a
-    quadratic trend through those batches (``update_shift``), per seed, and the seeds' shifts are pooled
+    quadratic trend through those batches (``update_shifts``), per seed, and the seeds' shifts are pooled
     (``stats.pooled``): ``shift``, the pooled shift in log10 units with its 95% interval, and ``t``, the
     pooled shift over its standard error. The ratio to the median of the rest of the task (after batch 50)
     is reported too.
