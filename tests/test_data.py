@@ -37,14 +37,14 @@ def write_raw(root, seed=0):
     return raw
 
 
-def reference(raw, name):
+def reference(raw, name, mean=MEAN, std=STD):
     """The slow, obvious decoding: skip the header, scale, normalise (float64, then rounded to float32)."""
     buf = (raw / name).read_bytes()
     ndim = buf[3]
     values = np.frombuffer(buf[4 + 4 * ndim :], dtype=np.uint8)
     if ndim == 1:
         return values.astype(np.int64)
-    return ((values.reshape(-1, 784) / 255.0 - MEAN) / STD).astype(np.float32)
+    return ((values.reshape(-1, 784) / 255.0 - mean) / std).astype(np.float32)
 
 
 @pytest.fixture
@@ -85,6 +85,39 @@ def test_a_changed_raw_file_rebuilds_the_cache(tmp_path, cache_home):
     new = data.load("mnist", tmp_path / "d").train.x
     assert not torch.equal(new, old)
     np.testing.assert_allclose(new.numpy(), reference(raw, "train-images-idx3-ubyte"), rtol=0, atol=1e-6)
+
+
+def test_a_raw_file_replaced_with_the_same_size_and_mtime_rebuilds_the_cache(tmp_path, cache_home):
+    """cp -p, rsync -a and tar x keep a file's mtime; MNIST and Fashion-MNIST files have equal sizes."""
+    raw = write_raw(tmp_path / "d", seed=0)
+    before = {f: (raw / f).stat() for f in FILES}
+    old = data.load("mnist", tmp_path / "d")
+    write_raw(tmp_path / "d", seed=1)  # other bytes, same sizes
+    for f, st in before.items():
+        os.utime(raw / f, ns=(st.st_atime_ns, st.st_mtime_ns))
+    after = {f: (raw / f).stat() for f in FILES}
+    assert all((after[f].st_size, after[f].st_mtime_ns) == (before[f].st_size, before[f].st_mtime_ns) for f in FILES)
+    new = data.load("mnist", tmp_path / "d")
+    assert not torch.equal(new.train.x, old.train.x)
+    np.testing.assert_allclose(new.train.x.numpy(), reference(raw, "train-images-idx3-ubyte"), rtol=0, atol=1e-6)
+    np.testing.assert_array_equal(new.eval.y.numpy(), reference(raw, "t10k-labels-idx1-ubyte"))
+
+
+def test_other_normalisation_constants_or_version_rebuild_the_cache(tmp_path, cache_home, monkeypatch):
+    from forgetlab.data import cache
+
+    raw = write_raw(tmp_path / "d")
+    data.load("mnist", tmp_path / "d")
+    monkeypatch.setitem(builtin._DATASETS, "mnist", ("MNIST", "MNIST", 0.5, 0.25))
+    x = data.load("mnist", tmp_path / "d").train.x
+    np.testing.assert_allclose(x.numpy(), reference(raw, "train-images-idx3-ubyte", 0.5, 0.25), rtol=0, atol=1e-6)
+    decoded, real_decode = [], builtin._decode
+    monkeypatch.setattr(builtin, "_decode", lambda *a: decoded.append(a) or real_decode(*a))
+    data.load("mnist", tmp_path / "d")
+    assert decoded == []  # the same constants again: the cache written just now is fresh
+    monkeypatch.setattr(cache, "__version__", "0.0.0-other")
+    data.load("mnist", tmp_path / "d")
+    assert len(decoded) == 1  # another forgetlab version: decoded again
 
 
 def test_a_touched_but_equal_raw_file_keeps_the_cache(tmp_path, cache_home, monkeypatch):

@@ -399,6 +399,8 @@ def test_compare_answers_why_each_strategy_forgets(tmp_path, monkeypatch):
         log=lambda *_: None,
     )
     md = (tmp_path / "compare.md").read_text()
+    assert "95% t-interval of the mean" in md and "| strategy | seeds |" in md
+    assert md.count("| naive | 2 | ") == 1  # the seeds column, then mean ± sd [95% CI] cells
     part = md[md.index("## Why they forget") :]
     table = [row for row in part.splitlines() if row.startswith("| naive |") or row.startswith("| lwf |")]
     assert len(table) == 2 and all(row.count("±") >= 8 for row in table)

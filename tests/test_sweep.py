@@ -218,9 +218,17 @@ def test_ray_address_that_does_not_answer_fails_fast(capsys, tmp_path):
 # ---------------------------------------------------------------------------------------------
 
 
-def test_t_quantiles_match_tables():
-    for df, q in {1: 12.7062, 2: 4.3027, 3: 3.1824, 4: 2.7764, 9: 2.2622, 29: 2.0452, 100: 1.9840}.items():
-        assert abs(summary.t_quantile(0.975, df) - q) < 1e-3, df
+def test_summary_table_counts_finite_values_and_names_a_nan_seed():
+    rows = [{"train.l1": 0.0, "seed": s, "final_val_loss": v} for s, v in enumerate([0.30, 0.32, math.nan])]
+    rows.append({"train.l1": 1.0, "seed": 0, "final_val_loss": 0.5})
+    stats = summary.config_stats(rows, ["train.l1"], ["final_val_loss"])
+    assert (
+        stats[0]["n"] == 3 and stats[0]["final_val_loss"]["n"] == 2 and stats[0]["final_val_loss"]["left_out"] == (2,)
+    )
+    lines = summary.stats_table(stats, ["final_val_loss"]).splitlines()
+    assert "0.3100 ± 0.0141 [" in lines[1] and lines[1].endswith("(n = 2)")  # not n = 3 and the NaN dropped silently
+    assert lines[2].split()[-1] == "0.5000"  # one seed: the value, no spread or interval
+    assert lines[3] == "Not finite, left out (the seed diverged): train.l1=0 seed 2 in final_val_loss."
 
 
 def test_describe_and_forgetting_against_hand_computation():

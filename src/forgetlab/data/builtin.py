@@ -99,7 +99,7 @@ def load(
         )
     if missing:
         _download(name, root, raw)
-    t = load_cached(name, raw, _FILES, lambda: _decode(name, raw))
+    t = load_cached(name, raw, _FILES, lambda: _decode(name, raw), constants=_DATASETS[name][2:])
 
     def split(x: torch.Tensor, y: torch.Tensor) -> Split:
         return Split(x.to(device), y.to(device))

@@ -4,18 +4,17 @@ from __future__ import annotations
 
 import json
 import math
-import statistics
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from typing import Any
+
+from forgetlab.outputs.stats import Interval, sample
 
 
 def mean_sd(values: Iterable[float]) -> tuple[float, float]:
-    """Mean and sample standard deviation (n-1) over the values that are not NaN; sd 0 for one value,
-    (NaN, NaN) for none."""
-    vals = [v for v in values if v is not None and not (isinstance(v, float) and math.isnan(v))]
-    if not vals:
-        return math.nan, math.nan
-    return statistics.fmean(vals), statistics.stdev(vals) if len(vals) > 1 else 0.0
+    """Mean and sample standard deviation (n - 1) over the finite values (a diverged seed's NaN left out);
+    sd NaN below two values (no spread to measure), (NaN, NaN) for none."""
+    s = sample(values)
+    return s.mean, s.sd
 
 
 def number(v: float) -> str:
@@ -26,15 +25,48 @@ def number(v: float) -> str:
 
 
 def pm(mean: float, sd: float, digits: int | None = None) -> str:
-    """'mean ± sd'; ``digits``: that many decimals for both (an en dash for NaN), else ``number``'s."""
+    """'mean ± sd'; the mean alone where sd is NaN (one seed: no spread), an en dash for a NaN mean.
+    ``digits``: that many decimals for both, else ``number``'s."""
+    if mean is None or math.isnan(mean):
+        return "–"
     if digits is None:
-        return f"{number(mean)} ± {number(sd)}"
-    return "–" if math.isnan(mean) else f"{mean:.{digits}f} ± {sd:.{digits}f}"
+        return number(mean) if math.isnan(sd) else f"{number(mean)} ± {number(sd)}"
+    return f"{mean:.{digits}f}" if math.isnan(sd) else f"{mean:.{digits}f} ± {sd:.{digits}f}"
 
 
-def pm_of(values: Iterable[float], digits: int | None = None) -> str:
-    """'mean ± sd' over seeds' values (NaNs left out)."""
-    return pm(*mean_sd(values), digits)
+def pm_of(values: Iterable[float], digits: int | None = None, n: int | None = None) -> str:
+    """'mean ± sd' over seeds' finite values; '(n = k)' appended where k is less than ``n`` (the seeds
+    the table states: some were not finite and are left out)."""
+    s = sample(values)
+    text = pm(s.mean, s.sd, digits)
+    return text + (f" (n = {s.n})" if n is not None and 0 < s.n < n else "")
+
+
+def interval(iv: Interval, digits: int | None = None) -> str:
+    """'[low, high]' of an interval; '–' where it is not measured (fewer than 2 seeds)."""
+    if not iv.measured:
+        return "–"
+    if digits is None:
+        return f"[{number(iv.low)}, {number(iv.high)}]"
+    return f"[{iv.low:.{digits}f}, {iv.high:.{digits}f}]"
+
+
+def seeds_phrase(n: int) -> str:
+    """'3 seeds, mean ± std' or '1 seed: no spread' (a table's caption)."""
+    return "1 seed: no spread" if n == 1 else f"{n} seeds, mean ± std"
+
+
+def left_out(where: Sequence[tuple[str, Any]]) -> str:
+    """The note under a table naming values left out as not finite (a seed that diverged to NaN or
+    inf), e.g. [("seed 2", "val loss task 2")] -> 'Not finite, left out (the seed diverged): seed 2 in
+    val loss task 2.'; '' for none."""
+    if not where:
+        return ""
+    by: dict[str, list[str]] = {}
+    for who, what in where:
+        by.setdefault(str(who), []).append(str(what))
+    parts = [f"{who} in {', '.join(dict.fromkeys(whats))}" for who, whats in by.items()]
+    return "Not finite, left out (the seed diverged): " + "; ".join(parts) + "."
 
 
 def value(v: Any) -> str:

@@ -5,7 +5,6 @@ from __future__ import annotations
 import csv
 import io
 import math
-import statistics
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -13,7 +12,8 @@ from typing import Any
 from forgetlab import config as cfg
 from forgetlab.errors import ConfigError, ForgetlabError
 from forgetlab.outputs.files import check_schema, read_json
-from forgetlab.outputs.formatting import point_label
+from forgetlab.outputs.formatting import left_out, pm, point_label, seeds_phrase
+from forgetlab.outputs.stats import sample
 
 SCHEMA_VERSION = 1
 
@@ -102,28 +102,14 @@ class Results:
         }
 
     def table(self, last_epoch_only: bool = False) -> str:
-        """The study's per-task, per-epoch table, mean +- std over seeds, one block per configuration."""
+        """The study's per-task, per-epoch table, mean ± sd over seeds, one block per configuration. A
+        value that is not finite (a seed that diverged) is left out of its cell, marked *, and named
+        under the block; one seed prints its values without a spread."""
         varied = {k for k, _ in self.config.grid}
         lines = []
         for group, ms in self.groups().items():
             title = point_label((k, v) for k, v in group if k in varied)
-            n = len(ms)
-            lines.append(f"{self.config.name} {title}".rstrip() + f"  ({n} seed{'s' * (n > 1)}, mean ± std)")
-            lines.append(
-                f"{'task':>4} {'classes':<9}{'ep':>3} {'train loss':>17} {'train acc':>17} "
-                f"{'val loss':>17} {'val acc':>17} {'sparsity':>17}"
-            )
-            for t, task in enumerate(ms[0].tasks):
-                n_ep = min(len(m.tasks[t].train_loss) for m in ms if len(m.tasks) > t)
-                epochs = [n_ep - 1] if last_epoch_only and n_ep else range(n_ep)
-                for e in epochs:
-                    cells = [
-                        _cell(ms, t, e, key)
-                        for key in ("train_loss", "train_acc", "val_loss", "val_acc", "sparsity_all")
-                    ]
-                    classes = ",".join(map(str, task.classes))
-                    lines.append(f"{t + 1:>4} {classes:<9}{e + 1:>3} " + " ".join(f"{c:>17}" for c in cells))
-            lines.append("")
+            lines += _block(f"{self.config.name} {title}".rstrip(), ms, last_epoch_only)
         return "\n".join(lines)
 
     def csv(self) -> str:
@@ -167,11 +153,35 @@ class Results:
         run_dir_mod.write(Path(run_dir), self)
 
 
-def _cell(members: list[MemberResult], t: int, e: int, key: str) -> str:
-    """'mean ± sd' over members of one record at task t, epoch e."""
-    vals = [getattr(m.tasks[t], key)[e] for m in members]
-    sd = statistics.stdev(vals) if len(vals) > 1 else 0.0
-    return f"{statistics.fmean(vals):.4f} ± {sd:.4f}"
+_TABLE_KEYS = {  # the table's columns: record field -> header
+    "train_loss": "train loss",
+    "train_acc": "train acc",
+    "val_loss": "val loss",
+    "val_acc": "val acc",
+    "sparsity_all": "sparsity",
+}
+
+
+def _block(title: str, members: list[MemberResult], last_epoch_only: bool) -> list[str]:
+    """One configuration's lines of ``Results.table``: a title naming the seeds, a header, a row per task
+    and epoch, the note on values left out, and a blank line."""
+    lines = [f"{title}  ({seeds_phrase(len(members))})"]
+    lines.append(f"{'task':>4} {'classes':<9}{'ep':>3} " + " ".join(f"{h:>17}" for h in _TABLE_KEYS.values()))
+    dropped: dict[tuple[int, str], str] = {}  # (seed, key) -> the first task and epoch left out
+    for t, task in enumerate(members[0].tasks):
+        n_ep = min(len(m.tasks[t].train_loss) for m in members if len(m.tasks) > t)
+        for e in [n_ep - 1] if last_epoch_only and n_ep else range(n_ep):
+            cells = []
+            for key in _TABLE_KEYS:
+                s = sample(getattr(m.tasks[t], key)[e] for m in members)
+                cells.append(pm(s.mean, s.sd, 4) + "*" * bool(s.left_out))
+                for i in s.left_out:
+                    dropped.setdefault((members[i].seed, key), f"task {t + 1} epoch {e + 1}")
+            classes = ",".join(map(str, task.classes))
+            lines.append(f"{t + 1:>4} {classes:<9}{e + 1:>3} " + " ".join(f"{c:>17}" for c in cells))
+    if dropped:
+        lines.append("* " + left_out([(f"seed {s}", f"{_TABLE_KEYS[k]} from {w}") for (s, k), w in dropped.items()]))
+    return lines + [""]
 
 
 def rows_to_csv(rows: list[dict]) -> str:

@@ -31,9 +31,10 @@ from forgetlab.outputs import metrics
 from forgetlab.outputs import progress as progress_bars
 from forgetlab.outputs import run_dir as run_dir_mod
 from forgetlab.outputs.files import atomic_write
-from forgetlab.outputs.formatting import mean_sd, pm
+from forgetlab.outputs.formatting import interval, left_out, pm
 from forgetlab.outputs.plotting import pyplot, save
 from forgetlab.outputs.results import Results
+from forgetlab.outputs.stats import Interval, mean_interval, sample
 
 # A probe period longer than any task: the probe records only the first ``steps`` steps of each task.
 _NEVER = 10**12
@@ -140,7 +141,7 @@ def compare(
         ]
         row = {"strategy": name, "seeds": len(res.members), "train_s": res.elapsed_s, "wall_s": wall}
         for key, _ in _COLUMNS:
-            row[key], row[key + "_sd"] = mean_sd([s[key] for s in per_seed])
+            row.update(_describe(key, [s[key] for s in per_seed], [m.seed for m in res.members]))
         # [tasks-1, steps]: accuracy on the earlier tasks (their mean), over members
         row["gap_curve"] = np.stack([np.nanmean(c, -1).mean(-1) for c in curves[1:]]) if len(curves) > 1 else None
         rows.append(row)
@@ -162,6 +163,30 @@ _COLUMNS = [
     ("min_acc", "min-ACC"),
     ("wc_acc", "WC-ACC"),
 ]
+_STATS = ("", "_sd", "_n", "_ci_low", "_ci_high")  # the CSV's columns per metric, suffixes of its name
+
+
+def _describe(key: str, values: list[float], seeds: list[int]) -> dict:
+    """A metric over seeds as row fields: ``key`` (mean), ``key_sd`` (sample sd), ``key_n`` (finite
+    values), ``key_ci_low`` / ``key_ci_high`` (95% t-interval of the mean), ``key_left_out`` (seeds whose
+    value is not finite)."""
+    s, ci = sample(values), mean_interval(values)
+    return {
+        key: s.mean,
+        key + "_sd": s.sd,
+        key + "_n": s.n,
+        key + "_ci_low": ci.low,
+        key + "_ci_high": ci.high,
+        key + "_left_out": [seeds[i] for i in s.left_out],
+    }
+
+
+def _cell(r: dict, key: str) -> str:
+    """'mean ± sd [95% CI]'; the mean alone for one seed; '(n = k)' where seeds were left out."""
+    text = pm(r[key], r[key + "_sd"])
+    ci = Interval(r[key], r[key + "_ci_low"], r[key + "_ci_high"], r[key + "_n"])
+    text += f" {interval(ci)}" if ci.measured else ""
+    return text + (f" (n = {r[key + '_n']})" if 0 < r[key + "_n"] < r["seeds"] else "")
 
 
 def _write_report(
@@ -169,11 +194,11 @@ def _write_report(
 ) -> None:
     buf = io.StringIO()
     w = csv.writer(buf)
-    w.writerow(["strategy", "seeds"] + [x for k, _ in _COLUMNS for x in (k, k + "_sd")] + ["train_s"])
+    w.writerow(["strategy", "seeds"] + [k + x for k, _ in _COLUMNS for x in _STATS] + ["train_s"])
     for r in rows:
         w.writerow(
             [r["strategy"], r["seeds"]]
-            + [f"{r[x]:.6f}" for k, _ in _COLUMNS for x in (k, k + "_sd")]
+            + [r[k + x] if x == "_n" else f"{r[k + x]:.6f}" for k, _ in _COLUMNS for x in _STATS]
             + [f"{r['train_s']:.2f}"]
         )
     atomic_write(out_dir / "compare.csv", buf.getvalue())
@@ -182,18 +207,23 @@ def _write_report(
         "",
         presets.PRESETS[preset].description,
         "",
-        "Mean ± std over seeds. Forgetting: best accuracy on a task after it was learned minus its final "
+        "Each cell: mean ± sample standard deviation (n − 1) over the strategy's seeds, and in brackets the "
+        "95% t-interval of the mean (mean ± t(0.975, n − 1)·sd/√n); one seed has no spread or interval, and a "
+        "seed whose value is not finite (diverged) is left out and named below the table. Forgetting: best "
+        "accuracy on a task after it was learned minus its final "
         "accuracy (metrics.py); BWT/FWT: Lopez-Paz & Ranzato 2017 (FWT against the untrained network); "
         "min-ACC and WC-ACC: De Lange et al. 2023, from the task ends and the first "
         f"{gap_steps} steps of every task (the forgetting-curve probe, the strategy's own classifier).",
         "",
-        "| strategy | " + " | ".join(t for _, t in _COLUMNS) + " | training time (s) |",
-        "|---" * (len(_COLUMNS) + 2) + "|",
+        "| strategy | seeds | " + " | ".join(t for _, t in _COLUMNS) + " | training time (s) |",
+        "|---" * (len(_COLUMNS) + 3) + "|",
     ]
     for r in rows:
-        cells = [pm(r[k], r[k + "_sd"]) for k, _ in _COLUMNS]
-        lines.append(f"| {r['strategy']} | " + " | ".join(cells) + f" | {r['train_s']:.1f} |")
+        cells = [_cell(r, k) for k, _ in _COLUMNS]
+        lines.append(f"| {r['strategy']} | {r['seeds']} | " + " | ".join(cells) + f" | {r['train_s']:.1f} |")
+    where = [(f"{r['strategy']} seed {seed}", t) for r in rows for k, t in _COLUMNS for seed in r[k + "_left_out"]]
     lines += [
+        *(["", left_out(where)] if where else []),
         "",
         "![accuracy matrices](heatmaps.png)",
         "",

@@ -22,10 +22,11 @@ from typing import Any
 
 from forgetlab.errors import ForgetlabError
 from forgetlab.outputs.files import atomic_write
-from forgetlab.outputs.formatting import number, pm, point_label, value
+from forgetlab.outputs.formatting import left_out, number, pm, point_label, value
 from forgetlab.outputs.metrics import average_forgetting, backward_transfer, task_forgetting
 from forgetlab.outputs.plotting import pyplot, save
 from forgetlab.outputs.results import rows_to_csv
+from forgetlab.outputs.stats import LEVEL, mean_interval, sample
 from forgetlab.outputs.store import Store, load_spec
 
 # ---------------------------------------------------------------------------------------------
@@ -137,45 +138,12 @@ def write_tables(out: Path, members: Sequence[dict], store) -> dict[str, dict]:
 # ---------------------------------------------------------------------------------------------
 
 
-def _t_two_sided(t: float, df: int) -> float:
-    """P(|T| < t) for Student's t with integer df (closed form, Abramowitz & Stegun 26.7.3-4)."""
-    theta = math.atan(t / math.sqrt(df))
-    c2, s = math.cos(theta) ** 2, math.sin(theta)
-    if df % 2:  # odd
-        if df == 1:
-            return 2 * theta / math.pi
-        term, total = math.cos(theta), math.cos(theta)
-        for k in range(3, df - 1, 2):  # cos + 2/3 cos^3 + 2*4/(3*5) cos^5 + ...
-            term *= (k - 1) / k * c2
-            total += term
-        return 2 / math.pi * (theta + s * total)
-    term, total = 1.0, 1.0
-    for k in range(2, df - 1, 2):  # 1 + 1/2 cos^2 + 1*3/(2*4) cos^4 + ...
-        term *= (k - 1) / k * c2
-        total += term
-    return s * total
-
-
-def t_quantile(p: float, df: int) -> float:
-    """The p-quantile (p > 0.5) of Student's t with df degrees of freedom, by bisection."""
-    target = 2 * p - 1
-    lo, hi = 0.0, 1e6
-    for _ in range(200):
-        mid = (lo + hi) / 2
-        lo, hi = (mid, hi) if _t_two_sided(mid, df) < target else (lo, mid)
-    return (lo + hi) / 2
-
-
-def describe(values: Sequence[float], level: float = 0.95) -> dict:
-    """n, mean, std (n-1) and the t-interval of the mean; NaN values are left out."""
-    vals = [v for v in values if v is not None and not math.isnan(v)]
-    n = len(vals)
-    if n == 0:
-        return {"n": 0, "mean": math.nan, "std": math.nan, "ci_low": math.nan, "ci_high": math.nan}
-    mean = statistics.fmean(vals)
-    std = statistics.stdev(vals) if n > 1 else math.nan
-    half = t_quantile((1 + level) / 2, n - 1) * std / math.sqrt(n) if n > 1 else math.nan
-    return {"n": n, "mean": mean, "std": std, "ci_low": mean - half, "ci_high": mean + half}
+def describe(values: Sequence[float], level: float = LEVEL) -> dict:
+    """n of the finite values, their mean, sample sd (n - 1) and the t-interval of the mean
+    (``stats.mean_interval``); ``left_out``: the positions of values left out as not finite (among finite ones)."""
+    s = sample(values)
+    ci = mean_interval(values, level)
+    return {"n": s.n, "mean": s.mean, "std": s.sd, "ci_low": ci.low, "ci_high": ci.high, "left_out": s.left_out}
 
 
 def config_stats(rows: list[dict], keys: Sequence[str], metrics: Sequence[str]) -> list[dict]:
@@ -187,29 +155,42 @@ def config_stats(rows: list[dict], keys: Sequence[str], metrics: Sequence[str]) 
         {
             "config": dict(zip(keys, cfg_values, strict=True)),
             "n": len(rs),
+            "seeds": [r["seed"] for r in rs],
             **{m: describe([r[m] for r in rs]) for m in metrics},
         }
         for cfg_values, rs in groups.items()
     ]
 
 
-def _fmt(d: dict) -> str:
+def _fmt(d: dict, n: int) -> str:
+    """A cell: '-' without values, the mean alone for one, else 'mean ± sd [95% CI]'; '(n = k)' where
+    k of the configuration's ``n`` members are finite."""
     if d["n"] == 0:
         return "-"
-    if d["n"] == 1:
-        return number(d["mean"])
-    return f"{pm(d['mean'], d['std'])} [{number(d['ci_low'])}, {number(d['ci_high'])}]"
+    text = (
+        number(d["mean"])
+        if d["n"] == 1
+        else f"{pm(d['mean'], d['std'])} [{number(d['ci_low'])}, {number(d['ci_high'])}]"
+    )
+    return text + (f" (n = {d['n']})" if d["n"] < n else "")
 
 
 def stats_table(stats: list[dict], metrics: Sequence[str]) -> str:
+    """The configurations' table, and a note naming the seeds whose value of a metric is not finite."""
     labels = [point_label(s["config"].items(), short=False, empty="(base)") for s in stats]
-    cells = [[_fmt(s[m]) for m in metrics] for s in stats]
+    cells = [[_fmt(s[m], s["n"]) for m in metrics] for s in stats]
     w0 = max(map(len, labels + ["config"]))
     ws = [max(len(m), *(len(c[i]) for c in cells)) for i, m in enumerate(metrics)]
     lines = [f"{'config':<{w0}}  {'n':>3}  " + "  ".join(f"{m:<{w}}" for m, w in zip(metrics, ws, strict=True))]
     for label, s, c in zip(labels, stats, cells, strict=True):
         lines.append(f"{label:<{w0}}  {s['n']:>3}  " + "  ".join(f"{x:<{w}}" for x, w in zip(c, ws, strict=True)))
-    return "\n".join(lines)
+    where = [
+        (f"{label} seed {s['seeds'][i]}", m)
+        for label, s in zip(labels, stats, strict=True)
+        for m in metrics
+        for i in s[m]["left_out"]
+    ]
+    return "\n".join(lines + ([left_out(where)] if where else []))
 
 
 # ---------------------------------------------------------------------------------------------

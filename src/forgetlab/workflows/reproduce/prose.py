@@ -6,10 +6,11 @@ import math
 import re
 
 from forgetlab import diagnostics as probes_mod
-from forgetlab.outputs.formatting import number, pm_of
+from forgetlab.outputs.formatting import interval, left_out, number, pm, pm_of
 from forgetlab.outputs.results import Results
+from forgetlab.outputs.stats import Interval, detectable, sample, t_quantile
 from forgetlab.studies.mnist_mlp import SOURCE, STUDY
-from forgetlab.workflows.reproduce.numbers import differs, groups, last_epoch
+from forgetlab.workflows.reproduce.numbers import flag_test, groups, last_epoch
 
 METRICS = ("val_acc", "val_loss", "train_loss", "train_acc", "sparsity")
 LABELS = {"val_acc": "val acc", "val_loss": "val loss", "train_loss": "train loss", "train_acc": "train acc",
@@ -23,22 +24,39 @@ L1_COLLAPSE = ("at lambda 2 our plain SGD (lr 0.01, momentum 0.9) turns most hid
 
 ONSET_INTRO = ("**When does the old task collapse, and do the weight updates show it?** Batch of the "
                "task at which accuracy on all earlier classes first falls below half its value at the "
-               "task boundary; z: the relative weight update there against a smooth trend through the "
-               "task's first 50 batches (|z| < 2: nothing special); ratio: that update over the median "
-               "update after batch 50.")
-ONSET_HEADER = ["config", "task", "old-class acc at boundary", "half-drop batch (per seed)", "update z at onset",
-                "update vs rest of task", "verdict"]
+               "task boundary. Update at onset: the mean log10 relative weight update over batches onset-1.."
+               "onset+1 against a quadratic trend through the task's first 50 batches, fitted per seed with "
+               "AR(1) errors (consecutive updates are correlated; one coefficient for the seeds of a task), the "
+               "seeds' shifts pooled by inverse-variance weighting; shown as a factor on the trend with its 95% "
+               "interval, and t = pooled shift / its standard error. Verdict: the update stands out where the "
+               "interval excludes 1× (about 5% false positives when nothing happens at the onset, simulated in "
+               "tests/test_stats.py), else nothing special, with the smallest factor this test detects 80% of "
+               "the time. Ratio: that update over the median update after batch 50.")
+ONSET_HEADER = ["config", "task", "old-class acc at boundary", "half-drop batch (per seed)",
+                "update at onset vs trend [95% CI]", "t (pooled)", "update vs rest of task", "verdict"]
 
 
 def intro(seeds: int) -> str:
     pc = probes_mod.ProbeConfig()
-    return (f"Every experiment of the study ({SOURCE}) re-run with {seeds} seeds each (mean ± std over "
-            f"seeds); the study's numbers (one run each, its last epoch) are typed in `forgetlab/study.py`. "
-            f"⚑ marks our mean differing from the study's value by more than two seed standard deviations "
-            f"(and more than 0.005 in accuracy/sparsity, 10% in loss); each flag is explained below its table. "
+    test = (f"⚑ marks a value of the study outside the 95% prediction interval of one new run of ours, mean ± "
+            f"t(0.975, n−1)·s·√(1 + 1/n) ({_pi_factor(seeds)}), and further from our mean than rounding "
+            f"explains (0.005 in accuracy/sparsity, 10% in loss): the study's numbers are one run each, and a "
+            f"run from our own distribution is flagged 5% of the time, so about one number in twenty is "
+            f"flagged by chance. ")
+    return (f"Every experiment of the study ({SOURCE}) re-run with {seeds} seed{'s' * (seeds != 1)} each (mean ± "
+            f"sample standard deviation s, n − 1, over the n seeds whose value is finite: a seed that diverged "
+            f"is left out and named); the study's numbers (one run each, its last epoch) are typed in "
+            f"`forgetlab/studies/mnist_mlp.py`. "
+            + (test if seeds > 1 else "With one seed there is no spread, so no value is flagged. ")
+            + "Each flag is explained below its table. "
             f"Probe set: {pc.per_class} validation examples per class; curves every batch for the first "
             f"{pc.first} batches of a task, then every {pc.every}. Latent maps: t-SNE of "
             f"{pc.latent_per_class * 10} validation examples, first seed.")
+
+
+def _pi_factor(n: int) -> str:
+    """'±4.97 s at n = 3': the prediction interval's half-width in sds."""
+    return f"±{t_quantile(0.975, n - 1) * math.sqrt(1 + 1 / n):.2f} s at n = {n}"
 
 
 def explain(metric: str, preset: str, task: int, label: str = "", optimizer: str = "sgd") -> str:
@@ -83,7 +101,7 @@ def _metrics(name: str) -> list[str]:
 def comparison(name: str, res: Results) -> tuple[list[str], list[list[str]], list[str]]:
     """Header, rows and flag notes of the study-vs-ours table of one experiment."""
     study = STUDY.get(name, {})
-    notes, rows, said = [], [], {}
+    notes, rows, said, left = [], [], {}, []
     metrics = _metrics(name)
     header = ["config", "task"] + [f"{LABELS[m]} {who}" for m in metrics for who in ("ours", "study")]
     for label, ix in groups(res):
@@ -93,19 +111,33 @@ def comparison(name: str, res: Results) -> tuple[list[str], list[list[str]], lis
             for m in metrics:
                 ours = last_epoch(res, ix, t, m)
                 s = ref[t].get(m) if t < len(ref) else None
-                cell = pm_of(ours)
-                if s is not None and len(ours) and differs(m, ours, s):
+                cell = pm_of(ours, n=len(ours))
+                where = f"{label + ' ' if label else ''}task {t + 1} {LABELS[m]}"
+                left += [(f"seed {res.members[ix[i]].seed}", where) for i in sample(ours).left_out]
+                test = flag_test(m, ours, s) if s is not None else None
+                if test is not None and test.flagged:
                     cell += " ⚑"
-                    where = f"{label + ' ' if label else ''}task {t + 1} {LABELS[m]}"
                     why = explain(m, name, t, label, res.config.train.optimizer)
                     if why in said:  # one cause behind several flags: spell it out once
                         why = f"the same cause as the {said[why]} flag above"
                     else:
                         said[why] = where
-                    notes.append(f"⚑ {where}: ours {pm_of(ours)}, study {number(s)}: {why}.")
+                    pi = f"95% prediction interval of one run {interval(test.interval)}, n = {test.n}"
+                    notes.append(f"⚑ {where}: ours {pm_of(ours)} ({pi}), study {number(s)}: {why}.")
                 row += [cell, number(s) if s is not None else "–"]
             rows.append(row)
-    return header, rows, notes
+    return header, rows, notes + ([left_out(left)] if left else [])
+
+
+def onset_verdict(shift: Interval) -> str:
+    """'stands out (larger)' / 'stands out (smaller)' where the pooled shift's interval excludes 0, else
+    'nothing special (detects 1.30×)': the factor on the trend this test finds 80% of the time
+    (``stats.detectable``); '–' where nothing was measured."""
+    if not shift.measured:
+        return "–"
+    if shift.excludes(0.0):
+        return f"stands out ({'larger' if shift.estimate > 0 else 'smaller'})"
+    return f"nothing special (detects {10 ** detectable(shift):.2f}×)"
 
 
 def onset_rows(onsets: list[tuple[str, list[dict]]]) -> list[list[str]]:
@@ -113,12 +145,13 @@ def onset_rows(onsets: list[tuple[str, list[dict]]]) -> list[list[str]]:
     rows = []
     for label, table in onsets:
         for r in table:
-            z = r["z"][0]
-            verdict = "–" if math.isnan(z) else ("stands out" if abs(z) >= 2 else "nothing special")
+            sh = r["shift"]
+            factor = f"{10 ** sh.estimate:.2f}× [{10 ** sh.low:.2f}, {10 ** sh.high:.2f}]" if sh.measured else "–"
             per_seed = ", ".join("–" if math.isnan(v) else str(int(v)) for v in r["onsets"])
             rows.append([label or "–", str(r["task"] + 1), number(r["boundary_acc"][0]),
-                         f"{r['onset'][0]:.1f} ± {r['onset'][1]:.1f} ({per_seed})",
-                         f"{r['z'][0]:+.1f} ± {r['z'][1]:.1f}", f"{r['ratio'][0]:.1f}×", verdict])
+                         f"{pm(*r['onset'], 1)} ({per_seed})", factor,
+                         "–" if math.isnan(r["t"]) else f"{r['t']:+.1f}", f"{r['ratio'][0]:.1f}×",
+                         onset_verdict(sh)])
     return rows
 
 
