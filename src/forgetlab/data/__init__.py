@@ -6,6 +6,7 @@ stratified sampling and per-member random streams (``sampling``, ``seeding``).
     from forgetlab import data
     d = data.from_arrays(x_train, y_train, x_test, y_test)
 """
+
 from __future__ import annotations
 
 from forgetlab.data.arrays import from_arrays, load_npz, load_torchvision
@@ -13,5 +14,16 @@ from forgetlab.data.builtin import check_config, load, unnormalized
 from forgetlab.data.dataset import Dataset, Split, check_tasks
 from forgetlab.data.sources import load_data, resolve_device
 
-__all__ = ["Dataset", "Split", "check_config", "check_tasks", "from_arrays", "load", "load_data", "load_npz",
-           "load_torchvision", "resolve_device", "unnormalized"]
+__all__ = [
+    "Dataset",
+    "Split",
+    "check_config",
+    "check_tasks",
+    "from_arrays",
+    "load",
+    "load_data",
+    "load_npz",
+    "load_torchvision",
+    "resolve_device",
+    "unnormalized",
+]

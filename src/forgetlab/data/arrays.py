@@ -1,5 +1,6 @@
 """Any labelled data as resident tensors: NumPy arrays or torch tensors, a .npz file, or a torchvision
 classification dataset by class name, each validated with one-line errors."""
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -46,8 +47,17 @@ def _image_shape(shape: tuple[int, ...]) -> tuple[int, ...]:
     raise DataError(f"examples of shape {list(shape)}: give [N, features], [N, H, W] or [N, C, H, W] arrays")
 
 
-def from_arrays(x_train, y_train, x_test, y_test, *, name: str = "arrays", device: torch.device | str = "cpu",
-                eval_split: str = "test", holdout_fraction: float = 0.1) -> Dataset:
+def from_arrays(
+    x_train,
+    y_train,
+    x_test,
+    y_test,
+    *,
+    name: str = "arrays",
+    device: torch.device | str = "cpu",
+    eval_split: str = "test",
+    holdout_fraction: float = 0.1,
+) -> Dataset:
     """A Dataset from NumPy arrays or torch tensors: x [N, features], [N, H, W] or [N, C, H, W]; y [N] integers.
 
     Integer pixels (uint8 images) are scaled to [0, 1], then standardised with the training set's mean and
@@ -99,13 +109,17 @@ def load_npz(path: str | Path, device: torch.device | str = "cpu", **options) ->
         with np.load(path, allow_pickle=False) as f:
             missing = [k for k in _ARRAY_NAMES if k not in f.files]
             if missing:
-                raise DataError(f"data.path={path} lacks array {missing[0]!r}; it needs {', '.join(_ARRAY_NAMES)} "
-                                f"(it has: {', '.join(f.files) or 'nothing'})")
+                raise DataError(
+                    f"data.path={path} lacks array {missing[0]!r}; it needs {', '.join(_ARRAY_NAMES)} "
+                    f"(it has: {', '.join(f.files) or 'nothing'})"
+                )
             arrays = [f[k] for k in _ARRAY_NAMES]
     except FileNotFoundError:
         raise DataError(f"data.path={path} does not exist; give a .npz with {', '.join(_ARRAY_NAMES)}") from None
     except (ValueError, OSError) as e:  # not a zip, an object array (pickle), a truncated file
-        raise DataError(f"data.path={path} is not a readable .npz of numeric arrays ({type(e).__name__}: {e})") from None
+        raise DataError(
+            f"data.path={path} is not a readable .npz of numeric arrays ({type(e).__name__}: {e})"
+        ) from None
     return from_arrays(*arrays, name=path.stem, device=device, **options)
 
 
@@ -120,8 +134,11 @@ def check_torchvision_name(name: str, builtin: tuple[str, ...] = ()) -> None:
 
     cls = getattr(tvd, name, None)
     if not (isinstance(cls, type) and issubclass(cls, tvd.VisionDataset)):
-        raise ConfigError(f"data.dataset={name!r} is neither {' nor '.join(builtin or ('a built-in dataset',))} nor a torchvision dataset class "
-                        f"(e.g. KMNIST, EMNIST, CIFAR10); arrays of your own go in data.path (a .npz)")
+        known = " nor ".join(builtin or ("a built-in dataset",))
+        raise ConfigError(
+            f"data.dataset={name!r} is neither {known} nor a torchvision dataset class "
+            f"(e.g. KMNIST, EMNIST, CIFAR10); arrays of your own go in data.path (a .npz)"
+        )
 
 
 def _tv_arrays(ds) -> tuple:
@@ -141,8 +158,9 @@ def _tv_arrays(ds) -> tuple:
     return x, y
 
 
-def load_torchvision(name: str, root: str | Path, device: torch.device | str = "cpu", *, download: bool = True,
-                     **options) -> Dataset:
+def load_torchvision(
+    name: str, root: str | Path, device: torch.device | str = "cpu", *, download: bool = True, **options
+) -> Dataset:
     """Any torchvision classification dataset by class name (KMNIST, EMNIST, CIFAR10, ...), via ``from_arrays``."""
     import torchvision.datasets as tvd
 
@@ -156,8 +174,10 @@ def load_torchvision(name: str, root: str | Path, device: torch.device | str = "
             ds = cls(str(root), download=download, **kw, **_TV_EXTRA.get(name, {}))
         except Exception as e:  # noqa: BLE001 - missing files, no network, a corrupt archive
             how = "and the download failed" if download else "(data.download=false)"
-            raise DataError(f"{name} not found under {root} {how} ({type(e).__name__}: {' '.join(str(e).split())[:160]}); point "
-                            f"--data-dir at a folder holding it, or save it as a .npz for data.path") from None
+            raise DataError(
+                f"{name} not found under {root} {how} ({type(e).__name__}: {' '.join(str(e).split())[:160]}); point "
+                f"--data-dir at a folder holding it, or save it as a .npz for data.path"
+            ) from None
         splits.append(_tv_arrays(ds))
     (xtr, ytr), (xte, yte) = splits
     return from_arrays(xtr, ytr, xte, yte, name=name, device=device, **options)

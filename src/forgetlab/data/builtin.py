@@ -2,6 +2,7 @@
 them when they are missing), standardised and cached as one tensor file (``cache.py``); after that nothing
 in the hot path touches Python objects per example.
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -35,10 +36,12 @@ def _read_idx(path: Path, n: int, shape: tuple[int, ...]) -> tuple[torch.Tensor,
     dims = (n, *shape)
     header = bytes([0, 0, 0x08, len(dims)]) + b"".join(d.to_bytes(4, "big") for d in dims)
     if len(data) != len(header) + math.prod(dims) or not data.startswith(header):
-        got = f"{len(data)} bytes" if len(data) < len(header) else "header " + data[:len(header)].hex()
-        raise DataError(f"{path} is corrupt or truncated ({got}; expected an IDX file of {n} uint8 records "
-                        f"of {'x'.join(map(str, shape)) or 'one value'}, {len(header) + math.prod(dims)} "
-                        f"bytes); replace it")
+        got = f"{len(data)} bytes" if len(data) < len(header) else "header " + data[: len(header)].hex()
+        raise DataError(
+            f"{path} is corrupt or truncated ({got}; expected an IDX file of {n} uint8 records "
+            f"of {'x'.join(map(str, shape)) or 'one value'}, {len(header) + math.prod(dims)} "
+            f"bytes); replace it"
+        )
     x = torch.frombuffer(bytearray(data), dtype=torch.uint8, offset=len(header)).view(dims)
     return x, zlib.crc32(data)
 
@@ -65,15 +68,23 @@ def _decode(name: str, raw: Path) -> tuple[dict[str, torch.Tensor], dict[str, in
         x, crcs[f"{split}-images-idx3-ubyte"] = _read_idx(raw / f"{split}-images-idx3-ubyte", n, (28, 28))
         y, crcs[f"{split}-labels-idx1-ubyte"] = _read_idx(raw / f"{split}-labels-idx1-ubyte", n, ())
         if int(y.max()) > 9:
-            raise DataError(f"{raw / f'{split}-labels-idx1-ubyte'} is corrupt: label {int(y.max())} (valid: 0-9); "
-                            f"replace it")
+            raise DataError(
+                f"{raw / f'{split}-labels-idx1-ubyte'} is corrupt: label {int(y.max())} (valid: 0-9); replace it"
+            )
         tensors[f"{split}_x"] = x.reshape(n, -1).float().div_(255).sub_(mean).div_(std)
         tensors[f"{split}_y"] = y.long()
     return tensors, crcs
 
 
-def load(name: str, root: str | Path, device: torch.device | str = "cpu", *, eval_split: str = "test",
-         holdout_fraction: float = 0.1, download: bool = True) -> Dataset:
+def load(
+    name: str,
+    root: str | Path,
+    device: torch.device | str = "cpu",
+    *,
+    eval_split: str = "test",
+    holdout_fraction: float = 0.1,
+    download: bool = True,
+) -> Dataset:
     if name not in _DATASETS:
         raise DataError(f"unknown dataset {name!r}; valid: {', '.join(_DATASETS)}")
     root = Path(root)
@@ -82,8 +93,10 @@ def load(name: str, root: str | Path, device: torch.device | str = "cpu", *, eva
     raw = root / _DATASETS[name][1] / "raw"
     missing = [f for f in _FILES if not (raw / f).exists()]
     if missing and not download:
-        raise DataError(f"{name} not found: {raw / missing[0]} is missing; copy the raw files there, "
-                        f"or set data.download=true on a machine with internet access")
+        raise DataError(
+            f"{name} not found: {raw / missing[0]} is missing; copy the raw files there, "
+            f"or set data.download=true on a machine with internet access"
+        )
     if missing:
         _download(name, root, raw)
     t = load_cached(name, raw, _FILES, lambda: _decode(name, raw))
@@ -93,8 +106,12 @@ def load(name: str, root: str | Path, device: torch.device | str = "cpu", *, eva
 
     if eval_split == "holdout":
         held = stratified_holdout(t["train_y"], holdout_fraction)
-        return Dataset(name, split(t["train_x"][~held], t["train_y"][~held]),
-                       split(t["train_x"][held], t["train_y"][held]), eval_split)
+        return Dataset(
+            name,
+            split(t["train_x"][~held], t["train_y"][~held]),
+            split(t["train_x"][held], t["train_y"][held]),
+            eval_split,
+        )
     return Dataset(name, split(t["train_x"], t["train_y"]), split(t["t10k_x"], t["t10k_y"]), eval_split)
 
 
@@ -103,8 +120,10 @@ def check_config(config) -> None:
     (other data are checked against their labels once loaded, ``check_tasks``)."""
     d = config.data
     if not d.normalize and (d.path or d.dataset not in _DATASETS):
-        raise ConfigError(f"data.normalize=false needs a built-in dataset ({', '.join(_DATASETS)}), whose "
-                          f"pixel statistics are known; {d.path or d.dataset} is given as it is")
+        raise ConfigError(
+            f"data.normalize=false needs a built-in dataset ({', '.join(_DATASETS)}), whose "
+            f"pixel statistics are known; {d.path or d.dataset} is given as it is"
+        )
     if d.path:
         return
     if d.dataset not in _DATASETS:  # any torchvision classification dataset by its class name
@@ -122,5 +141,4 @@ def unnormalized(data: Dataset, name: str) -> Dataset:
     def raw(split: Split) -> Split:
         return Split(split.x * std + mean, split.y)
 
-    return dataclasses.replace(data, name=f"{data.name} (pixels in [0, 1])", train=raw(data.train),
-                               eval=raw(data.eval))
+    return dataclasses.replace(data, name=f"{data.name} (pixels in [0, 1])", train=raw(data.train), eval=raw(data.eval))

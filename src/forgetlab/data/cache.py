@@ -5,13 +5,14 @@ folder, or under $XDG_CACHE_HOME/forgetlab when that folder is read-only (its pe
 write: respected even by root, as for a shared CI copy). A file whose size differs makes the cache
 stale; one whose mtime differs is checksummed and compared.
 """
+
 from __future__ import annotations
 
 import hashlib
 import os
 import zlib
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 import torch
 
@@ -34,7 +35,11 @@ def _writable(folder: Path) -> bool:
 
 
 def _cache_valid(cache, raw: Path, files: tuple[str, ...]) -> bool:
-    if not isinstance(cache, dict) or cache.get("version") != CACHE_VERSION or set(cache.get("files", ())) != set(files):
+    if (
+        not isinstance(cache, dict)
+        or cache.get("version") != CACHE_VERSION
+        or set(cache.get("files", ())) != set(files)
+    ):
         return False
     for fname, (size, mtime_ns, crc) in cache["files"].items():
         st = (raw / fname).stat()
@@ -45,8 +50,9 @@ def _cache_valid(cache, raw: Path, files: tuple[str, ...]) -> bool:
     return True
 
 
-def load_cached(name: str, raw: Path, files: tuple[str, ...],
-                decode: Callable[[], tuple[dict[str, torch.Tensor], dict[str, int]]]) -> dict[str, torch.Tensor]:
+def load_cached(
+    name: str, raw: Path, files: tuple[str, ...], decode: Callable[[], tuple[dict[str, torch.Tensor], dict[str, int]]]
+) -> dict[str, torch.Tensor]:
     """The tensors decoded from the raw ``files`` in ``raw``: from the cache when it is fresh, else
     ``decode()`` (tensors, and each raw file's CRC-32), cached for next time."""
     for path in cache_paths(name, raw):
@@ -68,5 +74,3 @@ def load_cached(name: str, raw: Path, files: tuple[str, ...],
             except OSError:  # a full disk: train from the decoded tensors without a cache
                 tmp.unlink(missing_ok=True)
     return tensors
-
-

@@ -1,5 +1,6 @@
 """Data as resident tensors: a ``Dataset`` holds a train and an evaluation ``Split``, each one tensor of
 examples and one of labels on the device; a batch is an index slice, a task a label mask."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -35,14 +36,19 @@ class Dataset:
 
 def check_tasks(data: Dataset, tasks) -> None:
     """Every class of the tasks has training and evaluation examples in ``data``; else a one-line DataError."""
-    counts = {s: torch.bincount(split.y.cpu(), minlength=data.n_classes)
-              for s, split in (("training", data.train), ("evaluation", data.eval))}
+    counts = {
+        s: torch.bincount(split.y.cpu(), minlength=data.n_classes)
+        for s, split in (("training", data.train), ("evaluation", data.eval))
+    }
     for task in tasks:
         for c in task:
             if not 0 <= c < data.n_classes:
-                raise DataError(f"protocol.tasks: class {c} is out of range; {data.name} has classes "
-                                f"0-{data.n_classes - 1}")
+                raise DataError(
+                    f"protocol.tasks: class {c} is out of range; {data.name} has classes 0-{data.n_classes - 1}"
+                )
             for which, count in counts.items():
                 if not int(count[c]):
-                    raise DataError(f"protocol.tasks: class {c} has no {which} examples in {data.name}; "
-                                    f"set protocol.tasks to classes the data holds")
+                    raise DataError(
+                        f"protocol.tasks: class {c} has no {which} examples in {data.name}; "
+                        f"set protocol.tasks to classes the data holds"
+                    )

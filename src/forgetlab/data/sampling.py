@@ -1,13 +1,15 @@
 """Stratified sampling: a random subset of each class's examples (hold-out splits, probe sets, replay memories)."""
+
 from __future__ import annotations
 
-from typing import Callable, Iterable
+from collections.abc import Callable, Iterable
 
 import torch
 
 
-def per_class(y: torch.Tensor, classes: Iterable[int], n: int | Callable[[int], int],
-              generator: torch.Generator) -> list[torch.Tensor]:
+def per_class(
+    y: torch.Tensor, classes: Iterable[int], n: int | Callable[[int], int], generator: torch.Generator
+) -> list[torch.Tensor]:
     """For each class c of ``classes``, in order: the indices of ``n`` of y's examples of class c, in random
     order (every one if the class has fewer). ``n`` may be a function of the class's count (a fraction of it).
     The permutations are drawn on the CPU from ``generator``, one class after another."""

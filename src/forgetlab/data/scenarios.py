@@ -11,6 +11,7 @@ A ``Scenario`` is two lookup tables indexed by the true label: ``unit[y]`` (the 
 ``mask[y]`` (0 or -inf per output unit). The class-incremental scenario has neither (``identity``): its
 logits and labels are used as they are, and the fused training step (steps.py) applies.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -76,5 +77,11 @@ def permuted(data: Dataset, n_tasks: int, seed: int) -> Dataset:
         ys = [split.y + data.n_classes * t for t in range(n_tasks)]
         return Split(torch.cat(xs), torch.cat(ys))
 
-    return Dataset(f"permuted-{data.name}", expand(data.train), expand(data.eval), data.eval_split,
-                   data.n_classes * n_tasks, data.image_shape)
+    return Dataset(
+        f"permuted-{data.name}",
+        expand(data.train),
+        expand(data.eval),
+        data.eval_split,
+        data.n_classes * n_tasks,
+        data.image_shape,
+    )

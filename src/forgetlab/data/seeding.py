@@ -1,4 +1,5 @@
 """Independent random streams per member, derived from its seed (init, shuffling, dropout, ...)."""
+
 from __future__ import annotations
 
 import numpy as np

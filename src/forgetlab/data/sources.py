@@ -1,5 +1,6 @@
 """Where a run's data comes from: the configured source (a built-in dataset, a .npz, a torchvision class)
 loaded once per process onto the chosen device, and kept for the next run that asks for the same."""
+
 from __future__ import annotations
 
 import dataclasses
@@ -8,9 +9,9 @@ from pathlib import Path
 
 import torch
 
-from forgetlab import config as cfg
 import forgetlab.data.arrays as arrays
 import forgetlab.data.builtin as builtin
+from forgetlab import config as cfg
 from forgetlab.data.dataset import Dataset
 from forgetlab.errors import ConfigError, DataError
 
@@ -32,16 +33,19 @@ def load_data(config: cfg.RunConfig, device: torch.device) -> Dataset:
     """The configured data on ``device``; loaded at most once per process for each source and split."""
     root = cfg.data_root(config)
     if not config.data.path and (config.data.root or os.environ.get("FORGETLAB_DATA")) and not root.is_dir():
-        raise DataError(f"data directory {root} does not exist; pass --data-dir (or FORGETLAB_DATA) pointing at "
-                        f"a folder with MNIST/raw, or leave both unset to download into ./data")
+        raise DataError(
+            f"data directory {root} does not exist; pass --data-dir (or FORGETLAB_DATA) pointing at "
+            f"a folder with MNIST/raw, or leave both unset to download into ./data"
+        )
     d, p = config.data, config.protocol
     source = str(Path(d.path).expanduser().resolve()) if d.path else d.dataset
     key = (source, str(root.resolve()), str(device), d.eval_split, d.holdout_fraction, d.normalize)
     if key not in _LOADED:
         split = dict(eval_split=d.eval_split, holdout_fraction=d.holdout_fraction)
         if not d.normalize:  # raw pixels: the standardised tensors with the standardisation undone
-            standard = dataclasses.replace(config, data=dataclasses.replace(d, normalize=True),
-                                           protocol=dataclasses.replace(p, permuted=0))
+            standard = dataclasses.replace(
+                config, data=dataclasses.replace(d, normalize=True), protocol=dataclasses.replace(p, permuted=0)
+            )
             _LOADED[key] = builtin.unnormalized(load_data(standard, device), d.dataset)
         elif d.path:
             _LOADED[key] = arrays.load_npz(d.path, device, **split)
