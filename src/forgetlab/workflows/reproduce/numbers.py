@@ -1,10 +1,11 @@
 """What is computed: the numbers the report states, derived from saved results and probe arrays."""
+
 from __future__ import annotations
 
 import numpy as np
 
-from forgetlab.diagnostics import figures as fig
 from forgetlab import diagnostics as probes_mod
+from forgetlab.diagnostics import figures as fig
 from forgetlab.outputs.formatting import mean_sd, point_label
 from forgetlab.outputs.results import Results
 
@@ -74,6 +75,14 @@ def onset_table(pd: probes_mod.ProbeData, index: list[int], fraction: float = 0.
                     ze, re = _update_z(u[:, e], on[e])
                     z.append(ze)
                     ratio.append(re)
-        rows.append({"task": t, "boundary_acc": mean_sd(b0.tolist()), "onset": mean_sd(on.tolist()),
-                     "onsets": on.tolist(), "z": mean_sd(z), "ratio": mean_sd(ratio)})
+        rows.append(
+            {
+                "task": t,
+                "boundary_acc": mean_sd(b0.tolist()),
+                "onset": mean_sd(on.tolist()),
+                "onsets": on.tolist(),
+                "z": mean_sd(z),
+                "ratio": mean_sd(ratio),
+            }
+        )
     return rows
