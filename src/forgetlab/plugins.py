@@ -13,8 +13,9 @@ a registry does not know a name (or is listed): groups ``forgetlab.strategies``,
 module (imported: its decorators register what it holds) or an object (registered under the entry
 point's name by the registry of its group).
 
-A run records the plugins it used (config ``plugins``), so that worker processes, ``forgetlab show``
-and a resumed sweep import them again.
+A run records the plugins it used (config ``plugins``), so that ``forgetlab show`` and a resumed sweep
+import them again; this module also keeps the list of every file or module it imported in this process
+(``imported``), which local worker processes import before their first job.
 """
 
 from __future__ import annotations
@@ -34,6 +35,8 @@ ENTRY_POINT_GROUPS = ("strategies", "diagnostics", "presets", "datasets")
 _LOADED_GROUPS: set[str] = set()
 # group -> how an entry point's object joins its registry (set by the layer that owns the registry)
 _ADOPTERS: dict[str, Callable[[str, Any], None]] = {}
+# every target imported through this module in this process, in order (as ``canonical`` spells it)
+_IMPORTED: dict[str, None] = {}
 
 
 def is_spec(name: str) -> bool:
@@ -46,6 +49,8 @@ def _import_file(path: Path):
     if name in sys.modules:
         return sys.modules[name]
     spec = importlib.util.spec_from_file_location(name, path)
+    if spec is None or spec.loader is None:
+        raise ConfigError(f"{path} cannot be imported as a Python file")
     module = importlib.util.module_from_spec(spec)
     sys.modules[name] = module
     try:
@@ -78,12 +83,21 @@ def import_target(target: str, what: str):
             path = Path(target).expanduser().resolve()
             if not path.is_file():
                 raise ConfigError(f"{what}: file {target} does not exist")
-            return _import_file(path)
-        return _import_module(target)
+            module = _import_file(path)
+        else:
+            module = _import_module(target)
     except ConfigError:
         raise
     except Exception as e:  # noqa: BLE001 - any failure while importing is the user's code
         raise ConfigError(f"{what}: importing {target} failed ({type(e).__name__}: {e})") from None
+    _IMPORTED[canonical(target)] = None
+    return module
+
+
+def imported() -> tuple[str, ...]:
+    """Every file or module imported through this module in this process (plugins, specs), in order: what a
+    worker process imports before it unpickles a job, whose arguments may hold a plug-in's classes."""
+    return tuple(_IMPORTED)
 
 
 def canonical(target: str) -> str:
