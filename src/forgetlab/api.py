@@ -26,6 +26,7 @@ from forgetlab.engine.training import train
 from forgetlab.errors import ConfigError
 from forgetlab.outputs import progress as progress_mod
 from forgetlab.outputs import run_dir as run_dir_mod
+from forgetlab.outputs.files import nothing_left_on_error
 from forgetlab.outputs.results import Results, load
 from forgetlab.workflows.pool import check_positive, torch_threads
 
@@ -161,7 +162,16 @@ def run(
     """
     check_positive(threads=threads)
     config, probes = _prepare(base, probes, model, options)
-    run_dir = run_dir_mod.prepare(out, config.name) if save else None
+    if not save:
+        return _train(config, None, progress, hooks, dataset, probes, log, threads)
+    run_dir = run_dir_mod.choose(out, config.name)
+    with nothing_left_on_error(run_dir):  # a run that fails before any file is written leaves no folder
+        run_dir_mod.prepare(run_dir, config.name)
+        return _train(config, run_dir, progress, hooks, dataset, probes, log, threads)
+
+
+def _train(config, run_dir: Path | None, progress, hooks, dataset, probes, log, threads) -> Results:
+    """``run`` after its checks: the data, the hooks, training, then every file of the run into ``run_dir``."""
     logger = _logger(log, run_dir)
     device = data_sources.resolve_device(config.device)
     dataset = dataset or data_sources.load_data(config, device)
