@@ -32,8 +32,10 @@ def valid_keys() -> list[str]:
     return keys + ["strategy.name", *strategy, "name", "seeds", "device", "plugins"]
 
 
-def _key_type(key: str):
-    if key in ("name", "device"):
+def key_type(key: str):
+    """The type of a config key (a strategy's own settings aside: ``strategy.<name>.<field>``), or a
+    ConfigError listing the valid keys."""
+    if key in ("name", "device", "strategy.name"):
         return str
     if key == "seeds":
         return tuple[int, ...]
@@ -83,7 +85,7 @@ def override(config: RunConfig, key: str, value: Any) -> RunConfig:
         return dataclasses.replace(
             config, strategy=strategy_settings.set_value(config.strategy, key.partition(".")[2], value, _convert)
         )
-    typ = _key_type(key)
+    typ = key_type(key)
     value = _convert(key, value, typ)
     if "." not in key:
         return dataclasses.replace(config, **{key: value})
@@ -97,6 +99,13 @@ def parse_assignment(text: str) -> tuple[str, str]:
     if not sep or not key.strip():
         raise ConfigError(f"expected key=value, got {text!r} (for example train.lr=0.05)")
     return key.strip(), value.strip()
+
+
+def assignments(values) -> list[tuple[str, Any]]:
+    """(key, value) pairs, in order, of a dict, of "KEY=VALUE" strings (the CLI's --set) or of pairs."""
+    if isinstance(values, dict):
+        return list(values.items())
+    return [parse_assignment(v) if isinstance(v, str) else (v[0], v[1]) for v in values or ()]
 
 
 def with_grid(config: RunConfig, key: str, values: str | list) -> RunConfig:
