@@ -9,7 +9,7 @@ So an executor can run programs in other processes.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -62,26 +62,21 @@ def run_program(program: Program, progress=None) -> float:
 
 def plan(
     presets: list[str],
-    seeds: int,
+    seeds: Sequence[int],
     store: Store,
     *,
-    data_dir=None,
-    device="auto",
-    epochs=None,
     probe_config: probes_mod.ProbeConfig | None = None,
     progress: bool = False,
-    set: list[str] | None = None,
+    **options,
 ) -> list[Program]:
-    """One program per preset, its run directory named by the config's identity in ``store``;
-    ``set``: KEY=VALUE overrides applied to every preset."""
+    """One program per preset, its run directory named by the config's identity in ``store``; ``options``
+    (make_config's: epochs, lr, set, ...) apply to every preset."""
     from forgetlab import api
 
     pc = probe_config or probes_mod.ProbeConfig()
     programs = []
     for name in presets:
-        config = api.make_config(
-            name, seeds=list(range(seeds)), epochs=epochs, device=device, data_dir=data_dir, set=set
-        )
+        config = api.make_config(name, seeds=list(seeds), **options)
         programs.append(Program(name, config, pc, store.run_dir(name, cfg.identity(config), pc), progress))
     return programs
 
