@@ -69,10 +69,12 @@ def add_summarize(sub) -> None:
 
 
 def cmd_summarize(a) -> int:
-    from forgetlab.workflows.summary import summarize
+    from forgetlab.workflows.summary import PARQUET_NOTE, parquet_available, summarize
 
     text, paths = summarize(a.sweep_dir, a.metric, a.x, a.err, plots=not a.no_plots)
     print(text)
+    if not parquet_available():
+        print(PARQUET_NOTE, file=sys.stderr)
     if paths:
         print(f"plots: {len(paths)} files in {paths[0].parent}", file=sys.stderr)
     return 0

@@ -79,7 +79,8 @@ class SweepResult:
     trained: int  # members trained by this call
     reused: int  # members found in the store
 
-    def records(self) -> list[dict]:
+    def records(self) -> list[dict | None]:
+        """Each member's stored record, in the plan's order (None where it is not stored)."""
         store = Store(self.out)
         return [store.get(m.id) for m in self.plan.members]
 
@@ -224,6 +225,8 @@ def run_plan(
         _train(todo, store, executor, address, progress, workers, threads)
         stored = store.done(m.id for m in plan.members)
         summary.write_tables(out, plan_members(plan), store)
+        if not summary.parquet_available():
+            log(summary.PARQUET_NOTE)
         log(
             f"sweep done: {len(stored) - len(done)} trained in {time.perf_counter() - t0:.1f} s, "
             f"{len(done)} reused; tables in {out}"
