@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import sys
 from pathlib import Path
 from typing import Any, get_type_hints
 
@@ -163,7 +164,10 @@ def load_file(path: str | Path, base: RunConfig | None = None) -> RunConfig:
         raise ConfigError(f"cannot read config file {path}: {e.strerror}") from None
     try:
         if path.suffix == ".toml":
-            import tomllib
+            if sys.version_info >= (3, 11):
+                import tomllib
+            else:  # the same parser, as a package before Python 3.11 (a dependency there)
+                import tomli as tomllib
 
             data = tomllib.loads(text)
         else:
