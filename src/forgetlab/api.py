@@ -14,6 +14,7 @@ from __future__ import annotations
 import sys
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 from forgetlab import config as cfg
 from forgetlab import data as data_mod
@@ -44,7 +45,7 @@ def make_config(
     lr: float | None = None,
     device: str | None = None,
     data_dir: str | Path | None = None,
-    set: dict | Sequence[str] | None = None,
+    set: dict | Sequence[str] | Sequence[tuple[str, Any]] | None = None,
     grid: dict | None = None,
     plugins: Sequence[str] = (),
 ) -> cfg.RunConfig:
@@ -76,9 +77,8 @@ def make_config(
     }
     for key, value in shortcuts.items():
         if value is not None:
-            config = cfg.override(config, key, list(value) if key == "seeds" else value)
-    pairs = set.items() if isinstance(set, dict) else [cfg.parse_assignment(s) for s in (set or [])]
-    for key, value in pairs:
+            config = cfg.override(config, key, value)
+    for key, value in cfg.assignments(set):
         config = cfg.override(config, key, value)
     for key, values in (grid or {}).items():
         config = cfg.with_grid(config, key, values)
@@ -97,10 +97,6 @@ def describe(config: cfg.RunConfig) -> str:
     )
 
 
-def _as_dict(pairs: dict | Sequence[str] | None) -> dict:
-    return dict(pairs) if isinstance(pairs, dict) else dict(cfg.parse_assignment(s) for s in (pairs or []))
-
-
 def _logger(log: str | None, run_dir: Path | None):
     """The TensorBoard hook of ``log`` ("tensorboard" or "tensorboard:DIR"), or None."""
     if not log:
@@ -108,17 +104,21 @@ def _logger(log: str | None, run_dir: Path | None):
     kind, _, where = log.partition(":")
     if kind != "tensorboard":
         raise ConfigError(f"log={log!r} is not valid; choose tensorboard or tensorboard:DIR")
-    if not where and run_dir is None:
+    if where:
+        path = Path(where)
+    elif run_dir is not None:
+        path = run_dir / "tensorboard"
+    else:
         raise ConfigError("log=tensorboard writes into the run directory; with save=False give tensorboard:DIR")
     from forgetlab.outputs.tensorboard import TensorBoardLogger
 
-    return TensorBoardLogger(Path(where) if where else run_dir / "tensorboard")
+    return TensorBoardLogger(path)
 
 
 def _prepare(base, probes, model, options: dict):
     """Everything ``run`` checks before any work: the config, the probe names, the user's network."""
     if model is not None:
-        options["set"] = {**_as_dict(options.get("set")), "model.module": modules.register(model)}
+        options["set"] = [*cfg.assignments(options.get("set")), ("model.module", modules.register(model))]
     config = make_config(base, **options)
     if probes:
         from forgetlab.diagnostics import probe_config

@@ -7,6 +7,7 @@ from __future__ import annotations
 import dataclasses
 import os
 from pathlib import Path
+from typing import Any
 
 import torch
 
@@ -34,7 +35,7 @@ def resolve_device(name: str) -> torch.device:
 
 def _load(config: cfg.RunConfig, root: Path, device: torch.device) -> Dataset:
     d = config.data
-    split = dict(eval_split=d.eval_split, holdout_fraction=d.holdout_fraction)
+    split: dict[str, Any] = dict(eval_split=d.eval_split, holdout_fraction=d.holdout_fraction)
     if not d.normalize:  # raw pixels: the standardised tensors with the standardisation undone
         protocol = dataclasses.replace(config.protocol, permuted=0)
         standard = dataclasses.replace(config, data=dataclasses.replace(d, normalize=True), protocol=protocol)

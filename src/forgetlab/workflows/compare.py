@@ -129,16 +129,15 @@ def _train_all(configs: dict, out_dir: Path, gap_steps: int, explain: bool, prog
 
 def _row(name: str, config: cfg.RunConfig, res: Results, wall: float, arrays: dict, gap_steps: int) -> dict:
     """One line of the table: every metric's mean and sd over the seeds, and the mean stability-gap curve."""
-    curves = task_curves(arrays, config.tasks, gap_steps)
+    later = [c for c in task_curves(arrays, config.tasks, gap_steps)[1:] if c is not None]  # tasks 2..T
     per_seed = [
-        metrics.summary(m.acc_matrix, m.acc_init, [None] + [c[:, e] for c in curves[1:]])
-        for e, m in enumerate(res.members)
+        metrics.summary(m.acc_matrix, m.acc_init, [None, *(c[:, e] for c in later)]) for e, m in enumerate(res.members)
     ]
     row = {"strategy": name, "seeds": len(res.members), "train_s": res.elapsed_s, "wall_s": wall}
     for key, _ in _COLUMNS:
         row[key], row[key + "_sd"] = mean_sd([s[key] for s in per_seed])
     # [tasks-1, steps]: accuracy on the earlier tasks (their mean), over members
-    row["gap_curve"] = np.stack([np.nanmean(c, -1).mean(-1) for c in curves[1:]]) if len(curves) > 1 else None
+    row["gap_curve"] = np.stack([np.nanmean(c, -1).mean(-1) for c in later]) if later else None
     return row
 
 
@@ -177,7 +176,8 @@ def compare(
     for name, config in configs.items():
         res = runs[name] = load(out_dir / name)
         res.probes = probes_mod.load(out_dir / name)
-        rows.append(row := _row(name, config, res, *trained[name], gap_steps))
+        wall, arrays = trained[name]
+        rows.append(row := _row(name, config, res, wall, arrays, gap_steps))
         log(
             f"{name:<12} avg acc {pm(row['avg_acc'], row['avg_acc_sd'])}  forgetting "
             f"{pm(row['forgetting'], row['forgetting_sd'])}  {res.elapsed_s:7.1f} s training "

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import dataclasses
 import itertools
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Sequence, Set
 from dataclasses import dataclass
 from typing import Any
 
@@ -128,16 +128,16 @@ class Plan:
     def digest(self) -> str:
         return digest(sorted(m.id for m in self.members))[:10]
 
-    def chunks(self, done: set[str], group_size: int | None = None) -> list[Group]:
+    def chunks(self, done: Set[str], group_size: int | None = None) -> list[Group]:
         """The programs still to run: each group without its stored members, cut into <= group_size."""
-        out = []
+        out: list[Group] = []
         for g in self.groups:
             todo = [m for m in g.members if m.id not in done]
             step = group_size or len(todo) or 1
             out.extend(Group(g.config, todo[i : i + step], g.shape) for i in range(0, len(todo), step))
         return out
 
-    def describe(self, done: set[str] = frozenset(), group_size: int | None = None) -> str:
+    def describe(self, done: Set[str] = frozenset(), group_size: int | None = None) -> str:
         n = len(self.members)
         sizes = " x ".join([f"{len(a.values)} {a.key}" for a in self.axes] + [f"{len(self.seeds)} seeds"])
         lines = [

@@ -183,18 +183,19 @@ def reproduce(
         f"figures {time.perf_counter() - t0:.1f} s wall (summed: t-SNE {phases.tsne:.1f} s, "
         f"other figures {phases.figures:.1f} s)"
     )
-    _report(out, (runs, figs, onsets, phases, len(seeds)), explained, overrides(options), t_start, log)
+    _report(out, runs, figs, onsets, phases, len(seeds), explained, overrides(options), t_start, log)
     return out
 
 
-def _report(out: Path, blocks: tuple, explained, named: list[str], t_start: float, log) -> None:
+def _report(out: Path, runs, figs, onsets, phases, n_seeds: int, explained, named, t_start: float, log) -> None:
     """REPORT.md and report.html; rendered twice, since the timings are known only once it is rendered."""
     t0 = time.perf_counter()
-    phases, device_name = blocks[3], next(iter(blocks[0].values()))[0].device
-    render(build_blocks(*blocks, time.perf_counter() - t_start, device_name, explained, named), out)
+    device = next(iter(runs.values()))[0].device
+    blocks = (runs, figs, onsets, phases, n_seeds)
+    render(build_blocks(*blocks, time.perf_counter() - t_start, device, explained, named), out)
     phases.report = time.perf_counter() - t0
     wall = time.perf_counter() - t_start
-    md, page = render(build_blocks(*blocks, wall, device_name, explained, named), out)
+    md, page = render(build_blocks(*blocks, wall, device, explained, named), out)
     atomic_write(out / "REPORT.md", md)
     atomic_write(out / "report.html", page)
     log(f"report {phases.report:.1f} s; total {wall:.1f} s")
