@@ -173,12 +173,12 @@ def _die_with_parent() -> None:
         pass
 
 
-def _worker(tasks, results, threads: int, report_progress: bool, imported: Sequence[str] = ()) -> None:
+def _worker(tasks, results, threads: int, report_progress: bool, imported: Sequence = ()) -> None:
     os.environ["OMP_NUM_THREADS"] = str(threads)  # read by torch when a job first imports it
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C goes to the whole process group: the parent decides
     _die_with_parent()
     try:
-        plugins.import_plugins(imported)  # before the first job is unpickled: its arguments may need them
+        plugins.import_again(imported)  # before the first job is unpickled: its arguments may need them
     except ForgetlabError as e:
         results.put((0, "error", f"in a worker process: {e}"))
         return
