@@ -133,15 +133,15 @@ def add_sweep(sub) -> None:
 
 
 def _plan(a):
-    from forgetlab import api
+    from forgetlab import config as cfg
     from forgetlab.workflows import sweep as sw
 
     if a.preset is None:
         if not (a.resume and a.out):
             raise ForgetlabError("give a PRESET, or --resume --out SWEEP_DIR to continue a recorded sweep")
         return sw.plan_from_spec(sw.load_spec(a.out))
-    axes = sw.parse_grid(a.grid, api.make_config(a.preset, **config_options(a)))
-    return sw.make_plan(api.make_config(a.preset, **config_options(a)), axes)
+    base = sw.base_config(a.preset, dict(cfg.parse_assignment(t) for t in a.grid), **config_options(a))
+    return sw.make_plan(base, sw.parse_grid(a.grid, base))
 
 
 def cmd_sweep(a) -> int:

@@ -158,6 +158,15 @@ class Plan:
         return "\n".join(lines)
 
 
+def _checked(config: RunConfig) -> RunConfig:
+    """A group's config, validated as make_config validates one (its strategy's own checks included)."""
+    from forgetlab import strategies
+
+    config = cfg.validate(config)
+    strategies.validate(config)
+    return config
+
+
 def make_plan(base: RunConfig, axes: Sequence[Axis] = (), seeds: Sequence[int] | None = None) -> Plan:
     """Cross ``axes`` with ``seeds`` (default: the config's); a grid already in ``base`` becomes axes too."""
     given = {a.key for a in axes}
@@ -175,7 +184,7 @@ def make_plan(base: RunConfig, axes: Sequence[Axis] = (), seeds: Sequence[int] |
             for k, v in shape:
                 config = cfg.override(config, k, v)
             config = dataclasses.replace(config, grid=tuple((a.key, tuple(map(float, a.values))) for a in member_axes))
-            groups[shape] = Group(cfg.validate(config), [], shape)
+            groups[shape] = Group(_checked(config), [], shape)
         group = groups[shape]
         single = base
         for k, v in point:

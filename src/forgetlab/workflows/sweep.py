@@ -25,6 +25,7 @@ from pathlib import Path
 import forgetlab.workflows.summary as summary
 from forgetlab import config as cfg
 from forgetlab.config import RunConfig
+from forgetlab.config import strategy as strategy_settings
 from forgetlab.errors import ConfigError, ForgetlabError
 from forgetlab.outputs.files import atomic_write
 from forgetlab.outputs.formatting import jsonable
@@ -95,6 +96,17 @@ def spec(plan: Plan) -> dict:
         "seeds": list(plan.seeds),
         "members": [{"id": m.id, "seed": m.seed, "point": {k: jsonable(v) for k, v in m.point}} for m in plan.members],
     }
+
+
+def base_config(base: str | RunConfig, grid: dict, **options) -> RunConfig:
+    """make_config's config for a sweep over ``grid`` (key -> 'v1,v2' or values). A strategy's setting the
+    grid sweeps takes its first value here, so that the strategy's own checks (a replay strategy needs a
+    memory) see a value the sweep trains; every grid point sets its own value afterwards."""
+    from forgetlab import api
+
+    firsts = [(k, split_values(v) if isinstance(v, str) else list(v)) for k, v in grid.items()]
+    pairs = [(k, vs[0]) for k, vs in firsts if vs and strategy_settings.owner(k) is not None]
+    return api.make_config(base, **{**options, "set": [*cfg.assignments(options.get("set")), *pairs]})
 
 
 def plan_from_spec(data: dict) -> Plan:
@@ -259,9 +271,7 @@ def sweep(
 
     With ``dry_run`` the plan is printed (through ``log``) and returned, and nothing runs.
     """
-    from forgetlab import api
-
-    config = api.make_config(base, seeds=seeds, **options)
+    config = base_config(base, grid or {}, seeds=seeds, **options)
     axes = [make_axis(k, v, config) for k, v in (grid or {}).items()]
     plan = make_plan(config, axes)
     if dry_run:
