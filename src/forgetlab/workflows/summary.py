@@ -314,8 +314,7 @@ def summarize(
     text = head + "\n" + stats_table(stats, metrics)
     paths: list[Path] = []
     if plots and len(stats) > 1:
-        (out / "plots").mkdir(exist_ok=True)
-        for x in xs or varied:
+        for x in xs or varied:  # save() makes the folder
             for m in metrics:
                 paths += plot(stats, x, m, out / "plots" / f"{m}-vs-{x}", err)
     return text, paths

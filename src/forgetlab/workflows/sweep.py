@@ -130,7 +130,12 @@ class _Lock:
         self.path = out / ".lock"
 
     def __enter__(self):
-        self.f = open(self.path, "w")
+        try:
+            self.f = open(self.path, "w")
+        except OSError as e:
+            raise ForgetlabError(
+                f"cannot write to sweep directory {self.path.parent} ({e.strerror}); choose another with --out"
+            ) from None
         try:
             fcntl.flock(self.f, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except OSError:
