@@ -137,3 +137,18 @@ def test_sweep_takes_a_strategy_and_sweeps_its_setting(capsys):
     out = capsys.readouterr().out
     assert "4 members (2 strategy.er.memory x 2 seeds) in 2 batched programs" in out
     assert "strategy.er.memory=20" in out and "strategy.er.memory=40" in out
+
+
+@pytest.mark.parametrize(
+    "argv, fragment",
+    [
+        (["keys", "--strategy", "nope"], "unknown strategy 'nope'; valid: naive"),
+        (["keys", "--plugin", "nowhere.py"], "plugin 'nowhere.py': file nowhere.py does not exist"),
+        (["presets", "--plugin", "no_such_module"], "importing no_such_module failed (ModuleNotFoundError"),
+    ],
+)
+def test_keys_and_presets_with_a_bad_name_are_one_line(capsys, argv, fragment):
+    assert cli.main(argv) == 2
+    captured = capsys.readouterr()
+    lines = captured.err.strip().splitlines()
+    assert captured.out == "" and len(lines) == 1 and lines[0].startswith("error: ") and fragment in lines[0]
