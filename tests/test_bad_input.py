@@ -245,7 +245,7 @@ def test_a_bad_config_file(capsys, tmp_path, command, name):
         (["compare", "mlp-sequential", "--strategies", "naive,nope"], ["unknown strategy 'nope'"]),
         (["compare", "mlp-sequentail", "--strategies", "naive"], ["unknown preset 'mlp-sequentail'"]),
         (["compare", "mlp-sequential", "--strategies", "naive", "--seeds", "1", "1"], ["seeds=[1, 1]"]),
-        (["reproduce", "--seeds", "0"], ["--seeds 0: give at least 1 seed"]),
+        (["reproduce", "--seeds", "-1"], ["seeds=[-1]"]),
         (["reproduce", "--seeds", "two"], ["invalid int value: 'two'"]),
         (["reproduce", "--device", "tpu"], ["invalid choice: 'tpu'"]),
         (["reproduce", "--threads", "0"], ["--threads 0 must be >= 1"]),

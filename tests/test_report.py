@@ -27,9 +27,9 @@ def built(tmp_path_factory):
     mp = pytest.MonkeyPatch()
     mp.setattr(data_sources, "load_data", lambda config, device: data)
     lines = []
-    report.reproduce(seeds=2, out=out, epochs=1, presets=PRESETS, probe_config=PC, log=lines.append)
+    report.reproduce(seeds=[0, 1], out=out, epochs=1, presets=PRESETS, probe_config=PC, log=lines.append)
     again = []
-    report.reproduce(seeds=2, out=out, epochs=1, presets=PRESETS, probe_config=PC, log=again.append)
+    report.reproduce(seeds=[0, 1], out=out, epochs=1, presets=PRESETS, probe_config=PC, log=again.append)
     mp.undo()
     return out, lines, again
 
@@ -212,7 +212,7 @@ def test_figure_kinds_come_from_the_preset_declaration(built):
 def test_reproduce_set_trains_every_experiment_under_the_overrides_and_names_them(tmp_path, monkeypatch):
     data = synthetic(n_train=20, n_eval=10)
     monkeypatch.setattr(data_sources, "load_data", lambda config, device: data)
-    kw = dict(seeds=1, epochs=1, presets=["mlp-sequential"], probe_config=PC, log=lambda s: None)
+    kw = dict(seeds=[0], epochs=1, presets=["mlp-sequential"], probe_config=PC, log=lambda s: None)
     report.reproduce(out=tmp_path, **kw)
     overrides = ["train.optimizer=adam", "train.lr=0.001"]
     lines = []

@@ -82,7 +82,7 @@ def test_a_new_strategy_runs_from_the_cli(tmp_path, capsys, mnist_dir):
     "key, fragments",
     [
         ("strategy.test-shrink.rat=1", ["unknown setting strategy.test-shrink.rat", "strategy.test-shrink.rate"]),
-        ("strategy.lwf.alpha=1", ["not a setting of strategy 'test-shrink'", "strategy.test-shrink.rate"]),
+        ("strategy.lwf.alpha=1", ["applies to strategy 'lwf' only", "'test-shrink'", "strategy.test-shrink.rate"]),
         ("strategy.test-shrink.rate=abc", ["strategy.test-shrink.rate='abc' is not a valid float"]),
     ],
 )

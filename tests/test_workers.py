@@ -109,7 +109,7 @@ def test_reproduce_gives_the_same_report_numbers_with_one_worker_and_with_two(tm
 
     pc = probes.ProbeConfig(per_class=8, first=5, every=50, latent_per_class=10)
     kw = dict(
-        seeds=2,
+        seeds=[0, 1],
         epochs=1,
         presets=["mlp-sequential", "mlp-l1-sequential", "mlp-bn-concurrent"],
         probe_config=pc,

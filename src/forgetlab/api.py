@@ -14,6 +14,7 @@ from __future__ import annotations
 import sys
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 from forgetlab import config as cfg
 from forgetlab import data as data_mod
@@ -26,6 +27,7 @@ from forgetlab.engine.training import train
 from forgetlab.errors import ConfigError
 from forgetlab.outputs import progress as progress_mod
 from forgetlab.outputs import run_dir as run_dir_mod
+from forgetlab.outputs.files import nothing_left_on_error
 from forgetlab.outputs.results import Results, load
 from forgetlab.workflows.pool import check_positive, torch_threads
 
@@ -43,7 +45,7 @@ def make_config(
     lr: float | None = None,
     device: str | None = None,
     data_dir: str | Path | None = None,
-    set: dict | Sequence[str] | None = None,
+    set: dict | Sequence[str] | Sequence[tuple[str, Any]] | None = None,
     grid: dict | None = None,
     plugins: Sequence[str] = (),
 ) -> cfg.RunConfig:
@@ -75,9 +77,8 @@ def make_config(
     }
     for key, value in shortcuts.items():
         if value is not None:
-            config = cfg.override(config, key, list(value) if key == "seeds" else value)
-    pairs = set.items() if isinstance(set, dict) else [cfg.parse_assignment(s) for s in (set or [])]
-    for key, value in pairs:
+            config = cfg.override(config, key, value)
+    for key, value in cfg.assignments(set):
         config = cfg.override(config, key, value)
     for key, values in (grid or {}).items():
         config = cfg.with_grid(config, key, values)
@@ -96,10 +97,6 @@ def describe(config: cfg.RunConfig) -> str:
     )
 
 
-def _as_dict(pairs: dict | Sequence[str] | None) -> dict:
-    return dict(pairs) if isinstance(pairs, dict) else dict(cfg.parse_assignment(s) for s in (pairs or []))
-
-
 def _logger(log: str | None, run_dir: Path | None):
     """The TensorBoard hook of ``log`` ("tensorboard" or "tensorboard:DIR"), or None."""
     if not log:
@@ -107,17 +104,21 @@ def _logger(log: str | None, run_dir: Path | None):
     kind, _, where = log.partition(":")
     if kind != "tensorboard":
         raise ConfigError(f"log={log!r} is not valid; choose tensorboard or tensorboard:DIR")
-    if not where and run_dir is None:
+    if where:
+        path = Path(where)
+    elif run_dir is not None:
+        path = run_dir / "tensorboard"
+    else:
         raise ConfigError("log=tensorboard writes into the run directory; with save=False give tensorboard:DIR")
     from forgetlab.outputs.tensorboard import TensorBoardLogger
 
-    return TensorBoardLogger(Path(where) if where else run_dir / "tensorboard")
+    return TensorBoardLogger(path)
 
 
 def _prepare(base, probes, model, options: dict):
     """Everything ``run`` checks before any work: the config, the probe names, the user's network."""
     if model is not None:
-        options["set"] = {**_as_dict(options.get("set")), "model.module": modules.register(model)}
+        options["set"] = [*cfg.assignments(options.get("set")), ("model.module", modules.register(model))]
     config = make_config(base, **options)
     if probes:
         from forgetlab.diagnostics import probe_config
@@ -161,7 +162,16 @@ def run(
     """
     check_positive(threads=threads)
     config, probes = _prepare(base, probes, model, options)
-    run_dir = run_dir_mod.prepare(out, config.name) if save else None
+    if not save:
+        return _train(config, None, progress, hooks, dataset, probes, log, threads)
+    run_dir = run_dir_mod.choose(out, config.name)
+    with nothing_left_on_error(run_dir):  # a run that fails before any file is written leaves no folder
+        run_dir_mod.prepare(run_dir, config.name)
+        return _train(config, run_dir, progress, hooks, dataset, probes, log, threads)
+
+
+def _train(config, run_dir: Path | None, progress, hooks, dataset, probes, log, threads) -> Results:
+    """``run`` after its checks: the data, the hooks, training, then every file of the run into ``run_dir``."""
     logger = _logger(log, run_dir)
     device = data_sources.resolve_device(config.device)
     dataset = dataset or data_sources.load_data(config, device)

@@ -13,8 +13,9 @@ a registry does not know a name (or is listed): groups ``forgetlab.strategies``,
 module (imported: its decorators register what it holds) or an object (registered under the entry
 point's name by the registry of its group).
 
-A run records the plugins it used (config ``plugins``), so that worker processes, ``forgetlab show``
-and a resumed sweep import them again.
+A run records the plugins it used (config ``plugins``), so that ``forgetlab show`` and a resumed sweep
+import them again; this module also keeps the list of every file or module it imported in this process
+(``imported``), which local worker processes import before their first job.
 """
 
 from __future__ import annotations
@@ -34,6 +35,9 @@ ENTRY_POINT_GROUPS = ("strategies", "diagnostics", "presets", "datasets")
 _LOADED_GROUPS: set[str] = set()
 # group -> how an entry point's object joins its registry (set by the layer that owns the registry)
 _ADOPTERS: dict[str, Callable[[str, Any], None]] = {}
+# every target imported through this module in this process, in order (as ``canonical`` spells it), with
+# the folder a module was found in when only the working directory held it (else None)
+_IMPORTED: dict[str, str | None] = {}
 
 
 def is_spec(name: str) -> bool:
@@ -46,6 +50,8 @@ def _import_file(path: Path):
     if name in sys.modules:
         return sys.modules[name]
     spec = importlib.util.spec_from_file_location(name, path)
+    if spec is None or spec.loader is None:
+        raise ConfigError(f"{path} cannot be imported as a Python file")
     module = importlib.util.module_from_spec(spec)
     sys.modules[name] = module
     try:
@@ -56,34 +62,52 @@ def _import_file(path: Path):
     return module
 
 
-def _import_module(target: str):
-    """``importlib.import_module``, also from the working directory when the module is not found elsewhere."""
+def _import_module(target: str, folder: str | None = None):
+    """``importlib.import_module``, also from ``folder`` (default: the working directory) when the module is
+    not found elsewhere: (the module, the folder it was found in or None)."""
     try:
-        return importlib.import_module(target)
+        return importlib.import_module(target), None
     except ModuleNotFoundError as e:
-        cwd = os.getcwd()
-        if e.name != target.split(".")[0] or cwd in sys.path:
+        folder = folder or os.getcwd()
+        if e.name != target.split(".")[0] or folder in sys.path:
             raise
-        sys.path.insert(0, cwd)
+        sys.path.insert(0, folder)
         try:
-            return importlib.import_module(target)
+            return importlib.import_module(target), folder
         finally:
-            sys.path.remove(cwd)
+            sys.path.remove(folder)
 
 
-def import_target(target: str, what: str):
-    """The module of ``target`` (a .py path or a dotted module), or a one-line ConfigError naming ``what``."""
+def import_target(target: str, what: str, folder: str | None = None):
+    """The module of ``target`` (a .py path or a dotted module; a module is also looked for in ``folder``,
+    default the working directory), or a one-line ConfigError naming ``what``."""
     try:
         if target.endswith(".py"):
             path = Path(target).expanduser().resolve()
             if not path.is_file():
                 raise ConfigError(f"{what}: file {target} does not exist")
-            return _import_file(path)
-        return _import_module(target)
+            module, found_in = _import_file(path), None
+        else:
+            module, found_in = _import_module(target, folder)
     except ConfigError:
         raise
     except Exception as e:  # noqa: BLE001 - any failure while importing is the user's code
         raise ConfigError(f"{what}: importing {target} failed ({type(e).__name__}: {e})") from None
+    _IMPORTED.setdefault(canonical(target), found_in)
+    return module
+
+
+def imported() -> tuple[tuple[str, str | None], ...]:
+    """Every file or module imported through this module in this process (plugins, specs), in order, each
+    with the folder it was found in when only the working directory held it: what a worker process
+    imports (``import_again``) before it unpickles a job, whose arguments may hold a plug-in's classes."""
+    return tuple(_IMPORTED.items())
+
+
+def import_again(entries) -> None:
+    """Import what ``imported()`` listed in another process (a module from the folder it was found in)."""
+    for target, folder in entries:
+        import_target(target, f"plugin {target!r}", folder)
 
 
 def canonical(target: str) -> str:

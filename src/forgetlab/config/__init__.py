@@ -35,8 +35,10 @@ from forgetlab.config.run import (
 from forgetlab.config.strategy import StrategyConfig
 from forgetlab.config.validate import validate
 from forgetlab.config.values import (
+    assignments,
     from_dict,
     get,
+    key_type,
     load_file,
     override,
     parse_assignment,
@@ -67,10 +69,12 @@ __all__ = [
     "RunConfig",
     "StrategyConfig",
     "TrainConfig",
+    "assignments",
     "data_root",
     "from_dict",
     "get",
     "identity",
+    "key_type",
     "load_file",
     "member_identity",
     "members",

@@ -6,10 +6,13 @@ the study's MLP 784-120-84-10, Split-MNIST tasks [1,2] [3,4] [5,6] [7,8] [9,0], 
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass, field
 
 from forgetlab import config as cfg
+from forgetlab import plugins
 from forgetlab.config.registry import Registry
+from forgetlab.errors import ConfigError
 
 
 @dataclass(frozen=True)
@@ -34,10 +37,10 @@ class Preset:
 
 
 DEFAULT_SEEDS = (0, 1, 2, 3, 4)
-PRESETS: Registry[Preset] = Registry("preset")
+PRESETS: Registry[Preset] = Registry("preset", group="presets")
 
 
-def _add(
+def add(
     name: str,
     description: str,
     per_strategy: dict | None = None,
@@ -45,8 +48,28 @@ def _add(
     figures: tuple[str, ...] = ("latent",),
     figure_groups: tuple[str, ...] = (),
     **settings,
-) -> None:
-    PRESETS.register(name)(Preset(name, description, settings, per_strategy or {}, figures, figure_groups))
+) -> Preset:
+    """Register a preset: ``settings`` are config sections as in a config file (``train={"epochs": 1}``),
+    ``per_strategy`` maps a strategy name to dotted settings applied when that strategy runs. A plug-in
+    adds its own presets this way (``--plugin my_presets.py``)."""
+    preset = Preset(name, description, settings, per_strategy or {}, figures, figure_groups)
+    PRESETS.register(name)(preset)
+    return preset
+
+
+def _adopt(name: str, obj) -> None:
+    """An entry point of ``forgetlab.presets``: a Preset, or a dict of settings (a config file's sections,
+    with an optional "description"), registered under the entry point's name."""
+    if isinstance(obj, Preset):
+        PRESETS.register(name)(obj if obj.name == name else dataclasses.replace(obj, name=name))
+    elif isinstance(obj, dict):
+        settings = dict(obj)
+        add(name, str(settings.pop("description", f"preset {name} (entry point)")), **settings)
+    else:
+        raise ConfigError(f"preset {name!r}: {obj!r} is neither a forgetlab Preset nor a dict of settings")
+
+
+plugins.set_adopter("presets", _adopt)
 
 
 # what the study shows of a sequential run: forgetting curve, its onset, the relative weight updates,
@@ -56,57 +79,57 @@ _SEQ_FIGURES = ("curve", "onset", "updates", "probs", "matrix")
 
 CONCURRENT = {"kind": "concurrent"}
 
-_add(
+add(
     "mlp-concurrent",
     "MLP 784-120-84-10, all ten classes at once (the upper bound)",
     protocol=CONCURRENT,
     figures=("matrix", "latent"),
 )
-_add(
+add(
     "mlp-sequential",
     "MLP on Split-MNIST [1,2] [3,4] [5,6] [7,8] [9,0], one shared head (the lower bound)",
     figures=_SEQ_FIGURES + ("latent_all_tasks",),
 )
-_add(
+add(
     "mlp-bn-concurrent",
     "MLP with batch norm after each hidden layer, all classes at once",
     protocol=CONCURRENT,
     model={"norm": "batch"},
 )
-_add(
+add(
     "mlp-bn-sequential",
     "MLP with batch norm on Split-MNIST",
     model={"norm": "batch"},
     figures=_SEQ_FIGURES + ("latent",),
 )
-_add(
+add(
     "mlp-ln-sequential",
     "MLP with layer norm on Split-MNIST",
     model={"norm": "layer"},
     figures=("curve", "onset", "updates", "latent"),
 )
-_add(
+add(
     "mlp-dropout-sequential",
     "MLP with dropout p=0.5 on both hidden layers, Split-MNIST",
     model={"dropout": 0.5},
     figures=("curve", "onset", "matrix", "latent_all_tasks"),
 )
-_add(
+add(
     "mlp-l1-concurrent",
     "MLP with an L1 penalty on hidden activations, lambda in 0, 0.001, 0.1, 1, 2; all classes",
     protocol=CONCURRENT,
     grid={"train.l1": [0, 0.001, 0.1, 1, 2]},
     figures=("sparsity_vs_lambda", "latent_by_lambda"),
 )
-_add(
+add(
     "mlp-l1-sequential",
     "MLP with an L1 penalty on hidden activations, lambda in 0, 1; Split-MNIST",
     grid={"train.l1": [0, 1]},
     figures=("sparsity_vs_task", "onset", "latent_by_lambda"),
     figure_groups=("l1=1",),
 )  # lambda 0 is the plain MLP, drawn with mlp-sequential
-_add("lenet-concurrent", "LeNet-5 conv net, all ten classes at once", protocol=CONCURRENT, model={"arch": "lenet5"})
-_add(
+add("lenet-concurrent", "LeNet-5 conv net, all ten classes at once", protocol=CONCURRENT, model={"arch": "lenet5"})
+add(
     "lenet-sequential",
     "LeNet-5 conv net on Split-MNIST",
     model={"arch": "lenet5"},
@@ -118,25 +141,25 @@ _add(
 # Benchmarks beyond the study (scenarios.py): Split-Fashion-MNIST, Permuted-MNIST, task/domain-IL
 # ---------------------------------------------------------------------------------------------
 
-_add(
+add(
     "mlp-split-fashion",
     "MLP on Split-Fashion-MNIST (class pairs 0-1 ... 8-9), class-incremental",
     data={"dataset": "fashion-mnist"},
     protocol={"tasks": [[0, 1], [2, 3], [4, 5], [6, 7], [8, 9]]},
 )
-_add(
+add(
     "mlp-permuted",
     "MLP 2x400 on Permuted-MNIST, 10 tasks, domain-incremental (10 shared output units)",
     model={"hidden": [400, 400]},
     protocol={"permuted": 10, "scenario": "domain"},
     train={"epochs": 1},
 )
-_add(
+add(
     "mlp-split-task-il",
     "MLP on Split-MNIST, task-incremental (task id given: logits masked to the task)",
     protocol={"scenario": "task"},
 )
-_add(
+add(
     "mlp-split-domain-il",
     "MLP on Split-MNIST, domain-incremental (each task's pair on the same 2 units)",
     protocol={"scenario": "domain"},
@@ -153,7 +176,7 @@ SPLIT_MNIST_PAIRS = [[0, 1], [2, 3], [4, 5], [6, 7], [8, 9]]
 # (param_values.py: splitMNIST -> 2000 iterations per context, lr 0.001, batch 128, 400 units; class
 # scenario -> ewc_lambda 1e9, si_c 5000; budget 100 examples per class). Adam betas (0.9, 0.999).
 # Their EWC penalty is lambda * 1/2 * sum F (theta - theta*)^2, the same convention as ours.
-_add(
+add(
     "vandeven2022-split-mnist",
     "van de Ven et al. 2022 'Three types of incremental learning': class-IL Split-MNIST, MLP 2x400, Adam "
     "lr 0.001, batch 128, 2000 iterations per task, memory 100 per class",
@@ -209,7 +232,7 @@ def _add_mammoth(dataset: str, scenario: str, batch: int, fixed: dict, best: dic
     """One buzzega2020-<dataset>-<buffer> preset per buffer of ``best``: Mammoth's MLP and input, plain SGD,
     one epoch per task, the strategies' settings from its best-args (``fixed`` and ``best``, see _mammoth)."""
     for buffer, settings in best.items():
-        _add(
+        add(
             f"buzzega2020-{dataset}-{buffer}",
             f"Buzzega et al. 2020 DER (Mammoth {dataset}): {scenario}, MLP 2x100, SGD, batch {batch}, "
             f"1 epoch per task, buffer {buffer}",

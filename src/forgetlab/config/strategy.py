@@ -64,6 +64,13 @@ def keys(name: str) -> list[str]:
     return [f"strategy.{name}.{f}" for f in _fields(name)] if name in STRATEGY_SETTINGS else []
 
 
+def owner(key: str) -> str | None:
+    """The strategy a ``strategy.<name>.<field>`` key belongs to; None for any other key (including the flat
+    ``strategy.<field>`` spelling of older files, which means the config's own strategy)."""
+    parts = key.split(".")
+    return parts[1] if len(parts) >= 3 and parts[0] == "strategy" else None
+
+
 def set_value(sc: StrategyConfig, key: str, value: Any, convert: Callable[[str, Any, Any], Any]) -> StrategyConfig:
     """``sc`` with ``key`` (after "strategy.") set; ``convert(full_key, value, type)`` parses the value."""
     if key == "name":
@@ -71,16 +78,22 @@ def set_value(sc: StrategyConfig, key: str, value: Any, convert: Callable[[str, 
         STRATEGY_SETTINGS[name]  # noqa: B018 - an unknown name fails here, listing the valid ones
         return StrategyConfig(name) if name != sc.name else sc
     fields = _fields(sc.name)
-    owner, dot, field_name = key.partition(".")
+    target, dot, field_name = key.partition(".")
     if not dot:  # a flat name: strategy.ewc_lambda
         by_flat = {flat_name(f): f.name for f in fields.values()}
         if key in by_flat:
-            owner, field_name = sc.name, by_flat[key]
+            target, field_name = sc.name, by_flat[key]
         elif key in FLAT_DEFAULTS and convert(f"strategy.{key}", value, type(FLAT_DEFAULTS[key])) == FLAT_DEFAULTS[key]:
             return sc  # a flat setting of another strategy, at its default: nothing to apply (old results.json)
         else:
-            owner = key
-    if owner != sc.name:
+            target = key
+    if target != sc.name and target in STRATEGY_SETTINGS:
+        raise ConfigError(
+            f"strategy.{key} applies to strategy {target!r} only, and this config's strategy is {sc.name!r} "
+            f"(its settings: {', '.join(keys(sc.name)) or 'none'}); choose {target} (--strategy {target}, or "
+            f"strategy.name={target} first) or drop the setting"
+        )
+    if target != sc.name:
         raise ConfigError(
             f"strategy.{key}: not a setting of strategy {sc.name!r}; "
             f"its settings: {', '.join(keys(sc.name)) or 'none'} (set strategy.name first)"
@@ -90,7 +103,7 @@ def set_value(sc: StrategyConfig, key: str, value: Any, convert: Callable[[str, 
             f"unknown setting strategy.{key}; strategy {sc.name!r} has: {', '.join(keys(sc.name)) or 'none'}"
         )
     typ = get_type_hints(STRATEGY_SETTINGS[sc.name])[field_name]
-    new = dataclasses.replace(sc.params, **{field_name: convert(f"strategy.{owner}.{field_name}", value, typ)})
+    new = dataclasses.replace(sc.params, **{field_name: convert(f"strategy.{target}.{field_name}", value, typ)})
     return dataclasses.replace(sc, settings=None if new == STRATEGY_SETTINGS[sc.name]() else new)  # one spelling
 
 

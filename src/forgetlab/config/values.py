@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import sys
 from pathlib import Path
 from typing import Any, get_type_hints
 
@@ -32,8 +33,10 @@ def valid_keys() -> list[str]:
     return keys + ["strategy.name", *strategy, "name", "seeds", "device", "plugins"]
 
 
-def _key_type(key: str):
-    if key in ("name", "device"):
+def key_type(key: str):
+    """The type of a config key (a strategy's own settings aside: ``strategy.<name>.<field>``), or a
+    ConfigError listing the valid keys."""
+    if key in ("name", "device", "strategy.name"):
         return str
     if key == "seeds":
         return tuple[int, ...]
@@ -83,7 +86,7 @@ def override(config: RunConfig, key: str, value: Any) -> RunConfig:
         return dataclasses.replace(
             config, strategy=strategy_settings.set_value(config.strategy, key.partition(".")[2], value, _convert)
         )
-    typ = _key_type(key)
+    typ = key_type(key)
     value = _convert(key, value, typ)
     if "." not in key:
         return dataclasses.replace(config, **{key: value})
@@ -97,6 +100,13 @@ def parse_assignment(text: str) -> tuple[str, str]:
     if not sep or not key.strip():
         raise ConfigError(f"expected key=value, got {text!r} (for example train.lr=0.05)")
     return key.strip(), value.strip()
+
+
+def assignments(values) -> list[tuple[str, Any]]:
+    """(key, value) pairs, in order, of a dict, of "KEY=VALUE" strings (the CLI's --set) or of pairs."""
+    if isinstance(values, dict):
+        return list(values.items())
+    return [parse_assignment(v) if isinstance(v, str) else (v[0], v[1]) for v in values or ()]
 
 
 def with_grid(config: RunConfig, key: str, values: str | list) -> RunConfig:
@@ -154,7 +164,10 @@ def load_file(path: str | Path, base: RunConfig | None = None) -> RunConfig:
         raise ConfigError(f"cannot read config file {path}: {e.strerror}") from None
     try:
         if path.suffix == ".toml":
-            import tomllib
+            if sys.version_info >= (3, 11):
+                import tomllib
+            else:  # the same parser, as a package before Python 3.11 (a dependency there)
+                import tomli as tomllib
 
             data = tomllib.loads(text)
         else:

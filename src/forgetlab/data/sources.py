@@ -1,19 +1,23 @@
-"""Where a run's data comes from: the configured source (a built-in dataset, a .npz, a torchvision class)
-loaded once per process onto the chosen device, and kept for the next run that asks for the same."""
+"""Where a run's data comes from: the configured source (a built-in dataset, a .npz, a plug-in's dataset,
+a torchvision class) loaded once per process onto the chosen device, and kept for the next run that asks
+for the same."""
 
 from __future__ import annotations
 
 import dataclasses
 import os
 from pathlib import Path
+from typing import Any
 
 import torch
 
 import forgetlab.data.arrays as arrays
 import forgetlab.data.builtin as builtin
+import forgetlab.data.registry as registry
 from forgetlab import config as cfg
 from forgetlab.data.dataset import Dataset
 from forgetlab.errors import ConfigError, DataError
+from forgetlab.outputs.files import nothing_left_on_error
 
 _LOADED: dict[tuple, Dataset] = {}
 
@@ -29,6 +33,22 @@ def resolve_device(name: str) -> torch.device:
     return torch.device(name)
 
 
+def _load(config: cfg.RunConfig, root: Path, device: torch.device) -> Dataset:
+    d = config.data
+    split: dict[str, Any] = dict(eval_split=d.eval_split, holdout_fraction=d.holdout_fraction)
+    if not d.normalize:  # raw pixels: the standardised tensors with the standardisation undone
+        protocol = dataclasses.replace(config.protocol, permuted=0)
+        standard = dataclasses.replace(config, data=dataclasses.replace(d, normalize=True), protocol=protocol)
+        return builtin.unnormalized(load_data(standard, device), d.dataset)
+    if d.path:
+        return arrays.load_npz(d.path, device, **split)
+    if d.dataset in cfg.DATASETS:
+        return builtin.load(d.dataset, root, device, download=d.download, **split)
+    if d.dataset in registry.DATASETS:
+        return registry.load(d.dataset, root, device=device, **split)
+    return arrays.load_torchvision(d.dataset, root, device, download=d.download, **split)
+
+
 def load_data(config: cfg.RunConfig, device: torch.device) -> Dataset:
     """The configured data on ``device``; loaded at most once per process for each source and split."""
     root = cfg.data_root(config)
@@ -41,18 +61,8 @@ def load_data(config: cfg.RunConfig, device: torch.device) -> Dataset:
     source = str(Path(d.path).expanduser().resolve()) if d.path else d.dataset
     key = (source, str(root.resolve()), str(device), d.eval_split, d.holdout_fraction, d.normalize)
     if key not in _LOADED:
-        split = dict(eval_split=d.eval_split, holdout_fraction=d.holdout_fraction)
-        if not d.normalize:  # raw pixels: the standardised tensors with the standardisation undone
-            standard = dataclasses.replace(
-                config, data=dataclasses.replace(d, normalize=True), protocol=dataclasses.replace(p, permuted=0)
-            )
-            _LOADED[key] = builtin.unnormalized(load_data(standard, device), d.dataset)
-        elif d.path:
-            _LOADED[key] = arrays.load_npz(d.path, device, **split)
-        elif d.dataset in cfg.DATASETS:
-            _LOADED[key] = builtin.load(d.dataset, root, device, download=d.download, **split)
-        else:
-            _LOADED[key] = arrays.load_torchvision(d.dataset, root, device, download=d.download, **split)
+        with nothing_left_on_error(root):  # a failed download leaves no empty MNIST/raw behind
+            _LOADED[key] = _load(config, root, device)
     if not p.permuted:
         return _LOADED[key]
     pkey = key + (p.permuted, p.permutation_seed)

@@ -1,11 +1,14 @@
 """The one home of file writing and reading: atomic writes (a file that exists is complete), writable
-folders proven before work starts, and JSON files read back with one-line errors."""
+folders proven before work starts (and removed again, when empty, if the work fails), and JSON files read
+back with one-line errors."""
 
 from __future__ import annotations
 
 import json
 import os
 import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -54,6 +57,38 @@ def writable_dir(path: Path, option: str = "--out") -> Path:
             f"cannot write to output directory {path} ({e.strerror}); choose another with {option}"
         ) from None
     return path
+
+
+def _prune(folder: Path) -> bool:
+    """Remove ``folder`` and every folder under it that holds no file; whether ``folder`` itself went."""
+    for top, _, _ in sorted(os.walk(folder), key=lambda w: -len(Path(w[0]).parts)):  # deepest first
+        try:
+            os.rmdir(top)
+        except OSError:  # holds a file (or is not ours to remove)
+            pass
+    return not folder.exists()
+
+
+@contextmanager
+def nothing_left_on_error(folder: str | Path) -> Iterator[None]:
+    """If the block raises, the folders it made are removed again where they hold no file: ``folder`` and
+    its parents when the block created them, and folders it created directly inside ``folder`` (a download's
+    ``MNIST/raw``). A failed command leaves no empty folders behind; files are never removed here (every
+    write is atomic: none is left half-written)."""
+    folder = Path(folder)
+    new = [p for p in (folder, *folder.parents) if not p.exists()]  # deepest first
+    inside = {p.name for p in folder.iterdir()} if folder.is_dir() else set()
+    try:
+        yield
+    except BaseException:
+        if folder.is_dir():
+            for p in folder.iterdir():
+                if p.name not in inside and p.is_dir() and not p.is_symlink():
+                    _prune(p)
+        for p in new:
+            if not p.is_dir() or not _prune(p):
+                break
+        raise
 
 
 def read_json(path: Path, what: str) -> Any:

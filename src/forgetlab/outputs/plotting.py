@@ -51,8 +51,7 @@ def save(fig, stem: Path) -> Path:
     close the figure and return the PNG's path."""
     plt = pyplot()
     stem = Path(stem)
-    stem.parent.mkdir(parents=True, exist_ok=True)
-    try:
+    try:  # atomic_write makes the folder (an OSError there is one error line too)
         for ext in ("png", "pdf"):
             buf = io.BytesIO()
             fig.savefig(buf, format=ext)

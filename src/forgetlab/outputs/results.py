@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from forgetlab import config as cfg
-from forgetlab.errors import ConfigError, ForgetlabError
+from forgetlab.errors import ConfigError, ForgetlabError, require
 from forgetlab.outputs.files import check_schema, read_json
 from forgetlab.outputs.formatting import left_out, pm, point_label, seeds_phrase
 from forgetlab.outputs.stats import sample
@@ -84,8 +84,8 @@ class Results:
         return out
 
     def to_pandas(self):
-        import pandas as pd  # optional: only for notebook users who have it
-
+        """``rows()`` as a pandas DataFrame (pandas is optional: ``pip install 'forgetlab[pandas]'``)."""
+        pd = require("pandas", "pandas", "Results.to_pandas()")
         return pd.DataFrame(self.rows())
 
     def groups(self) -> dict[tuple, list[MemberResult]]:

@@ -17,15 +17,20 @@ from pathlib import Path
 from forgetlab.outputs.files import atomic_write, writable_dir
 
 
+def choose(out: str | Path | None, name: str) -> Path:
+    """``out``, or a new ``runs/NAME-TIMESTAMP`` (not created here)."""
+    if out is not None:
+        return Path(out)
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    path, i = Path("runs") / f"{name}-{stamp}", 1
+    while path.exists():
+        path, i = Path("runs") / f"{name}-{stamp}-{i}", i + 1
+    return path
+
+
 def prepare(out: str | Path | None, name: str, option: str = "--out") -> Path:
     """``out``, or a new ``runs/NAME-TIMESTAMP``, created and proven writable (else one error line)."""
-    if out is None:
-        stamp = time.strftime("%Y%m%d-%H%M%S")
-        out = Path("runs") / f"{name}-{stamp}"
-        i = 1
-        while out.exists():
-            out, i = Path("runs") / f"{name}-{stamp}-{i}", i + 1
-    return writable_dir(Path(out), option)
+    return writable_dir(choose(out, name), option)
 
 
 def write(run_dir: Path, results) -> None:

@@ -26,7 +26,7 @@ import torch
 
 from forgetlab.diagnostics.base import stratified
 from forgetlab.engine.hooks import Context, Hook
-from forgetlab.errors import ForgetlabError
+from forgetlab.errors import require
 
 PER_CLASS = 30  # evaluation examples per class behind the activation histograms and the projector
 EPOCH_METRICS = ("train_loss", "train_acc", "val_loss", "val_acc", "sparsity_all")
@@ -42,16 +42,14 @@ class TensorBoardLogger(Hook):
     """A hook that writes TensorBoard event files into ``log_dir`` as training goes."""
 
     def __init__(self, log_dir: str | Path):
-        try:
-            from torch.utils.tensorboard import SummaryWriter
-        except ImportError:
-            raise ForgetlabError(
-                "--log tensorboard needs the tensorboard package: pip install 'forgetlab[tensorboard]'"
-            ) from None
+        require("tensorboard", "tensorboard", "--log tensorboard")
+        from torch.utils.tensorboard import SummaryWriter
+
         self.log_dir = Path(log_dir)
         self.writer = SummaryWriter(str(self.log_dir))
         self.epochs = 0  # epochs finished over all tasks: the step of the per-epoch scalars
-        self._x = self._y = None
+        self._x: torch.Tensor | None = None  # the fixed sample of evaluation examples, and its labels
+        self._y: torch.Tensor | None = None
 
     def after_epoch(self, ctx: Context, stats: dict) -> None:
         tags = member_tags(ctx.config, ctx.members)
@@ -68,32 +66,33 @@ class TensorBoardLogger(Hook):
         for name, p in model.named_parameters():
             for e, tag in enumerate(tags):
                 self.writer.add_histogram(f"weights/{name}/{tag}", p[e].detach().cpu(), ctx.task)
-        if self._x is None:
+        if self._x is None or self._y is None:
             split = ctx.data.eval
             idx = stratified(split.y, PER_CLASS, 1, ctx.data.n_classes)
             self._x, self._y = split.x[idx], split.y[idx]
+        x, y = self._x, self._y
         was = model.training
         model.eval()
-        hidden = model(self._x).hidden
+        hidden = model(x).hidden
         model.train(was)
         for layer, h in enumerate(hidden, 1):
             for e, tag in enumerate(tags):
                 self.writer.add_histogram(f"activations/h{layer}/{tag}", h[e].cpu(), ctx.task)
             self.writer.add_embedding(
                 h[0].cpu(),
-                metadata=self._y.cpu().tolist(),
-                label_img=self._sprites(ctx),
+                metadata=y.cpu().tolist(),
+                label_img=self._sprites(ctx, x),
                 global_step=ctx.task,
                 tag=f"h{layer}-task{ctx.task + 1}",
             )
         self.writer.flush()
 
-    def _sprites(self, ctx: Context) -> torch.Tensor | None:
+    def _sprites(self, ctx: Context, x: torch.Tensor) -> torch.Tensor | None:
         """The sample's images scaled to [0, 1] per image, [N, C, H, W]; None for non-image data."""
         shape = ctx.data.image_shape
         if len(shape) != 3:
             return None
-        x = self._x.cpu().view(-1, *shape)
+        x = x.cpu().view(-1, *shape)
         lo = x.flatten(1).min(1).values.view(-1, 1, 1, 1)
         hi = x.flatten(1).max(1).values.view(-1, 1, 1, 1)
         return (x - lo) / (hi - lo).clamp_min(1e-12)

@@ -20,13 +20,14 @@ import numpy as np
 from forgetlab import api
 from forgetlab import config as cfg
 from forgetlab import diagnostics as probes_mod
-from forgetlab.config import presets
+from forgetlab.config import presets, values
+from forgetlab.config import strategy as strategy_settings
 from forgetlab.data import sources as data_sources
 from forgetlab.diagnostics import ForgettingCurve, ProbeConfig
 from forgetlab.diagnostics import compare as explain_compare
 from forgetlab.diagnostics.base import Timer
 from forgetlab.diagnostics.recorders import ProbeSetRef
-from forgetlab.errors import ForgetlabError
+from forgetlab.errors import ConfigError, ForgetlabError
 from forgetlab.outputs import metrics
 from forgetlab.outputs import progress as progress_bars
 from forgetlab.outputs import run_dir as run_dir_mod
@@ -82,42 +83,37 @@ def train_strategy(
     return time.perf_counter() - t0, res.probes.arrays
 
 
-def compare(
-    preset: str,
-    strategies: Sequence[str],
-    *,
-    seeds: Sequence[int] | None = None,
-    out: str | Path | None = None,
-    data_dir: str | None = None,
-    device: str | None = None,
-    set: Sequence[str] | dict | None = None,
-    gap_steps: int = 50,
-    progress: bool = True,
-    explain: bool = True,
-    log=print,
-    workers: int = 1,
-    threads: int | None = None,
-) -> list[dict]:
-    """Run every strategy of ``strategies`` under ``preset`` (with the preset's settings for it) and write
-    compare.md, compare.csv, figures and one run directory per strategy into ``out``; with ``explain``,
-    the explanatory probes too, and a section of compare.md answering why each strategy forgets.
-    ``workers``: processes training strategies side by side, largest first (one: this process; the numbers
-    are the same) of ``threads`` torch threads each (default 1)."""
-    from forgetlab.outputs.results import load
-    from forgetlab.workflows.pool import Job, check_positive, program_cost, run_jobs
+def strategy_configs(preset: str, strategies: Sequence[str], options: dict) -> dict[str, cfg.RunConfig]:
+    """Each strategy's validated config under ``preset`` (its settings there too), by registered name.
 
-    if gap_steps < 0:
-        raise ForgetlabError(f"--gap-steps {gap_steps} must be >= 0")
-    check_positive(workers=workers, threads=threads)
+    ``options`` are make_config's; of its ``set`` values, a ``strategy.<name>.<field>`` key applies to strategy
+    <name> alone (``--set strategy.er.memory=200`` beside naive), every other key to every strategy."""
+    from forgetlab import strategies as strategies_mod
+
+    options = dict(options)
+    pairs = values.assignments(options.pop("set", None))
+    cfg.with_plugins(cfg.RunConfig(), options.get("plugins", ()))
+    names = {strategies_mod.resolve(s)[0]: s for s in strategies}  # unknown names fail before any work
+    for key, _ in pairs:
+        if key == "strategy.name":
+            raise ConfigError("--set strategy.name: compare trains each strategy of --strategies; drop it")
+        owner = strategy_settings.owner(key)
+        if owner is not None and owner not in names:
+            raise ConfigError(
+                f"--set {key}: strategy {owner!r} is not compared here (--strategies {','.join(names)}); "
+                f"a strategy.NAME.FIELD key applies to strategy NAME only"
+            )
     configs = {}
-    for name in strategies:  # validate every config before any training starts
-        base = presets.get(preset, name)
-        configs[name] = api.make_config(base, seeds=seeds, data_dir=data_dir, device=device, set=set)
-    first = next(iter(configs.values()))
-    data_sources.load_data(
-        first, data_sources.resolve_device(first.device)
-    )  # missing data: one error line before any output
-    out_dir = run_dir_mod.prepare(out, f"compare-{preset}")
+    for name, spec in names.items():
+        own = [(k, v) for k, v in pairs if strategy_settings.owner(k) in (None, name)]
+        configs[name] = api.make_config(preset, strategy=spec, set=own, **options)
+    return configs
+
+
+def _train_all(configs: dict, out_dir: Path, gap_steps: int, explain: bool, progress: bool, workers, threads) -> dict:
+    """Every strategy's run (on ``workers`` processes, largest first): name -> (wall seconds, probe arrays)."""
+    from forgetlab.workflows.pool import Job, program_cost, run_jobs
+
     trained: dict[str, tuple[float, dict]] = {}
     bar = progress_bars.programs_bar("compare") if progress else None
     jobs = [
@@ -129,22 +125,60 @@ def compare(
     finally:
         if bar is not None:
             bar.close()
+    return trained
+
+
+def _row(name: str, config: cfg.RunConfig, res: Results, wall: float, arrays: dict, gap_steps: int) -> dict:
+    """One line of the table: every metric's mean and sd over the seeds, and the mean stability-gap curve."""
+    later = [c for c in task_curves(arrays, config.tasks, gap_steps)[1:] if c is not None]  # tasks 2..T
+    per_seed = [
+        metrics.summary(m.acc_matrix, m.acc_init, [None, *(c[:, e] for c in later)]) for e, m in enumerate(res.members)
+    ]
+    row = {"strategy": name, "seeds": len(res.members), "train_s": res.elapsed_s, "wall_s": wall}
+    for key, _ in _COLUMNS:
+        row.update(_describe(key, [s[key] for s in per_seed], [m.seed for m in res.members]))
+    # [tasks-1, steps]: accuracy on the earlier tasks (their mean), over members
+    row["gap_curve"] = np.stack([np.nanmean(c, -1).mean(-1) for c in later]) if later else None
+    return row
+
+
+def compare(
+    preset: str,
+    strategies: Sequence[str],
+    *,
+    out: str | Path | None = None,
+    gap_steps: int = 50,
+    progress: bool = True,
+    explain: bool = True,
+    log=print,
+    workers: int = 1,
+    threads: int | None = None,
+    **options,
+) -> list[dict]:
+    """Run every strategy of ``strategies`` (registered names, or ``file.py:Class`` / ``module:Class`` specs)
+    under ``preset`` (with the preset's settings for each) and write compare.md, compare.csv, figures and
+    one run directory per strategy into ``out``; with ``explain``, the explanatory probes too, and a section
+    of compare.md answering why each strategy forgets. ``options`` are make_config's (seeds, epochs, lr,
+    batch_size, device, data_dir, config_file, set, plugins); see ``strategy_configs`` for ``set``.
+    ``workers``: processes training strategies side by side, largest first (one: this process; the numbers
+    are the same) of ``threads`` torch threads each (default 1)."""
+    from forgetlab.outputs.results import load
+    from forgetlab.workflows.pool import check_positive
+
+    if gap_steps < 0:
+        raise ForgetlabError(f"--gap-steps {gap_steps} must be >= 0")
+    check_positive(workers=workers, threads=threads)
+    configs = strategy_configs(preset, strategies, options)  # every config validated before any training
+    first = next(iter(configs.values()))
+    data_sources.load_data(first, data_sources.resolve_device(first.device))  # missing data: one line, no output
+    out_dir = run_dir_mod.prepare(out, f"compare-{preset}")
+    trained = _train_all(configs, out_dir, gap_steps, explain, progress, workers, threads)
     rows, runs = [], {}
     for name, config in configs.items():
-        wall, arrays = trained[name]
         res = runs[name] = load(out_dir / name)
         res.probes = probes_mod.load(out_dir / name)
-        curves = task_curves(arrays, config.tasks, gap_steps)
-        per_seed = [
-            metrics.summary(m.acc_matrix, m.acc_init, [None] + [c[:, e] for c in curves[1:]])
-            for e, m in enumerate(res.members)
-        ]
-        row = {"strategy": name, "seeds": len(res.members), "train_s": res.elapsed_s, "wall_s": wall}
-        for key, _ in _COLUMNS:
-            row.update(_describe(key, [s[key] for s in per_seed], [m.seed for m in res.members]))
-        # [tasks-1, steps]: accuracy on the earlier tasks (their mean), over members
-        row["gap_curve"] = np.stack([np.nanmean(c, -1).mean(-1) for c in curves[1:]]) if len(curves) > 1 else None
-        rows.append(row)
+        wall, arrays = trained[name]
+        rows.append(row := _row(name, config, res, wall, arrays, gap_steps))
         log(
             f"{name:<12} avg acc {pm(row['avg_acc'], row['avg_acc_sd'])}  forgetting "
             f"{pm(row['forgetting'], row['forgetting_sd'])}  {res.elapsed_s:7.1f} s training "

@@ -8,24 +8,29 @@ calls ``done(group, result)`` as programs finish.
 
 from __future__ import annotations
 
-import dataclasses
 import socket
 import sys
 from collections.abc import Callable, Sequence
-from typing import Protocol
+from typing import Protocol, TypeVar
 
 from forgetlab import config as cfg
 from forgetlab.config import Member
 from forgetlab.data import sources as data_sources
-from forgetlab.errors import ForgetlabError
+from forgetlab.errors import ForgetlabError, require
 
 
 class Program(Protocol):
     """What an executor needs of a program (sweep.Group, a dataclass): its config and its members, each
     with ``seed`` and ``member.hparams``."""
 
-    config: cfg.RunConfig
-    members: Sequence
+    @property
+    def config(self) -> cfg.RunConfig: ...
+
+    @property
+    def members(self) -> Sequence: ...
+
+
+P = TypeVar("P", bound=Program)
 
 
 def train_group(config: dict, members: list[tuple[int, dict]], progress: Callable | None = None) -> dict:
@@ -48,15 +53,18 @@ def train_group(config: dict, members: list[tuple[int, dict]], progress: Callabl
     }
 
 
-def _payload(group: Program) -> tuple[dict, list[tuple[int, dict]]]:
-    return cfg.to_dict(group.config), [(m.seed, m.member.hparams) for m in group.members]
-
-
-Done = Callable[[Program, dict], None]
+def _payload(group: Program, config: cfg.RunConfig | None = None) -> tuple[dict, list[tuple[int, dict]]]:
+    """What ``train_group`` takes: the group's config (or ``config`` instead) as a dict, and its members."""
+    return cfg.to_dict(config or group.config), [(m.seed, m.member.hparams) for m in group.members]
 
 
 def run_local(
-    groups: list[Program], done: Done, progress: Callable | None = None, *, workers: int = 1, threads: int | None = None
+    groups: list[P],
+    done: Callable[[P, dict], None],
+    progress: Callable | None = None,
+    *,
+    workers: int = 1,
+    threads: int | None = None,
 ) -> None:
     """Largest program first, on ``workers`` local processes of ``threads`` torch threads each (one worker:
     in this process). ``progress(group, done_steps, total_steps, status)``."""
@@ -117,24 +125,20 @@ def _ray_init(ray, address: str | None, wait_s: int = 3) -> None:
                 os.environ[k] = v
 
 
-def _absolute_data_root(group: Program) -> Program:
+def _absolute_data_root(config: cfg.RunConfig) -> cfg.RunConfig:
     """Workers do not share the driver's working directory (nor, on a cluster, its environment):
     send the data folder as the absolute path the driver resolved. Nodes need the data at that path."""
-    root = cfg.data_root(group.config).expanduser().resolve()
-    config = cfg.override(group.config, "data.root", str(root))  # not part of any identity
-    return dataclasses.replace(group, config=config)
+    root = cfg.data_root(config).expanduser().resolve()
+    return cfg.override(config, "data.root", str(root))  # not part of any identity
 
 
-def run_ray(groups: list[Program], done: Done, address: str | None = None) -> None:
+def run_ray(groups: list[P], done: Callable[[P, dict], None], address: str | None = None) -> None:
     """One Ray task per group; results are gathered here, in the order they finish."""
-    try:
-        import ray
-    except ImportError:
-        raise ForgetlabError("--executor ray needs Ray: pip install 'forgetlab[ray]'") from None
+    ray = require("ray", "ray", "--executor ray")
     if not ray.is_initialized():
         _ray_init(ray, address)
     task = ray.remote(num_cpus=1, max_retries=1)(train_group)
-    pending = {task.remote(*_payload(_absolute_data_root(g))): g for g in groups}
+    pending = {task.remote(*_payload(g, _absolute_data_root(g.config))): g for g in groups}
     try:
         while pending:
             ready, _ = ray.wait(list(pending), num_returns=1)

@@ -8,6 +8,8 @@ depend on the thread count. Several cores are used through processes instead: tw
 thread each run at full speed where one process of two threads does not. A job is a module-level function and its
 (picklable) arguments; the caller gets each result in this process, in the order jobs finish, so what
 is stored on disk stays the caller's business. With one worker everything runs here, in this process.
+A worker first imports every plug-in this process imported (``plugins.imported``): a job's arguments may
+hold a plug-in's classes (a strategy's settings), which a fresh interpreter knows only after that import.
 
 Ctrl-C stops every worker (they ignore SIGINT: this process decides) and raises KeyboardInterrupt
 here once the finished results have been handed over. Workers end with this process, even on SIGKILL
@@ -26,6 +28,7 @@ from dataclasses import dataclass
 from itertools import pairwise
 from typing import Any
 
+from forgetlab import plugins
 from forgetlab.errors import ForgetlabError
 
 # progress(key, done_steps, total_steps, status): forwarded from the worker training that job
@@ -124,10 +127,8 @@ def _run_pool(order: list[Job], done, workers: int, threads: int, progress: Prog
         tasks.put((i, job.fn, job.args))
     for _ in range(workers):
         tasks.put(None)
-    procs = [
-        ctx.Process(target=_worker, args=(tasks, results, threads, progress is not None), daemon=True)
-        for _ in range(workers)
-    ]
+    args = (tasks, results, threads, progress is not None, plugins.imported())
+    procs = [ctx.Process(target=_worker, args=args, daemon=True) for _ in range(workers)]
     for p in procs:
         p.start()
     pending = len(order)
@@ -172,10 +173,15 @@ def _die_with_parent() -> None:
         pass
 
 
-def _worker(tasks, results, threads: int, report_progress: bool) -> None:
+def _worker(tasks, results, threads: int, report_progress: bool, imported: Sequence = ()) -> None:
     os.environ["OMP_NUM_THREADS"] = str(threads)  # read by torch when a job first imports it
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C goes to the whole process group: the parent decides
     _die_with_parent()
+    try:
+        plugins.import_again(imported)  # before the first job is unpickled: its arguments may need them
+    except ForgetlabError as e:
+        results.put((0, "error", f"in a worker process: {e}"))
+        return
     while (item := tasks.get()) is not None:
         i, fn, args = item
         fwd = (lambda d, t, s, i=i: results.put((i, "progress", (d, t, s)))) if report_progress else None

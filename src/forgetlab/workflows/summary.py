@@ -108,12 +108,24 @@ def epoch_rows(members: Sequence[dict], records: dict[str, dict]) -> list[dict]:
     return out
 
 
-def _parquet(rows: list[dict]) -> bytes | None:
+PARQUET_NOTE = "note: no .parquet tables beside the .csv ones: pip install 'forgetlab[parquet]' for them"
+
+
+def parquet_available() -> bool:
+    """Whether pyarrow is importable (optional: the .csv tables are always written, the .parquet ones with it)."""
     try:
-        import pyarrow as pa
-        import pyarrow.parquet as pq
-    except ImportError:  # optional: CSV is always written
+        import pyarrow.parquet  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+def _parquet(rows: list[dict]) -> bytes | None:
+    if not parquet_available():
         return None
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
     buf = pa.BufferOutputStream()
     pq.write_table(pa.Table.from_pylist(rows), buf)
     return buf.getvalue().to_pybytes()
@@ -283,8 +295,7 @@ def summarize(
     text = head + "\n" + stats_table(stats, metrics)
     paths: list[Path] = []
     if plots and len(stats) > 1:
-        (out / "plots").mkdir(exist_ok=True)
-        for x in xs or varied:
+        for x in xs or varied:  # save() makes the folder
             for m in metrics:
                 paths += plot(stats, x, m, out / "plots" / f"{m}-vs-{x}", err)
     return text, paths

@@ -8,18 +8,21 @@ Data flows through the modules of this package in order:
     prose.py            what is said: the study-vs-ours tables, flags and their explanations
     render.py           how it is rendered: blocks, then Markdown and self-contained HTML
 """
+
 from __future__ import annotations
 
 import json
 import time
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Callable
 
-from forgetlab.outputs import progress as progress_bars
-from forgetlab.data import sources as data_sources
-from forgetlab.diagnostics import report as explain_report
+from forgetlab import config as cfg
 from forgetlab import diagnostics as probes_mod
 from forgetlab.config.presets import PRESETS
+from forgetlab.data import sources as data_sources
+from forgetlab.diagnostics import report as explain_report
+from forgetlab.errors import ConfigError
+from forgetlab.outputs import progress as progress_bars
 from forgetlab.outputs.files import atomic_write
 from forgetlab.outputs.results import load as load_results
 from forgetlab.outputs.store import Store
@@ -50,19 +53,30 @@ def _figures(names, runs, out: Path, phases: runs_mod.Phases, workers: int = 1) 
     manifest = out / "figures" / "manifest.json"
     key = sorted(str(runs[n][2]) for n in names)
     old = json.loads(manifest.read_text()) if manifest.exists() else {}
-    reuse = (len(phases.cached) == len(names) and old.get("runs") == key
-             and all((out / p).exists() for f in old.get("figures", {}).values() for p, _ in f))
+    reuse = (
+        len(phases.cached) == len(names)
+        and old.get("runs") == key
+        and all((out / p).exists() for f in old.get("figures", {}).values() for p, _ in f)
+    )
     if reuse:
         figs = {name: [(out / p, c) for p, c in old["figures"][name]] for name in names}
     else:
+
         def drawn(name: str, result: tuple[list, float, float]) -> None:
             figs[name] = result[0]
             phases.tsne += result[1]
             phases.figures += result[2]
 
         # t-SNE maps take most of the time: experiments that show one go first
-        jobs = [Job(n, len(PRESETS[n].figures) + 10 * any("latent" in k for k in PRESETS[n].figures),
-                    figures_job, (n, runs[n][2], out)) for n in names]
+        jobs = [
+            Job(
+                n,
+                len(PRESETS[n].figures) + 10 * any("latent" in k for k in PRESETS[n].figures),
+                figures_job,
+                (n, runs[n][2], out),
+            )
+            for n in names
+        ]
         run_jobs(jobs, drawn, workers=workers)
         figs = {n: figs[n] for n in names}
     for name in names:
@@ -70,8 +84,15 @@ def _figures(names, runs, out: Path, phases: runs_mod.Phases, workers: int = 1) 
         if len(res.config.tasks) > 1:
             onsets[name] = [(label, onset_table(pd, ix)) for label, ix in groups(res)]
     if not reuse:
-        atomic_write(manifest, json.dumps({"runs": key, "figures": {
-            n: [(p.relative_to(out).as_posix(), c) for p, c in f] for n, f in figs.items()}}))
+        atomic_write(
+            manifest,
+            json.dumps(
+                {
+                    "runs": key,
+                    "figures": {n: [(p.relative_to(out).as_posix(), c) for p, c in f] for n, f in figs.items()},
+                }
+            ),
+        )
     return figs, onsets
 
 
@@ -85,71 +106,96 @@ def _explained(runs, out: Path, phases: runs_mod.Phases, draw: bool) -> list[tup
     return blocks
 
 
-def _train(programs, store: Store, phases: runs_mod.Phases, log, workers: int, progress: bool,
-           threads: int | None = None) -> dict:
+def _train(
+    programs, store: Store, phases: runs_mod.Phases, log, workers: int, progress: bool, threads: int | None = None
+) -> dict:
     """Every program's run, from the store or trained (with one progress bar for all, if ``progress``)."""
-    from forgetlab import api
-
     bar = progress_bars.programs_bar("training") if progress else None
     t0 = time.perf_counter()
     try:
-        runs = runs_mod.run_all(programs, store, log=log, phases=phases, workers=workers, progress=bar,
-                                threads=threads)
+        runs = runs_mod.run_all(programs, store, log=log, phases=phases, workers=workers, progress=bar, threads=threads)
     finally:
         if bar is not None:
             bar.close()
-    log(f"training {time.perf_counter() - t0:.1f} s wall (summed over programs: training {phases.training:.1f} s, "
-        f"probes {phases.probes:.1f} s)")
+    log(
+        f"training {time.perf_counter() - t0:.1f} s wall (summed over programs: training {phases.training:.1f} s, "
+        f"probes {phases.probes:.1f} s)"
+    )
     return runs
 
 
-def reproduce(seeds: int = 3, out: str | Path = "reproduce", *, data_dir=None, device: str = "auto",
-              epochs: int | None = None, with_lenet: bool = False, presets: list[str] | None = None,
-              threads: int | None = None, probe_config: probes_mod.ProbeConfig | None = None,
-              log: Callable[[str], None] = print, progress: bool = False, workers: int = 1,
-              set: list[str] | None = None) -> Path:
-    """Run the study's experiments (cached in ``out``'s store), draw its figures, write REPORT.md and
-    report.html in ``out``. ``workers``: processes that train and draw (one: this process; results are
-    the same), each with ``threads`` torch threads. ``set``: KEY=VALUE overrides for every experiment
-    (the report names them)."""
-    from forgetlab import api
+def overrides(options: dict) -> list[str]:
+    """The settings ``options`` (make_config's) change in every experiment, as the report names them, in the
+    order they apply: the config file, the option shortcuts, then ``set``."""
+    named = [f"--config {options['config_file']}"] if options.get("config_file") else []
+    for key, option in (("train.batch_size", "batch_size"), ("train.lr", "lr")):
+        if options.get(option) is not None:
+            named.append(f"{key}={options[option]:g}")
+    return named + [f"{k}={v}" for k, v in cfg.assignments(options.get("set"))]
+
+
+def reproduce(
+    seeds: Sequence[int] = (0, 1, 2),
+    out: str | Path = "reproduce",
+    *,
+    with_lenet: bool = False,
+    presets: list[str] | None = None,
+    threads: int | None = None,
+    probe_config: probes_mod.ProbeConfig | None = None,
+    log: Callable[[str], None] = print,
+    progress: bool = False,
+    workers: int = 1,
+    **options,
+) -> Path:
+    """Run the study's experiments with ``seeds`` (cached in ``out``'s store), draw its figures, write
+    REPORT.md and report.html in ``out``. ``workers``: processes that train and draw (one: this process;
+    results are the same), each with ``threads`` torch threads. ``options`` are make_config's, applied to
+    every experiment (data_dir, device, epochs, batch_size, lr, config_file, set, plugins); the report names
+    the settings they change (``overrides``)."""
     from forgetlab.outputs.files import writable_dir
-    from forgetlab.errors import ConfigError
     from forgetlab.workflows.pool import DEFAULT_THREADS, check_positive
 
-    if seeds < 1:
-        raise ConfigError(f"--seeds {seeds}: give at least 1 seed")
+    if isinstance(seeds, int):
+        raise ConfigError(f"seeds={seeds}: give the seeds themselves, e.g. {list(range(max(seeds, 1)))}")
     check_positive(threads=threads, workers=workers)
     t_start = time.perf_counter()
-    out = Path(out)
+    out, seeds = Path(out), list(seeds)
     store = Store(out)
     names = presets or [s[2] for s in SECTIONS] + (list(LENET) if with_lenet else [])
     # presets with a grid first: their members include plain ones (the L1 presets' lambda 0 is the plain
     # MLP), which the presets without a grid then reuse instead of training again
     order = sorted(names, key=lambda n: (0 if PRESETS[n].settings.get("grid") else 1, names.index(n)))
     phases = runs_mod.Phases()
-    programs = runs_mod.plan(order, seeds, store, data_dir=data_dir, device=device, epochs=epochs,
-                             probe_config=probe_config, set=set)  # every config validated: nothing written yet
+    programs = runs_mod.plan(order, seeds, store, probe_config=probe_config, **options)  # all validated
     n_train = len(runs_mod.to_train(programs, store))
     if n_train:  # missing data is one error line before anything is written (and the workers find it cached)
         data_sources.load_data(programs[0].config, data_sources.resolve_device(programs[0].config.device))
     writable_dir(out)
-    log(f"training {n_train} of {len(order)} experiments x {seeds} seeds on {min(workers, max(n_train, 1))} "
-        f"worker(s) of {threads or DEFAULT_THREADS} thread(s)")
+    log(
+        f"training {n_train} of {len(order)} experiments x {len(seeds)} seeds on {min(workers, max(n_train, 1))} "
+        f"worker(s) of {threads or DEFAULT_THREADS} thread(s)"
+    )
     runs = _train(programs, store, phases, log, workers, progress=progress and n_train > 0, threads=threads)
     t0 = time.perf_counter()
     figs, onsets = _figures(names, runs, out, phases, workers)
     explained = _explained(runs, out, phases, draw=len(phases.cached) < len(names))
-    log(f"figures {time.perf_counter() - t0:.1f} s wall (summed: t-SNE {phases.tsne:.1f} s, "
-        f"other figures {phases.figures:.1f} s)")
+    log(
+        f"figures {time.perf_counter() - t0:.1f} s wall (summed: t-SNE {phases.tsne:.1f} s, "
+        f"other figures {phases.figures:.1f} s)"
+    )
+    _report(out, runs, figs, onsets, phases, len(seeds), explained, overrides(options), t_start, log)
+    return out
+
+
+def _report(out: Path, runs, figs, onsets, phases, n_seeds: int, explained, named, t_start: float, log) -> None:
+    """REPORT.md and report.html; rendered twice, since the timings are known only once it is rendered."""
     t0 = time.perf_counter()
-    blocks, device_name = (runs, figs, onsets, phases, seeds), next(iter(runs.values()))[0].device
-    render(build_blocks(*blocks, time.perf_counter() - t_start, device_name, explained, set or ()), out)
+    device = next(iter(runs.values()))[0].device
+    blocks = (runs, figs, onsets, phases, n_seeds)
+    render(build_blocks(*blocks, time.perf_counter() - t_start, device, explained, named), out)
     phases.report = time.perf_counter() - t0
     wall = time.perf_counter() - t_start
-    # timings are known only now: render again with them (cheap)
-    md, page = render(build_blocks(*blocks, wall, device_name, explained, set or ()), out)
+    md, page = render(build_blocks(*blocks, wall, device, explained, named), out)
     atomic_write(out / "REPORT.md", md)
     atomic_write(out / "report.html", page)
     log(f"report {phases.report:.1f} s; total {wall:.1f} s")
-    return out

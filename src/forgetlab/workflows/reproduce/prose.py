@@ -1,5 +1,6 @@
 """What is said: the study-specific text of the report, the flags on numbers that differ from the
 study's, and the explanation behind each flag."""
+
 from __future__ import annotations
 
 import math
@@ -13,45 +14,66 @@ from forgetlab.studies.mnist_mlp import SOURCE, STUDY
 from forgetlab.workflows.reproduce.numbers import flag_test, groups, last_epoch
 
 METRICS = ("val_acc", "val_loss", "train_loss", "train_acc", "sparsity")
-LABELS = {"val_acc": "val acc", "val_loss": "val loss", "train_loss": "train loss", "train_acc": "train acc",
-          "sparsity": "sparsity"}
+LABELS = {
+    "val_acc": "val acc",
+    "val_loss": "val loss",
+    "train_loss": "train loss",
+    "train_acc": "train acc",
+    "sparsity": "sparsity",
+}
 
-L1_COLLAPSE = ("at lambda 2 our plain SGD (lr 0.01, momentum 0.9) turns most hidden units off for good in the first "
-               "epoch (10 seeds: 74-90 of 120 layer-1 units dead after epoch 1, 5 seeds stuck at the constant "
-               "prediction 0.1135, the rest 0.35-0.81); lr 0.001 and un-normalised pixels collapse too, Adam lr 0.001 "
-               "does not (0.83 ± 0.07, sparsity 0.946, 5 seeds): the penalty is the study's (lambda (mean|h1| + "
-               "mean|h2|) after ReLU), its unstated optimizer is the likely difference (benchmarks/l1_collapse.py)")
+L1_COLLAPSE = (
+    "at lambda 2 our plain SGD (lr 0.01, momentum 0.9) turns most hidden units off for good in the first "
+    "epoch (10 seeds: 74-90 of 120 layer-1 units dead after epoch 1, 5 seeds stuck at the constant "
+    "prediction 0.1135, the rest 0.35-0.81); lr 0.001 and un-normalised pixels collapse too, Adam lr 0.001 "
+    "does not (0.83 ± 0.07, sparsity 0.946, 5 seeds): the penalty is the study's (lambda (mean|h1| + "
+    "mean|h2|) after ReLU), its unstated optimizer is the likely difference (benchmarks/l1_collapse.py)"
+)
 
-ONSET_INTRO = ("**When does the old task collapse, and do the weight updates show it?** Batch of the "
-               "task at which accuracy on all earlier classes first falls below half its value at the "
-               "task boundary. Update at onset: the mean log10 relative weight update over batches onset-1.."
-               "onset+1 against a quadratic trend through the task's first 50 batches, fitted per seed with "
-               "AR(1) errors (consecutive updates are correlated; one coefficient for the seeds of a task), the "
-               "seeds' shifts pooled by inverse-variance weighting; shown as a factor on the trend with its 95% "
-               "interval, and t = pooled shift / its standard error. Verdict: the update stands out where the "
-               "interval excludes 1× (about 5% false positives when nothing happens at the onset, simulated in "
-               "tests/test_stats.py), else nothing special, with the smallest factor this test detects 80% of "
-               "the time. Ratio: that update over the median update after batch 50.")
-ONSET_HEADER = ["config", "task", "old-class acc at boundary", "half-drop batch (per seed)",
-                "update at onset vs trend [95% CI]", "t (pooled)", "update vs rest of task", "verdict"]
+ONSET_INTRO = (
+    "**When does the old task collapse, and do the weight updates show it?** Batch of the "
+    "task at which accuracy on all earlier classes first falls below half its value at the "
+    "task boundary. Update at onset: the mean log10 relative weight update over batches onset-1.."
+    "onset+1 against a quadratic trend through the task's first 50 batches, fitted per seed with "
+    "AR(1) errors (consecutive updates are correlated; one coefficient for the seeds of a task), the "
+    "seeds' shifts pooled by inverse-variance weighting; shown as a factor on the trend with its 95% "
+    "interval, and t = pooled shift / its standard error. Verdict: the update stands out where the "
+    "interval excludes 1× (about 5% false positives when nothing happens at the onset, simulated in "
+    "tests/test_stats.py), else nothing special, with the smallest factor this test detects 80% of "
+    "the time. Ratio: that update over the median update after batch 50."
+)
+ONSET_HEADER = [
+    "config",
+    "task",
+    "old-class acc at boundary",
+    "half-drop batch (per seed)",
+    "update at onset vs trend [95% CI]",
+    "t (pooled)",
+    "update vs rest of task",
+    "verdict",
+]
 
 
 def intro(seeds: int) -> str:
     pc = probes_mod.ProbeConfig()
-    test = (f"⚑ marks a value of the study outside the 95% prediction interval of one new run of ours, mean ± "
-            f"t(0.975, n−1)·s·√(1 + 1/n) ({_pi_factor(seeds)}), and further from our mean than rounding "
-            f"explains (0.005 in accuracy/sparsity, 10% in loss): the study's numbers are one run each, and a "
-            f"run from our own distribution is flagged 5% of the time, so about one number in twenty is "
-            f"flagged by chance. ")
-    return (f"Every experiment of the study ({SOURCE}) re-run with {seeds} seed{'s' * (seeds != 1)} each (mean ± "
-            f"sample standard deviation s, n − 1, over the n seeds whose value is finite: a seed that diverged "
-            f"is left out and named); the study's numbers (one run each, its last epoch) are typed in "
-            f"`forgetlab/studies/mnist_mlp.py`. "
-            + (test if seeds > 1 else "With one seed there is no spread, so no value is flagged. ")
-            + "Each flag is explained below its table. "
-            f"Probe set: {pc.per_class} validation examples per class; curves every batch for the first "
-            f"{pc.first} batches of a task, then every {pc.every}. Latent maps: t-SNE of "
-            f"{pc.latent_per_class * 10} validation examples, first seed.")
+    test = (
+        f"⚑ marks a value of the study outside the 95% prediction interval of one new run of ours, mean ± "
+        f"t(0.975, n−1)·s·√(1 + 1/n) ({_pi_factor(seeds)}), and further from our mean than rounding "
+        f"explains (0.005 in accuracy/sparsity, 10% in loss): the study's numbers are one run each, and a "
+        f"run from our own distribution is flagged 5% of the time, so about one number in twenty is "
+        f"flagged by chance. "
+    )
+    return (
+        f"Every experiment of the study ({SOURCE}) re-run with {seeds} seed{'s' * (seeds != 1)} each (mean ± "
+        f"sample standard deviation s, n − 1, over the n seeds whose value is finite: a seed that diverged "
+        f"is left out and named); the study's numbers (one run each, its last epoch) are typed in "
+        f"`forgetlab/studies/mnist_mlp.py`. "
+        + (test if seeds > 1 else "With one seed there is no spread, so no value is flagged. ")
+        + "Each flag is explained below its table. "
+        f"Probe set: {pc.per_class} validation examples per class; curves every batch for the first "
+        f"{pc.first} batches of a task, then every {pc.every}. Latent maps: t-SNE of "
+        f"{pc.latent_per_class * 10} validation examples, first seed."
+    )
 
 
 def _pi_factor(n: int) -> str:
@@ -67,27 +89,39 @@ def explain(metric: str, preset: str, task: int, label: str = "", optimizer: str
     if preset == "mlp-l1-concurrent" and lam and float(lam.group(1)) >= 2 and optimizer == "sgd":
         return L1_COLLAPSE
     if metric == "train_loss":
-        return ("the study's losses are not per-example mean cross-entropies (its concurrent train loss 0.0117 at "
-                "train acc 0.9786 is below the 0.0148 that 2.1% errors alone would cost), so only the trend compares")
+        return (
+            "the study's losses are not per-example mean cross-entropies (its concurrent train loss 0.0117 at "
+            "train acc 0.9786 is below the 0.0148 that 2.1% errors alone would cost), so only the trend compares"
+        )
     if metric == "val_loss":
         if seq and task > 0:
-            return ("the loss on forgotten classes is set by a few very confident errors (logit scale), which "
-                    "changes with initialisation and training length far more than accuracy does")
+            return (
+                "the loss on forgotten classes is set by a few very confident errors (logit scale), which "
+                "changes with initialisation and training length far more than accuracy does"
+            )
         return "loss normalisation in the study is not stated (see train loss); compare accuracies instead"
     if metric == "train_acc":
-        return ("ours is measured over the epoch in training mode (dropout active, weights still moving); the study "
-                "does not say where it measured")
+        return (
+            "ours is measured over the epoch in training mode (dropout active, weights still moving); the study "
+            "does not say where it measured"
+        )
     if metric == "sparsity":
         if seq:
-            return ("the study counts zeros over its test loader for this task; ours over the eval data of the seen "
-                    "classes; the count depends on which classes are included")
-        return ("population sparsity depends on the optimizer, which the study does not state (lambda 0 / 1: our "
-                "SGD 0.51 / 0.956, Adam lr 0.001 0.58 / 0.936 over 5 seeds; benchmarks/l1_collapse.py); its L1 loop also "
-                "runs epochs 1..4 (`range(1, epochs)`), ours 5")
+            return (
+                "the study counts zeros over its test loader for this task; ours over the eval data of the seen "
+                "classes; the count depends on which classes are included"
+            )
+        return (
+            "population sparsity depends on the optimizer, which the study does not state (lambda 0 / 1: our "
+            "SGD 0.51 / 0.956, Adam lr 0.001 0.58 / 0.936 over 5 seeds; benchmarks/l1_collapse.py); its L1 loop also "
+            "runs epochs 1..4 (`range(1, epochs)`), ours 5"
+        )
     if metric == "val_acc":
         if seq and task > 0:
-            return ("after forgetting, val acc is about the share of the current task's classes in the seen eval "
-                    "data; any residual accuracy on old classes moves it")
+            return (
+                "after forgetting, val acc is about the share of the current task's classes in the seen eval "
+                "data; any residual accuracy on old classes moves it"
+            )
         return "the study is a single seed; the difference is a property of its run (data order, initialisation)"
     return "the study is a single run"
 
@@ -146,12 +180,20 @@ def onset_rows(onsets: list[tuple[str, list[dict]]]) -> list[list[str]]:
     for label, table in onsets:
         for r in table:
             sh = r["shift"]
-            factor = f"{10 ** sh.estimate:.2f}× [{10 ** sh.low:.2f}, {10 ** sh.high:.2f}]" if sh.measured else "–"
+            factor = f"{10**sh.estimate:.2f}× [{10**sh.low:.2f}, {10**sh.high:.2f}]" if sh.measured else "–"
             per_seed = ", ".join("–" if math.isnan(v) else str(int(v)) for v in r["onsets"])
-            rows.append([label or "–", str(r["task"] + 1), number(r["boundary_acc"][0]),
-                         f"{pm(*r['onset'], 1)} ({per_seed})", factor,
-                         "–" if math.isnan(r["t"]) else f"{r['t']:+.1f}", f"{r['ratio'][0]:.1f}×",
-                         onset_verdict(sh)])
+            rows.append(
+                [
+                    label or "–",
+                    str(r["task"] + 1),
+                    number(r["boundary_acc"][0]),
+                    f"{pm(*r['onset'], 1)} ({per_seed})",
+                    factor,
+                    "–" if math.isnan(r["t"]) else f"{r['t']:+.1f}",
+                    f"{r['ratio'][0]:.1f}×",
+                    onset_verdict(sh),
+                ]
+            )
     return rows
 
 
@@ -159,4 +201,3 @@ def latent_repeat(repeat: dict[str, float]) -> str:
     """The sparsity the study's latent-space repeat gave per lambda, e.g. {"l1=0": 0.5369, "l1=1": 0.9236}."""
     parts = [f"{v} (lambda {k.split('=')[1]})" for k, v in repeat.items()]
     return f"The study's latent-space repeat gave sparsity {' and '.join(parts)}."
-

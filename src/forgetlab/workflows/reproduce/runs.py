@@ -5,22 +5,25 @@ A ``Program`` is plain, picklable data and ``run_program`` a top-level function 
 saves its results and probes in the program's run directory; the caller reads them back from there.
 So an executor can run programs in other processes.
 """
+
 from __future__ import annotations
 
 import time
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable
 
 from forgetlab import config as cfg
 from forgetlab import diagnostics as probes_mod
-from forgetlab.outputs.results import Results, load as load_results
+from forgetlab.outputs.results import Results
+from forgetlab.outputs.results import load as load_results
 from forgetlab.outputs.store import Store
 
 
 @dataclass
 class Phases:
     """Seconds per phase; ``training`` excludes the time spent inside probes."""
+
     training: float = 0.0
     probes: float = 0.0
     tsne: float = 0.0
@@ -32,6 +35,7 @@ class Phases:
 @dataclass(frozen=True)
 class Program:
     """One experiment's batched run: train ``config`` with probes, save everything in ``run_dir``."""
+
     name: str
     config: cfg.RunConfig
     probe_config: probes_mod.ProbeConfig
@@ -47,23 +51,32 @@ def run_program(program: Program, progress=None) -> float:
     from forgetlab import api
 
     t0 = time.perf_counter()
-    api.run(program.config, out=program.run_dir, probes=program.probe_config,
-            progress=program.progress if progress is None else progress)
+    api.run(
+        program.config,
+        out=program.run_dir,
+        probes=program.probe_config,
+        progress=program.progress if progress is None else progress,
+    )
     return time.perf_counter() - t0
 
 
-def plan(presets: list[str], seeds: int, store: Store, *, data_dir=None, device="auto", epochs=None,
-         probe_config: probes_mod.ProbeConfig | None = None, progress: bool = False,
-         set: list[str] | None = None) -> list[Program]:
-    """One program per preset, its run directory named by the config's identity in ``store``;
-    ``set``: KEY=VALUE overrides applied to every preset."""
+def plan(
+    presets: list[str],
+    seeds: Sequence[int],
+    store: Store,
+    *,
+    probe_config: probes_mod.ProbeConfig | None = None,
+    progress: bool = False,
+    **options,
+) -> list[Program]:
+    """One program per preset, its run directory named by the config's identity in ``store``; ``options``
+    (make_config's: epochs, lr, set, ...) apply to every preset."""
     from forgetlab import api
 
     pc = probe_config or probes_mod.ProbeConfig()
     programs = []
     for name in presets:
-        config = api.make_config(name, seeds=list(range(seeds)), epochs=epochs, device=device, data_dir=data_dir,
-                                 set=set)
+        config = api.make_config(name, seeds=list(seeds), **options)
         programs.append(Program(name, config, pc, store.run_dir(name, cfg.identity(config), pc), progress))
     return programs
 
@@ -97,8 +110,13 @@ def to_train(programs: list[Program], store: Store) -> list[Program]:
     return out
 
 
-def train_programs(programs: list[Program], log: Callable[[str], None], workers: int = 1,
-                   progress: Callable | None = None, threads: int | None = None) -> dict[str, float]:
+def train_programs(
+    programs: list[Program],
+    log: Callable[[str], None],
+    workers: int = 1,
+    progress: Callable | None = None,
+    threads: int | None = None,
+) -> dict[str, float]:
     """Train ``programs`` (largest first, on ``workers`` processes; one: here); their wall seconds."""
     from forgetlab.workflows.pool import Job, program_cost, run_jobs
 
@@ -113,9 +131,15 @@ def train_programs(programs: list[Program], log: Callable[[str], None], workers:
     return walls
 
 
-def run_all(programs: list[Program], store: Store, log: Callable[[str], None] = print,
-            phases: Phases | None = None, workers: int = 1, progress: Callable | None = None,
-            threads: int | None = None) -> dict[str, Run]:
+def run_all(
+    programs: list[Program],
+    store: Store,
+    log: Callable[[str], None] = print,
+    phases: Phases | None = None,
+    workers: int = 1,
+    progress: Callable | None = None,
+    threads: int | None = None,
+) -> dict[str, Run]:
     """Every program's Results and ProbeData, from the store when its run is complete there, else trained
     (on ``workers`` processes). A member already trained by an earlier program of this plan (same
     ``member_identity``) is reused instead of trained again.

@@ -5,6 +5,7 @@ group ``curve``, ``onset`` (sequential runs only), ``updates``, ``probs``, ``mat
 ``latent`` (the last task), ``latent_all_tasks``, or ``latent_by_lambda`` (both hidden layers of the
 lambda 0 and lambda 1 groups).
 """
+
 from __future__ import annotations
 
 import time
@@ -12,9 +13,9 @@ from pathlib import Path
 
 import numpy as np
 
-from forgetlab.diagnostics import figures as fig
 from forgetlab import diagnostics as probes_mod
 from forgetlab.config.presets import PRESETS
+from forgetlab.diagnostics import figures as fig
 from forgetlab.outputs.results import Results
 from forgetlab.studies.mnist_mlp import STUDY
 from forgetlab.workflows.reproduce.numbers import groups, last_epoch
@@ -22,8 +23,11 @@ from forgetlab.workflows.reproduce.runs import Phases
 
 _GROUP_FIGURES = {  # kind -> (figure function, file suffix, caption)
     "curve": (fig.forgetting_curve, "forgetting_curve", "Forgetting curve: probe accuracy on each task."),
-    "onset": (fig.forgetting_onset, "forgetting_onset",
-              "First 100 batches of each later task: accuracy (top), relative weight updates (bottom)."),
+    "onset": (
+        fig.forgetting_onset,
+        "forgetting_onset",
+        "First 100 batches of each later task: accuracy (top), relative weight updates (bottom).",
+    ),
     "updates": (fig.relative_updates, "relative_updates", "Relative weight updates per layer."),
     "probs": (fig.probability_curve, "probs_curve", "Where the old classes' probability goes during each later task."),
     "matrix": (fig.probability_matrix, "probs_matrix", "True class x predicted probability."),
@@ -38,9 +42,19 @@ def _sparsity_figures(name: str, kinds, res: Results, pd: probes_mod.ProbeData, 
         sp = [last_epoch(res, ix, 0, "sparsity") for _, ix in gs]
         acc = [last_epoch(res, ix, 0, "val_acc") for _, ix in gs]
         study = {float(k.split("=")[1]): (v[0]["sparsity"], v[0]["val_acc"]) for k, v in STUDY[name].items()}
-        out.append((fig.sparsity_vs_lambda(lams, sp, acc, study, "L1 on hidden activations, all classes at once",
-                                           d / f"{name}_sparsity_vs_lambda"),
-                    "Population sparsity and validation accuracy against lambda."))
+        out.append(
+            (
+                fig.sparsity_vs_lambda(
+                    lams,
+                    sp,
+                    acc,
+                    study,
+                    "L1 on hidden activations, all classes at once",
+                    d / f"{name}_sparsity_vs_lambda",
+                ),
+                "Population sparsity and validation accuracy against lambda.",
+            )
+        )
     if "sparsity_vs_task" in kinds:
         T = len(res.config.tasks)
         series, dead, study = {}, {}, {}
@@ -49,12 +63,22 @@ def _sparsity_figures(name: str, kinds, res: Results, pd: probes_mod.ProbeData, 
             if "sparsity_task" in pd:
                 st = pd["sparsity_task"]
                 last_rows = [int(np.nonzero(st == t)[0][-1]) for t in range(T)]
-                dead[label] = sum(pd[f"dead_units_h{l}"][last_rows][:, ix] for l in range(1, pd.n_layers + 1))
+                dead[label] = sum(pd[f"dead_units_h{layer}"][last_rows][:, ix] for layer in range(1, pd.n_layers + 1))
             if label in STUDY[name]:
                 study[label] = [r["sparsity"] for r in STUDY[name][label]]
-        out.append((fig.sparsity_vs_task(res.config.tasks, series, study, "Population sparsity after each task",
-                                         d / f"{name}_sparsity_vs_task", dead),
-                    "Sparsity after each task (left) and dead units over both hidden layers (right)."))
+        out.append(
+            (
+                fig.sparsity_vs_task(
+                    res.config.tasks,
+                    series,
+                    study,
+                    "Population sparsity after each task",
+                    d / f"{name}_sparsity_vs_task",
+                    dead,
+                ),
+                "Sparsity after each task (left) and dead units over both hidden layers (right).",
+            )
+        )
     return out
 
 
@@ -80,8 +104,11 @@ def _latent_picks(kinds, res: Results, pd: probes_mod.ProbeData) -> list[tuple[s
     if "latent_by_lambda" in kinds:
         first = {label: ix for label, ix in gs}
         t = len(res.config.tasks) - 1
-        return [(f"lambda {l.split('=')[1]}", [(t, first[l][0], 1), (t, first[l][0], 2)])
-                for l in ("l1=0", "l1=1") if l in first]
+        return [
+            (f"lambda {g.split('=')[1]}", [(t, first[g][0], 1), (t, first[g][0], 2)])
+            for g in ("l1=0", "l1=1")
+            if g in first
+        ]
     if "latent_all_tasks" in kinds:
         return [("", fig.latent_picks(pd, gs[0][1], "all", "last"))]
     if "latent" in kinds:
@@ -103,8 +130,9 @@ def _latent_figure(pd, run_dir, picks_by_label, title, stem) -> tuple[Path, floa
     return fig.latent_map(panels, pd["latent_y"], title, stem, ncols=ncols if ncols > 1 else 2), t_tsne
 
 
-def section_figures(name: str, res: Results, pd: probes_mod.ProbeData, run_dir: Path, out: Path,
-                    phases: Phases) -> list[tuple[Path, str]]:
+def section_figures(
+    name: str, res: Results, pd: probes_mod.ProbeData, run_dir: Path, out: Path, phases: Phases
+) -> list[tuple[Path, str]]:
     """The figures the preset declares for this experiment: (PNG path, caption)."""
     t0 = time.perf_counter()
     tsne_s = 0.0
