@@ -63,7 +63,7 @@ def forward_transfer(R, R0) -> float:
 
 def min_accuracy(R, during) -> float:
     """De Lange et al.'s min-ACC after the last task: the mean over tasks k < T-1 of the lowest accuracy on k
-    at any evaluation after k was learned, min(R[k..T-1, k], during[t][:, k] for t > k).
+    at any evaluation after k was learned, ``min(R[k..T-1, k], during[t][:, k] for t > k)``.
 
     ``during[t]``: [steps, T] accuracies on every task read during the training of task t (any number of
     steps; None or empty for none). NaN for a single task.
