@@ -124,7 +124,7 @@ def members(config: RunConfig) -> list[Member]:
     """Members in a fixed order: grid values outermost (in the order given), seeds innermost."""
     base = {k: float(_member_value(config, k)) for k in MEMBER_KEYS}
     keys = [k for k, _ in config.grid]
-    out = []
+    out: list[Member] = []
     for values in itertools.product(*(vs for _, vs in config.grid)):
         hp = dict(base) | dict(zip(keys, map(float, values), strict=True))
         out.extend(Member(seed, hp) for seed in config.seeds)

@@ -7,12 +7,16 @@ sparsity, accuracy on each task's classes) is a sum over classes of these per-cl
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import torch
 import torch.nn.functional as F
 
 from forgetlab.data import Split
 from forgetlab.engine.models import EnsembleNet, eval_mode, member_cross_entropy
+
+if TYPE_CHECKING:
+    from forgetlab.engine.modules import ModuleEnsemble
 
 
 @dataclass
@@ -43,7 +47,12 @@ class ClassStats:
 
 @torch.no_grad()
 def class_stats(
-    model: EnsembleNet, split: Split, n_classes: int = 10, chunk: int = 4096, scenario=None, predict=None
+    model: EnsembleNet | ModuleEnsemble,
+    split: Split,
+    n_classes: int = 10,
+    chunk: int = 4096,
+    scenario=None,
+    predict=None,
 ) -> ClassStats:
     """``scenario`` (scenarios.Scenario) masks logits and maps labels to units; ``predict(out, x)`` may
     return scores [E, N, units] that replace the logits in the argmax (None: use the logits)."""
@@ -51,7 +60,7 @@ def class_stats(
     dev = split.x.device
     correct = torch.zeros(E, n_classes, device=dev)
     loss = torch.zeros(E, n_classes, device=dev)
-    zeros = None
+    zeros: torch.Tensor | None = None
     with eval_mode(model):
         for s in range(0, len(split), chunk):
             x, y = split.x[s : s + chunk], split.y[s : s + chunk]
@@ -72,4 +81,5 @@ def class_stats(
             zeros = z if zeros is None else zeros + z
     count = torch.bincount(split.y, minlength=n_classes).float()
     units = tuple(h.shape[-1] for h in out.hidden)
+    assert zeros is not None, "class_stats: an empty split"  # the loop ran at least once
     return ClassStats(count, correct, loss, zeros, units)

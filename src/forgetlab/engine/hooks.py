@@ -47,6 +47,7 @@ if TYPE_CHECKING:
     from forgetlab.config import Member, RunConfig
     from forgetlab.data import Dataset
     from forgetlab.engine.models import EnsembleNet, Output
+    from forgetlab.engine.modules import ModuleEnsemble
     from forgetlab.engine.optim import BatchedOptimizer
 
 
@@ -55,7 +56,7 @@ class Context:
     config: RunConfig
     members: list[Member]
     data: Dataset
-    model: EnsembleNet
+    model: EnsembleNet | ModuleEnsemble  # a built-in network, or the user's module as members
     optimizer: BatchedOptimizer
     hparams: dict[str, torch.Tensor]  # member-level values, each [E] on the device
     task: int = 0

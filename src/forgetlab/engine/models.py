@@ -13,6 +13,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from itertools import pairwise
+from typing import cast
 
 import torch
 import torch.nn.functional as F
@@ -182,6 +183,9 @@ class Linear(nn.Module):
 class Norm(nn.Module):
     """Batch norm (nn.BatchNorm1d's maths, per member) or layer norm, with a per-member affine."""
 
+    running_mean: torch.Tensor  # buffers of batch norm, [E, units]
+    running_var: torch.Tensor
+
     def __init__(self, kind: str, n_members: int, units: int, device):
         super().__init__()
         self.kind = kind
@@ -219,6 +223,8 @@ class KWTA(nn.Module):
     running mean of each unit's win rate over training batches, per member.
     """
 
+    duty: torch.Tensor  # buffer [E, 1, units]
+
     def __init__(self, k: int, units: int, n_members: int, boost: float, device, period: int = 1000):
         super().__init__()
         self.k, self.boost, self.density, self.alpha = k, boost, k / units, 1.0 / period
@@ -236,6 +242,7 @@ class EnsembleNet(nn.Module):
     """Base: hidden fully connected stack with optional norm and dropout, then a linear head."""
 
     convolutional = False  # a subclass whose ``features`` run before the fully connected stack says so
+    dropout: torch.Tensor  # buffer [E, 1, 1]: each member's dropout probability
 
     def __init__(
         self, cfg: ModelConfig, seeds: list[int], dropout: torch.Tensor, in_features: int, n_classes: int, device
@@ -309,14 +316,16 @@ class EnsembleNet(nn.Module):
         linear layer in order, for per-example gradient statistics (EWC's Fisher): the gradient of a loss
         with respect to a layer's output, times its input, is that layer's per-example weight gradient.
         """
-        h = self.features(x) if first is None else None
+        if first is None and x is None:
+            raise ValueError("EnsembleNet.forward needs x, or the first layer's product as first=")
+        h = self.features(x) if x is not None and first is None else None
         if self.stacked and record is None and h is not None and h.dim() == 3:
             logits, *hidden = _StackFn.apply(h, *(t for fc in (*self.fcs, self.head) for t in (fc.weight, fc.bias)))
             return Output(logits, hidden)
         inplace = not torch.is_grad_enabled()  # no graph: each ReLU may overwrite its fresh product
         hidden = []
         for i, fc in enumerate(self.fcs):
-            out = fc(h) if h is not None else first
+            out = fc(h) if h is not None else cast(torch.Tensor, first)  # first: given when h is None
             if record is not None:
                 record.append((h, out))
             h = out

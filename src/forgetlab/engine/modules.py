@@ -29,7 +29,7 @@ from torch.func import functional_call, stack_module_state, vmap
 from forgetlab import plugins
 from forgetlab.config import ModelConfig
 from forgetlab.data import seeding
-from forgetlab.engine.models import Output
+from forgetlab.engine.models import EnsembleNet, Output
 from forgetlab.engine.models import build as build_builtin
 from forgetlab.errors import ConfigError
 
@@ -250,7 +250,7 @@ def build(
     device,
     n_classes: int = 10,
     input_shape: tuple[int, ...] = (1, 28, 28),
-) -> nn.Module:
+) -> EnsembleNet | ModuleEnsemble:
     """The ensemble of ``cfg``: the user's module when ``model.module`` is set, else a built-in network."""
     if not cfg.module:
         return build_builtin(cfg, seeds, dropout, device, n_classes=n_classes, input_shape=input_shape)

@@ -6,6 +6,8 @@ torch.optim.Adam (bias-corrected, L2 weight decay added to the gradient).
 
 from __future__ import annotations
 
+from typing import cast
+
 import torch
 
 from forgetlab.config.registry import Registry
@@ -32,8 +34,11 @@ class BatchedOptimizer:
         for p in self.params:
             p.grad = None
 
+    def step(self) -> None:
+        raise NotImplementedError  # each optimizer's update
+
     def _grad(self, p: torch.Tensor) -> torch.Tensor:
-        g = p.grad
+        g = cast(torch.Tensor, p.grad)  # step() runs after backward: every parameter has its gradient
         if self.has_decay:
             g = g + _per_member(self.weight_decay, p) * p
         return g

@@ -14,11 +14,15 @@ scenario and the model; never from which methods a hook happens to override.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 import torch
 
 from forgetlab.engine.hooks import Context, Hook
 from forgetlab.engine.models import EnsembleNet, member_cross_entropy, stack_backward
+
+if TYPE_CHECKING:
+    from forgetlab.engine.modules import ModuleEnsemble
 
 
 class L1Penalty:
@@ -44,8 +48,9 @@ class L1Penalty:
 def choose(ctx: Context, hooks: Sequence[Hook], l1: L1Penalty | None):
     """The step of this run: the fused one where the model, the scenario and every hook allow it."""
     plain_loss = not any(h.adds_loss or h.replaces_loss for h in hooks)
-    if plain_loss and ctx.scenario.identity and FusedMLPStep.fits(ctx.model):
-        return FusedMLPStep(ctx.model, l1)
+    model = ctx.model
+    if plain_loss and ctx.scenario.identity and isinstance(model, EnsembleNet) and FusedMLPStep.fits(model):
+        return FusedMLPStep(model, l1)
     return AutogradStep(ctx, hooks, l1)
 
 
@@ -91,12 +96,18 @@ class FusedMLPStep:
     def __init__(self, model: EnsembleNet, l1: L1Penalty | None):
         self.model, self.l1 = model, l1
         layers = model.linear_stack()
+        assert layers is not None, "FusedMLPStep needs a plain linear stack (FusedMLPStep.fits)"
         self.params = [t for fc in layers for t in (fc.weight, fc.bias)]
 
     @staticmethod
-    def fits(model: EnsembleNet) -> bool:
+    def fits(model: EnsembleNet | ModuleEnsemble) -> bool:
         """Pixels straight into Linear+ReLU layers (no k-WTA), and no dropout: what this step computes."""
-        return model.linear_stack() is not None and model.kwta is None and not model.dropout_active
+        return (
+            isinstance(model, EnsembleNet)
+            and model.linear_stack() is not None
+            and model.kwta is None
+            and not model.dropout_active
+        )
 
     @torch.no_grad()
     def __call__(self, x: torch.Tensor, y: torch.Tensor):

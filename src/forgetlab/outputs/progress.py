@@ -32,15 +32,19 @@ def programs_bar(desc: str):
     processes: the steps of every program started so far, the latest status beside them. Call ``.close()``."""
     from tqdm.auto import tqdm
 
-    bar = tqdm(total=0, desc=desc, unit="step", dynamic_ncols=True, leave=False, disable=None)
-    steps: dict = {}
+    return _ProgramsBar(tqdm(total=0, desc=desc, unit="step", dynamic_ncols=True, leave=False, disable=None))
 
-    def update(key, done: int, total: int, status: str) -> None:
-        steps[key] = (done, total)
-        bar.total = sum(t for _, t in steps.values())
-        bar.update(sum(d for d, _ in steps.values()) - bar.n)
+
+class _ProgramsBar:
+    """``programs_bar``'s callable: ``bar(key, done, total, status)``, then ``bar.close()``."""
+
+    def __init__(self, bar):
+        self.bar, self.steps = bar, {}
+        self.close = bar.close
+
+    def __call__(self, key, done: int, total: int, status: str) -> None:
+        self.steps[key] = (done, total)
+        self.bar.total = sum(t for _, t in self.steps.values())
+        self.bar.update(sum(d for d, _ in self.steps.values()) - self.bar.n)
         if status:
-            bar.set_postfix_str(f"{key}: {status}")
-
-    update.close = bar.close
-    return update
+            self.bar.set_postfix_str(f"{key}: {status}")

@@ -3,6 +3,9 @@ loss on a batch of the finished tasks' memory; A-GEM-R (Mammoth's agem_r) with a
 
 from __future__ import annotations
 
+import operator
+from functools import reduce
+
 import torch
 
 from forgetlab.strategies.base import params, per_member, register
@@ -11,8 +14,8 @@ from forgetlab.strategies.rehearsal import EpisodicMemory, Rehearsal, reference_
 
 def agem_project(g: list[torch.Tensor], g_ref: list[torch.Tensor]) -> list[torch.Tensor]:
     """Per member: where g . g_ref < 0, remove g's component along g_ref (so g_proj . g_ref = 0)."""
-    dot = sum(per_member(a * b) for a, b in zip(g, g_ref, strict=True))
-    norm = sum(per_member(b * b) for b in g_ref)
+    dot = reduce(operator.add, (per_member(a * b) for a, b in zip(g, g_ref, strict=True)))  # [E]
+    norm = reduce(operator.add, (per_member(b * b) for b in g_ref))
     coef = torch.where(dot < 0, dot / norm.clamp_min(1e-12), torch.zeros_like(dot))
     return [a - coef.view(-1, *([1] * (a.dim() - 1))) * b for a, b in zip(g, g_ref, strict=True)]
 

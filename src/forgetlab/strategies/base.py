@@ -146,7 +146,7 @@ class Memory:
         self.idx = torch.where(has, batch_idx.gather(1, src), self.idx)
         if logits is not None:
             picked = logits.gather(1, src.unsqueeze(-1).expand(-1, -1, logits.shape[-1]))
-            self.logits = torch.where(has.unsqueeze(-1), picked, self.logits)
+            self.logits = torch.where(has.unsqueeze(-1), picked, picked if self.logits is None else self.logits)
         self.seen += B
 
     def extend(self, idx: torch.Tensor) -> None:

@@ -51,6 +51,7 @@ def fisher_diag(ctx: Context, idx: torch.Tensor, chunk: int = 32, method: str = 
 def _fisher_linear(ctx: Context, idx: torch.Tensor, chunk: int = 2048) -> list[torch.Tensor]:
     model, data, sc = ctx.model, ctx.data, ctx.scenario
     linears = model.linear_stack()
+    assert linears is not None, "the closed-form Fisher needs a plain linear stack (checked by the caller)"
     fisher = {id(p): torch.zeros_like(p) for m in linears for p in (m.weight, m.bias)}
     E = model.n_members
     with eval_mode(model):

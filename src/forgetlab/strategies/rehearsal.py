@@ -29,6 +29,7 @@ class Rehearsal(Strategy):
 
     def draw(self, ctx, n: int | None = None) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """(slots [E, R], x [E, R, 784], y [E, R]) of R examples drawn from each member's memory."""
+        assert self.memory is not None, "draw() runs after before_task() filled self.memory"
         slots = self.memory.sample(n or self.replay_batch)
         idx = self.memory.idx.gather(1, slots)
         return slots, ctx.data.train.x[idx], ctx.data.train.y[idx]
